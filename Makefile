@@ -1,0 +1,99 @@
+# Wacht build. `make` builds the BPF skeleton and wacht-sensor; `make test`
+# runs every test (see tests/run). Debian packages: scripts/install-deps.sh.
+
+ARCH ?= $(shell uname -m)
+BPF_ARCH := $(subst x86_64,x86,$(subst aarch64,arm64,$(ARCH)))
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+BUILD ?= build
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1.0)
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
+	-Ibpf -Ibpf/include -Ibpf/vmlinux/$(ARCH)
+CFLAGS ?= -O2 -g
+WFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
+CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
+PKGS := libbpf json-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c)
+LDLIBS += $(PKG_LIBS) -lelf -lz
+
+# BPF: one object per concern, statically linked into one skeleton.
+# maps.bpf.c first: the static linker resolves the other objects' extern
+# maps against a definition it has already seen.
+BPF_SRCS := bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(wildcard bpf/*.bpf.c))
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
+
+# Userspace that needs neither root nor the kernel: unit-tested directly.
+# Userspace that talks to the kernel or the system.
+SYS_SRCS := userspace/loader.c userspace/containers.c \
+	userspace/sysenv.c userspace/sensor.c
+MAIN_SRC := userspace/main.c
+# Everything else in userspace/ is pure logic (no root, no kernel) and is
+# linked into every unit test.
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC),$(wildcard userspace/*.c))
+
+PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
+SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench
+all: $(BUILD)/wacht-sensor
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/wacht.bpf.o: $(BPF_OBJS)
+	$(BPFTOOL) gen object $@ $^
+
+$(BUILD)/wacht.skel.h: $(BUILD)/wacht.bpf.o
+	$(BPFTOOL) gen skeleton $< name wacht_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/loader.o: $(BUILD)/wacht.skel.h
+
+$(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/wacht-sensor: $(BUILD)/main.o $(SYS_OBJS) $(PURE_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: each links every pure module (no root, no kernel).
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka $(PKG_LIBS)
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) -lcmocka $(PKG_LIBS)
+
+unit: $(UNIT_BINS)
+unit-san: $(SAN_BINS)
+
+$(BUILD) $(BUILD)/bpf $(BUILD)/unit $(BUILD)/unit-san $(BUILD)/fuzz:
+	mkdir -p $@
+
+# libFuzzer targets for every parser of untrusted input.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(wildcard userspace/*.h) | $(BUILD)/fuzz
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRCS) $(PKG_LIBS)
+fuzz: $(FUZZ_BINS)
+
+test: all unit unit-san
+	tests/run
+
+run: all
+	$(BUILD)/wacht-sensor
+
+install-deps:
+	scripts/install-deps.sh
+
+vmlinux:
+	scripts/gen-vmlinux.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* emit.bpf.h: build record headers, count drops, submit (layer 3). */
+#ifndef WACHT_EMIT_BPF_H
+#define WACHT_EMIT_BPF_H
+
+#include "task.bpf.h"
+
+static __always_inline void count_drop(__u32 type, __u32 reason)
+{
+	__u32 idx = type * WACHT_DROP_MAX + reason;
+	__u64 *c = bpf_map_lookup_elem(&drop_counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct wacht_scratch *scratch_get(__u32 type)
+{
+	__u32 zero = 0;
+	struct wacht_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!s)
+		count_drop(type, WACHT_DROP_NO_SCRATCH);
+	return s;
+}
+
+static __always_inline void hdr_fill(struct wacht_hdr *h, __u32 type,
+				     struct task_struct *task)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->type = type;
+	h->size = 0;
+	h->pid = (__u32)id;
+	h->tgid = id >> 32;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = BPF_CORE_READ(task, cred, uid.val);
+	h->euid = BPF_CORE_READ(task, cred, euid.val);
+	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->mntns = task_mntns(task);
+	h->pidns = task_pidns(task);
+	h->flags = h->mntns == cfg_host_mntns ? WACHT_F_HOST : 0;
+	h->cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Submit size bytes of rec; the flags in the header become drop counts too,
+ * so a truncation is never silent. */
+static __always_inline void emit(void *rec, __u32 size)
+{
+	struct wacht_hdr *h = rec;
+	__u32 type = h->type;
+
+	if (h->flags & WACHT_F_PATH_TRUNC)
+		count_drop(type, WACHT_DROP_PATH_TRUNC);
+	if (h->flags & WACHT_F_ARGS_TRUNC)
+		count_drop(type, WACHT_DROP_ARGS_TRUNC);
+	if (h->flags & WACHT_F_READ_FAIL)
+		count_drop(type, WACHT_DROP_READ_FAIL);
+	if (size > WACHT_RECORD_MAX)
+		size = WACHT_RECORD_MAX;
+	h->size = size;
+	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+		count_drop(type, WACHT_DROP_RINGBUF_FULL);
+		return;
+	}
+	__u64 *c = bpf_map_lookup_elem(&sent_counters, &type);
+	if (c)
+		*c += 1;
+}
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* maps.bpf.h: every map and load-time setting of Wacht, declared once. */
+#ifndef WACHT_MAPS_BPF_H
+#define WACHT_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "events.h"
+
+/*
+ * maps.bpf.c defines WACHT_DEFINE_MAPS before including this header and so
+ * owns the definitions; every other object sees the same text as extern
+ * declarations, which the libbpf static linker resolves (bpftool gen object).
+ */
+#ifdef WACHT_DEFINE_MAPS
+#define WACHT_EXTERN
+#define WACHT_RODATA(type, name, init) const volatile type name = init
+#else
+#define WACHT_EXTERN extern
+#define WACHT_RODATA(type, name, init) extern const volatile type name
+#endif
+
+/* Load-time settings (owner: userspace loader, set before load). */
+WACHT_RODATA(__u32, cfg_sensor_tgid, 0);   /* never report or act on the sensor */
+WACHT_RODATA(__u32, cfg_host_mntns, 0);    /* the host's mount namespace inode */
+WACHT_RODATA(__u8, cfg_capture_host, 0);   /* also report host processes */
+WACHT_RODATA(__u8, cfg_file_filter, 0);    /* file events only under file_prefixes */
+WACHT_RODATA(__u8, cfg_capture_file, 1);
+WACHT_RODATA(__u8, cfg_capture_net, 1);
+
+/* All events to userspace, in one ring so that their order is global: a
+ * process's exit always follows everything it did. 16 MiB absorbs bursts of
+ * ~100k records while userspace is descheduled. Owner: kernel writes,
+ * userspace reads. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+/* Per-CPU counters of lost/degraded events: index type * WACHT_DROP_MAX +
+ * reason. Owner: kernel increments, userspace reads. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WACHT_EV_MAX * WACHT_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drop_counters SEC(".maps");
+
+/* Per-CPU counters of delivered events, index = event type. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WACHT_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} sent_counters SEC(".maps");
+
+/* Per-CPU scratch space for building one record and one path: records are
+ * far larger than the 512-byte BPF stack. Tracepoint programs do not nest
+ * on one CPU except from interrupts, where none of ours run. */
+struct wacht_scratch {
+	__u8 rec[WACHT_RECORD_MAX];
+	__u8 path[WACHT_PATH_MAX * 2]; /* a path is built backwards in the lower half */
+	struct wacht_prefix_key key;
+};
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wacht_scratch);
+} scratch SEC(".maps");
+
+/* A syscall we report, held from entry to exit: the exit has the result,
+ * the entry has the arguments. Keyed by pid_tgid; deleted at exit and when
+ * a thread dies inside a syscall. */
+struct wacht_pending {
+	__u64 args[6];
+	__u32 nr;
+	__u32 kind; /* WACHT_SC_FILE / WACHT_SC_NET */
+};
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct wacht_pending);
+} pending SEC(".maps");
+
+/* Programs that finish a syscall's record, chosen at sys_exit by kind.
+ * Owner: userspace loader fills it after load. */
+#define WACHT_SC_FILE 0
+#define WACHT_SC_NET 1
+#define WACHT_SC_MAX 2
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, WACHT_SC_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} exit_progs SEC(".maps");
+
+/* Path prefixes that file events are limited to when cfg_file_filter is
+ * set; longest-prefix match over path bytes. Owner: userspace (the rule
+ * engine later). Value unused (1). */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct wacht_prefix_key);
+	__type(value, __u8);
+} file_prefixes SEC(".maps");
+
+/* UDP peers a process already sent to: only the first send to a peer is
+ * reported. LRU because peers are unbounded; an evicted peer is reported
+ * again, never lost. */
+struct wacht_udp_peer {
+	__u32 tgid;
+	__u16 family;
+	__u16 rport;
+	__u8 raddr[16];
+};
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct wacht_udp_peer);
+	__type(value, __u8);
+} udp_peers SEC(".maps");
+
+#endif /* WACHT_MAPS_BPF_H */

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/* syscalls.bpf.h: which syscalls Wacht reports, and where their arguments are. */
+#ifndef WACHT_SYSCALLS_BPF_H
+#define WACHT_SYSCALLS_BPF_H
+
+#include "maps.bpf.h"
+
+/*
+ * Syscall numbers are per architecture and not in BTF, so they are listed
+ * here (from arch/x86/entry/syscalls/syscall_64.tbl and
+ * include/uapi/asm-generic/unistd.h). -1 marks a syscall the architecture
+ * does not have (arm64 only has the *at variants).
+ */
+#if defined(__TARGET_ARCH_x86)
+#define NR_open 2
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_rename 82
+#define NR_chmod 90
+#define NR_chown 92
+#define NR_lchown 94
+#define NR_link 86
+#define NR_symlink 88
+#define NR_mkdir 83
+#define NR_rmdir 84
+#define NR_openat 257
+#define NR_openat2 437
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_renameat2 316
+#define NR_fchmod 91
+#define NR_fchmodat 268
+#define NR_fchmodat2 452
+#define NR_fchown 93
+#define NR_fchownat 260
+#define NR_truncate 76
+#define NR_ftruncate 77
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_mkdirat 258
+#define NR_connect 42
+#define NR_accept 43
+#define NR_accept4 288
+#define NR_bind 49
+#define NR_listen 50
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define REGS_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+/* libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL */
+#define REGS_SYSCALL_ARG6(regs) BPF_CORE_READ(regs, r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_open -1
+#define NR_creat -2
+#define NR_unlink -3
+#define NR_rename -4
+#define NR_chmod -5
+#define NR_chown -6
+#define NR_lchown -7
+#define NR_link -8
+#define NR_symlink -9
+#define NR_mkdir -10
+#define NR_rmdir -11
+#define NR_openat 56
+#define NR_openat2 437
+#define NR_unlinkat 35
+#define NR_renameat 38
+#define NR_renameat2 276
+#define NR_fchmod 52
+#define NR_fchmodat 53
+#define NR_fchmodat2 452
+#define NR_fchown 55
+#define NR_fchownat 54
+#define NR_truncate 45
+#define NR_ftruncate 46
+#define NR_linkat 37
+#define NR_symlinkat 36
+#define NR_mkdirat 34
+#define NR_connect 203
+#define NR_accept 202
+#define NR_accept4 242
+#define NR_bind 200
+#define NR_listen 201
+#define NR_sendto 206
+#define NR_sendmsg 211
+#define REGS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#define REGS_SYSCALL_ARG6(regs) BPF_CORE_READ(regs, regs[5])
+#else
+#error "Wacht: add this architecture's syscall numbers"
+#endif
+
+#define ARG_NONE 7 /* no such argument */
+#define ARG_CWD 6  /* directory is the cwd (AT_FDCWD implied) */
+
+/* Where a file syscall keeps its operands. Index into args[]. */
+struct file_sc {
+	__u8 op;         /* enum wacht_file_op, 0 = not a file syscall */
+	__u8 dfd;        /* dirfd of path, ARG_CWD when implied */
+	__u8 path;       /* user string, ARG_NONE when the object is an fd */
+	__u8 fd;         /* fd naming the object (fchmod...), else ARG_NONE */
+	__u8 dfd2;       /* second path's dirfd */
+	__u8 path2;      /* second path, ARG_NONE if none */
+	__u8 flags;      /* open flags argument, ARG_NONE if none */
+	__u8 mode;       /* mode argument, ARG_NONE if none */
+};
+
+#define FSC(o, d, p, f, d2, p2, fl, m) \
+	(struct file_sc){ .op = o, .dfd = d, .path = p, .fd = f, .dfd2 = d2, .path2 = p2, .flags = fl, .mode = m }
+
+static __always_inline struct file_sc file_sc_lookup(long nr)
+{
+	switch (nr) {
+	case NR_open:     return FSC(WACHT_FILE_OPEN, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, 1, 2);
+	case NR_openat:   return FSC(WACHT_FILE_OPEN, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, 2, 3);
+	case NR_openat2:  return FSC(WACHT_FILE_OPEN, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_creat:    return FSC(WACHT_FILE_CREAT, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 1);
+	case NR_unlink:   return FSC(WACHT_FILE_UNLINK, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_unlinkat: return FSC(WACHT_FILE_UNLINK, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, 2, ARG_NONE);
+	case NR_rename:   return FSC(WACHT_FILE_RENAME, ARG_CWD, 0, ARG_NONE, ARG_CWD, 1, ARG_NONE, ARG_NONE);
+	case NR_renameat: return FSC(WACHT_FILE_RENAME, 0, 1, ARG_NONE, 2, 3, ARG_NONE, ARG_NONE);
+	case NR_renameat2:return FSC(WACHT_FILE_RENAME, 0, 1, ARG_NONE, 2, 3, ARG_NONE, ARG_NONE);
+	case NR_chmod:    return FSC(WACHT_FILE_CHMOD, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 1);
+	case NR_fchmod:   return FSC(WACHT_FILE_CHMOD, ARG_NONE, ARG_NONE, 0, ARG_NONE, ARG_NONE, ARG_NONE, 1);
+	case NR_fchmodat: return FSC(WACHT_FILE_CHMOD, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 2);
+	case NR_fchmodat2:return FSC(WACHT_FILE_CHMOD, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 2);
+	case NR_chown:    return FSC(WACHT_FILE_CHOWN, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_lchown:   return FSC(WACHT_FILE_CHOWN, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_fchown:   return FSC(WACHT_FILE_CHOWN, ARG_NONE, ARG_NONE, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_fchownat: return FSC(WACHT_FILE_CHOWN, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_truncate: return FSC(WACHT_FILE_TRUNCATE, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_ftruncate:return FSC(WACHT_FILE_TRUNCATE, ARG_NONE, ARG_NONE, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	case NR_link:     return FSC(WACHT_FILE_LINK, ARG_CWD, 0, ARG_NONE, ARG_CWD, 1, ARG_NONE, ARG_NONE);
+	case NR_linkat:   return FSC(WACHT_FILE_LINK, 0, 1, ARG_NONE, 2, 3, ARG_NONE, ARG_NONE);
+	/* symlink: path is the target exactly as written (never resolved:
+	 * it is interpreted relative to the link at lookup time). */
+	case NR_symlink:  return FSC(WACHT_FILE_SYMLINK, ARG_NONE, 0, ARG_NONE, ARG_CWD, 1, ARG_NONE, ARG_NONE);
+	case NR_symlinkat:return FSC(WACHT_FILE_SYMLINK, ARG_NONE, 0, ARG_NONE, 1, 2, ARG_NONE, ARG_NONE);
+	case NR_mkdir:    return FSC(WACHT_FILE_MKDIR, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 1);
+	case NR_mkdirat:  return FSC(WACHT_FILE_MKDIR, 0, 1, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, 2);
+	case NR_rmdir:    return FSC(WACHT_FILE_RMDIR, ARG_CWD, 0, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE, ARG_NONE);
+	}
+	return FSC(0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+static __always_inline bool net_sc(long nr)
+{
+	switch (nr) {
+	case NR_connect:
+	case NR_accept:
+	case NR_accept4:
+	case NR_bind:
+	case NR_listen:
+	case NR_sendto:
+	case NR_sendmsg:
+		return true;
+	}
+	return false;
+}
+
+#endif

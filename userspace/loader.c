@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+/* loader.c: the only file that includes the BPF skeleton. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/types.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+
+#include "events.h"
+#include "loader.h"
+#include "wacht.skel.h"
+
+#define WACHT_SC_FILE 0
+#define WACHT_SC_NET 1
+
+struct loader {
+	struct wacht_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[16];
+	size_t n_links;
+	int ncpu;
+};
+
+static bool libbpf_verbose;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !libbpf_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int attach(struct loader *l, struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach(prog);
+
+	if (!link) {
+		int err = -errno;
+
+		fprintf(stderr,
+			"wacht-sensor: failed to attach %s: %s\n"
+			"  This kernel lacks the hook or forbids it. Wacht needs BTF tracepoints\n"
+			"  (sched_process_exec/fork/exit, cgroup_mkdir/rmdir) and raw tracepoints\n"
+			"  (sys_enter/sys_exit): Linux 5.8 or later with CONFIG_DEBUG_INFO_BTF=y.\n",
+			bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	l->links[l->n_links++] = link;
+	return 0;
+}
+
+static int fill_prefixes(struct loader *l, const char *const *prefixes)
+{
+	int fd = bpf_map__fd(l->skel->maps.file_prefixes);
+
+	for (size_t i = 0; prefixes && prefixes[i]; i++) {
+		struct wacht_prefix_key key = {};
+		size_t n = strlen(prefixes[i]);
+		__u8 one = 1;
+
+		if (n == 0 || n > WACHT_PREFIX_MAX) {
+			fprintf(stderr, "wacht-sensor: file prefix '%s' must be 1..%d bytes\n",
+				prefixes[i], WACHT_PREFIX_MAX);
+			return -EINVAL;
+		}
+		memcpy(key.path, prefixes[i], n);
+		key.prefixlen = n * 8;
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			int err = -errno;
+			fprintf(stderr, "wacht-sensor: failed to add file prefix '%s': %s\n",
+				prefixes[i], strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+struct loader *loader__open(const struct loader_config *cfg, int *errp)
+{
+	struct loader *l = calloc(1, sizeof(*l));
+	int err;
+
+	if (!l) {
+		*errp = -ENOMEM;
+		return NULL;
+	}
+	libbpf_verbose = cfg->verbose_libbpf;
+	libbpf_set_print(libbpf_print);
+	l->ncpu = libbpf_num_possible_cpus();
+	if (l->ncpu <= 0) {
+		err = l->ncpu ? l->ncpu : -EINVAL;
+		fprintf(stderr, "wacht-sensor: failed to count CPUs: %s\n", strerror(-err));
+		goto fail;
+	}
+
+	l->skel = wacht_bpf__open();
+	if (!l->skel) {
+		err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to open BPF object: %s\n", strerror(-err));
+		goto fail;
+	}
+	l->skel->rodata->cfg_sensor_tgid = cfg->sensor_tgid;
+	l->skel->rodata->cfg_host_mntns = cfg->host_mntns;
+	l->skel->rodata->cfg_capture_host = cfg->capture_host;
+	l->skel->rodata->cfg_capture_file = cfg->capture_file;
+	l->skel->rodata->cfg_capture_net = cfg->capture_net;
+	l->skel->rodata->cfg_file_filter = cfg->file_prefixes && cfg->file_prefixes[0];
+	/* tail-call targets are attached through exit_progs, not by libbpf */
+	bpf_program__set_autoattach(l->skel->progs.handle_file_exit, false);
+	bpf_program__set_autoattach(l->skel->progs.handle_net_exit, false);
+
+	err = wacht_bpf__load(l->skel);
+	if (err) {
+		fprintf(stderr,
+			"wacht-sensor: failed to load BPF programs: %s\n"
+			"  Run with --debug-bpf to see the verifier log. The kernel needs BTF\n"
+			"  (/sys/kernel/btf/vmlinux), BPF ring buffers (5.8+) and bpf_loop (5.17+).\n",
+			strerror(-err));
+		goto fail;
+	}
+
+	int map = bpf_map__fd(l->skel->maps.exit_progs);
+	__u32 k = WACHT_SC_FILE;
+	int pfd = bpf_program__fd(l->skel->progs.handle_file_exit);
+	if (bpf_map_update_elem(map, &k, &pfd, BPF_ANY)) {
+		err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to install file exit program: %s\n", strerror(-err));
+		goto fail;
+	}
+	k = WACHT_SC_NET;
+	pfd = bpf_program__fd(l->skel->progs.handle_net_exit);
+	if (bpf_map_update_elem(map, &k, &pfd, BPF_ANY)) {
+		err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to install net exit program: %s\n", strerror(-err));
+		goto fail;
+	}
+	err = fill_prefixes(l, cfg->file_prefixes);
+	if (err)
+		goto fail;
+
+	/* cgroup events first, then process events, then syscalls: a container
+	 * created while we attach is seen from its cgroup on */
+	struct bpf_program *order[] = {
+		l->skel->progs.handle_cgroup_mkdir, l->skel->progs.handle_cgroup_rmdir,
+		l->skel->progs.handle_fork,         l->skel->progs.handle_exec,
+		l->skel->progs.handle_exit,         l->skel->progs.handle_sys_enter,
+		l->skel->progs.handle_sys_exit,
+	};
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		err = attach(l, order[i]);
+		if (err)
+			goto fail;
+	}
+	return l;
+fail:
+	loader__free(l);
+	*errp = err;
+	return NULL;
+}
+
+void loader__free(struct loader *l)
+{
+	if (!l)
+		return;
+	ring_buffer__free(l->rb);
+	for (size_t i = 0; i < l->n_links; i++)
+		bpf_link__destroy(l->links[i]);
+	wacht_bpf__destroy(l->skel);
+	free(l);
+}
+
+int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx)
+{
+	l->rb = ring_buffer__new(bpf_map__fd(l->skel->maps.events), (ring_buffer_sample_fn)fn, ctx,
+				 NULL);
+	if (!l->rb) {
+		int err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to open ring buffer: %s\n", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int loader__poll(struct loader *l, int timeout_ms)
+{
+	return ring_buffer__poll(l->rb, timeout_ms);
+}
+
+int loader__epoll_fd(const struct loader *l)
+{
+	return ring_buffer__epoll_fd(l->rb);
+}
+
+static int sum_percpu(int fd, __u32 key, int ncpu, uint64_t *out)
+{
+	uint64_t vals[ncpu];
+
+	if (bpf_map_lookup_elem(fd, &key, vals))
+		return -errno;
+	*out = 0;
+	for (int c = 0; c < ncpu; c++)
+		*out += vals[c];
+	return 0;
+}
+
+int loader__read_counters(const struct loader *l, uint64_t *drops, uint64_t *sent)
+{
+	int dfd = bpf_map__fd(l->skel->maps.drop_counters);
+	int sfd = bpf_map__fd(l->skel->maps.sent_counters);
+	int err;
+
+	for (__u32 i = 0; i < WACHT_EV_MAX * WACHT_DROP_MAX; i++)
+		if ((err = sum_percpu(dfd, i, l->ncpu, &drops[i])))
+			return err;
+	for (__u32 i = 0; i < WACHT_EV_MAX; i++)
+		if ((err = sum_percpu(sfd, i, l->ncpu, &sent[i])))
+			return err;
+	return 0;
+}
+
+size_t loader__link_count(const struct loader *l)
+{
+	return l->n_links;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* loader.h: open, configure, load and attach Wacht's BPF programs. */
+#ifndef WACHT_LOADER_H
+#define WACHT_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct loader_config {
+	uint32_t sensor_tgid;
+	uint32_t host_mntns;
+	bool capture_host;
+	bool capture_file;
+	bool capture_net;
+	const char *const *file_prefixes; /* NULL-terminated; empty = no filter */
+	bool verbose_libbpf;
+};
+
+struct loader; /* opaque: owns the skeleton, links and ring buffer */
+
+/* Loads and attaches everything, or returns NULL with *err = -errno and a
+ * message already printed saying what to do. */
+struct loader *loader__open(const struct loader_config *cfg, int *err);
+void loader__free(struct loader *l); /* detaches everything; accepts NULL */
+
+typedef int (*loader_event_fn)(void *ctx, const void *data, size_t size);
+/* Ring buffer consumer. Returns 0 or -errno. */
+int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx);
+int loader__poll(struct loader *l, int timeout_ms); /* events consumed or -errno */
+int loader__epoll_fd(const struct loader *l);
+
+/* Sum over CPUs of drops[type][reason] and sent[type]. */
+int loader__read_counters(const struct loader *l, uint64_t *drops /* [WACHT_EV_MAX*WACHT_DROP_MAX] */,
+			  uint64_t *sent /* [WACHT_EV_MAX] */);
+/* Number of links attached (for the status line). */
+size_t loader__link_count(const struct loader *l);
+
+#endif

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: Apache-2.0
+/* sensor.c: load, attribute, print; the loop between kernel and output. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <linux/types.h>
+
+#include "containers.h"
+#include "decode.h"
+#include "events.h"
+#include "format.h"
+#include "jsonw.h"
+#include "loader.h"
+#include "proc_table.h"
+#include "sensor.h"
+#include "sysenv.h"
+
+#define PROC_TABLE_MAX 65536
+
+/* Userspace's own losses, reported beside the kernel's. */
+struct user_counters {
+	uint64_t decode_errors;
+	uint64_t write_errors;
+	uint64_t not_container; /* own mount namespace but no container cgroup */
+	uint64_t printed;
+};
+
+struct sensor {
+	const struct sensor_config *cfg;
+	struct loader *loader;
+	struct containers *containers;
+	struct proc_table *procs;
+	struct jsonw *w;
+	FILE *out;
+	struct format_ctx fc;
+	char node[256];
+	struct user_counters uc;
+	uint64_t seen[WACHT_EV_MAX];
+};
+
+static uint64_t boot_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void write_line(struct sensor *s)
+{
+	size_t len;
+	const char *data = jsonw__data(s->w, &len);
+
+	if (jsonw__error(s->w)) {
+		s->uc.write_errors++;
+		return;
+	}
+	if (fwrite(data, 1, len, s->out) != len || fputc('\n', s->out) == EOF)
+		s->uc.write_errors++;
+	else
+		s->uc.printed++;
+}
+
+static bool printed_by_default(uint32_t type)
+{
+	return type == WACHT_EV_EXEC || type == WACHT_EV_FILE || type == WACHT_EV_NET;
+}
+
+static int handle_event(void *ctx, const void *data, size_t size)
+{
+	struct sensor *s = ctx;
+	struct wacht_event ev;
+
+	if (event_decode(data, size, &ev)) {
+		s->uc.decode_errors++;
+		return 0;
+	}
+	const struct wacht_hdr *h = ev.hdr;
+	s->seen[h->type < WACHT_EV_MAX ? h->type : 0]++;
+
+	switch (h->type) {
+	case WACHT_EV_CGROUP_MKDIR:
+		containers__cgroup_created(s->containers, h->cgroup_id, ev.cgroup_path);
+		break;
+	case WACHT_EV_CGROUP_RMDIR:
+		containers__cgroup_removed(s->containers, h->cgroup_id, h->ts_ns);
+		break;
+	case WACHT_EV_EXEC:
+		proc_table__exec(s->procs, h->tgid, h->ppid, h->cgroup_id, ev.exe,
+				 (const char *)h->comm, h->ts_ns);
+		break;
+	case WACHT_EV_FORK:
+		proc_table__fork(s->procs, h->tgid, ev.fork->child_tgid, ev.fork->child_cgroup_id,
+				 h->ts_ns);
+		break;
+	default:
+		break;
+	}
+
+	bool cgroup_ev = h->type == WACHT_EV_CGROUP_MKDIR || h->type == WACHT_EV_CGROUP_RMDIR;
+	if (s->cfg->verbose || printed_by_default(h->type)) {
+		const struct container_view *cv = NULL;
+
+		if (!cgroup_ev || !(h->flags & WACHT_F_HOST))
+			cv = containers__lookup(s->containers, h->cgroup_id, cgroup_ev ? 0 : h->tgid);
+		if (!cv && !cgroup_ev && !s->cfg->capture_host) {
+			/* a sandboxed host service (own mount namespace, no
+			 * container cgroup): not a container */
+			s->uc.not_container++;
+		} else {
+			const struct proc_entry *self = proc_table__lookup(s->procs, h->tgid);
+			const char *exe = self ? self->exe : "";
+			const struct proc_entry *parent = proc_table__lookup(s->procs, h->ppid);
+			struct process_view pv = {
+				.exe = exe,
+				.parent_exe = parent ? parent->exe : "",
+			};
+			if (format_event(s->w, &s->fc, &ev, cv, &pv) == 0)
+				write_line(s);
+			else
+				s->uc.write_errors++;
+		}
+	}
+	if (h->type == WACHT_EV_EXIT)
+		proc_table__exit(s->procs, h->tgid);
+	return 0;
+}
+
+static void print_stats(struct sensor *s, bool final)
+{
+	uint64_t drops[WACHT_EV_MAX * WACHT_DROP_MAX] = {};
+	uint64_t sent[WACHT_EV_MAX] = {};
+	uint64_t total = 0;
+	char ts[64];
+
+	if (loader__read_counters(s->loader, drops, sent)) {
+		fprintf(stderr, "wacht-sensor: failed to read BPF counters\n");
+		return;
+	}
+	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	jsonw__reset(s->w);
+	jsonw__obj_begin(s->w, NULL);
+	jsonw__str(s->w, "time", ts);
+	jsonw__str(s->w, "node", s->node);
+	jsonw__str(s->w, "kind", "stats");
+	jsonw__bool(s->w, "final", final);
+	jsonw__obj_begin(s->w, "delivered");
+	for (uint32_t t = 1; t < WACHT_EV_MAX; t++)
+		jsonw__u64(s->w, event_type_name(t), sent[t]);
+	jsonw__obj_end(s->w);
+	jsonw__obj_begin(s->w, "received");
+	for (uint32_t t = 1; t < WACHT_EV_MAX; t++)
+		jsonw__u64(s->w, event_type_name(t), s->seen[t]);
+	jsonw__obj_end(s->w);
+	jsonw__obj_begin(s->w, "drops");
+	for (uint32_t t = 1; t < WACHT_EV_MAX; t++) {
+		jsonw__obj_begin(s->w, event_type_name(t));
+		for (uint32_t r = 0; r < WACHT_DROP_MAX; r++) {
+			uint64_t v = drops[t * WACHT_DROP_MAX + r];
+			jsonw__u64(s->w, drop_reason_name(r), v);
+			/* truncations degrade an event; the others lose it */
+			if (r != WACHT_DROP_PATH_TRUNC && r != WACHT_DROP_ARGS_TRUNC &&
+			    r != WACHT_DROP_READ_FAIL)
+				total += v;
+		}
+		jsonw__obj_end(s->w);
+	}
+	jsonw__obj_end(s->w);
+	jsonw__u64(s->w, "total_dropped", total);
+	jsonw__obj_begin(s->w, "userspace");
+	jsonw__u64(s->w, "decode_errors", s->uc.decode_errors);
+	jsonw__u64(s->w, "write_errors", s->uc.write_errors);
+	jsonw__u64(s->w, "not_container", s->uc.not_container);
+	jsonw__u64(s->w, "printed", s->uc.printed);
+	jsonw__u64(s->w, "process_table", proc_table__count(s->procs));
+	jsonw__u64(s->w, "process_evictions", proc_table__evictions(s->procs));
+	jsonw__u64(s->w, "cgroups_known", containers__count(s->containers));
+	jsonw__obj_end(s->w);
+	jsonw__obj_end(s->w);
+	write_line(s);
+	fflush(s->out);
+	if (final || total)
+		fprintf(stderr, "wacht-sensor: %s: delivered exec=%llu file=%llu net=%llu, dropped %llu, "
+				"decode errors %llu\n",
+			final ? "exit" : "stats", (unsigned long long)sent[WACHT_EV_EXEC],
+			(unsigned long long)sent[WACHT_EV_FILE], (unsigned long long)sent[WACHT_EV_NET],
+			(unsigned long long)total, (unsigned long long)s->uc.decode_errors);
+}
+
+/* Processes that started before the sensor: their exe (as seen from inside
+ * their root) and parent, so that parent_exe is known from the start. */
+static void scan_procs(struct sensor *s)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[64], exe[4096], root[4096], line[512];
+		uint32_t tgid = strtoul(de->d_name, NULL, 10), ppid = 0;
+		ssize_t n;
+		FILE *f;
+
+		if (!tgid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
+		if (!(f = fopen(path, "re")))
+			continue;
+		if (fgets(line, sizeof(line), f)) {
+			const char *rp = strrchr(line, ')');
+			if (rp)
+				sscanf(rp + 1, " %*c %u", &ppid);
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+		snprintf(path, sizeof(path), "/proc/%u/root", tgid);
+		ssize_t r = readlink(path, root, sizeof(root) - 1);
+		root[r > 0 ? r : 0] = 0;
+		const char *e = exe;
+		size_t rl = strlen(root);
+		if (rl > 1 && strncmp(exe, root, rl) == 0 && exe[rl] == '/')
+			e = exe + rl;
+		proc_table__exec(s->procs, tgid, ppid, 0, e, "", 0);
+	}
+	closedir(d);
+}
+
+static int write_ready(const char *path, const struct sensor *s)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (!(f = fopen(tmp, "we")))
+		return -errno;
+	fprintf(f, "pid %d\nlinks %zu\n", getpid(), loader__link_count(s->loader));
+	if (fclose(f))
+		return -errno;
+	return rename(tmp, path) ? -errno : 0;
+}
+
+int sensor_run(const struct sensor_config *cfg)
+{
+	struct sensor s = { .cfg = cfg };
+	char cgroot[4096];
+	int cg_mounted = 0, err, ret = 1;
+	int epfd = -1, sfd = -1, tfd = -1;
+	sigset_t mask;
+
+	if (sysenv_check())
+		return 1;
+	int64_t host_mntns = sysenv_host_mntns();
+	if (host_mntns < 0)
+		return 1;
+	if (sysenv_cgroup2_root(cgroot, sizeof(cgroot), &cg_mounted))
+		return 1;
+	if (cfg->node)
+		snprintf(s.node, sizeof(s.node), "%s", cfg->node);
+	else
+		sysenv_node_name(s.node, sizeof(s.node));
+	s.fc.node = s.node;
+	s.fc.boot_to_real_ns = sysenv_boot_to_real_ns();
+
+	if (cfg->output) {
+		s.out = fopen(cfg->output, "ae");
+		if (!s.out) {
+			fprintf(stderr, "wacht-sensor: failed to open output %s: %s\n", cfg->output,
+				strerror(errno));
+			goto out;
+		}
+	} else {
+		s.out = stdout;
+	}
+	s.w = jsonw__new();
+	s.procs = proc_table__new(PROC_TABLE_MAX);
+	s.containers = containers__new(cgroot, cfg->runtime_roots);
+	if (!s.w || !s.procs || !s.containers) {
+		fprintf(stderr, "wacht-sensor: out of memory\n");
+		goto out;
+	}
+
+	/* signals through a signalfd, so the loop owns every exit path */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	struct loader_config lc = {
+		.sensor_tgid = getpid(),
+		.host_mntns = (uint32_t)host_mntns,
+		.capture_host = cfg->capture_host,
+		.capture_file = cfg->capture_file,
+		.capture_net = cfg->capture_net,
+		.file_prefixes = cfg->file_prefixes,
+		.verbose_libbpf = cfg->debug_bpf,
+	};
+	s.loader = loader__open(&lc, &err);
+	if (!s.loader)
+		goto out;
+	if (loader__set_consumer(s.loader, handle_event, &s))
+		goto out;
+	/* attached first, then scanned: whatever starts in between is in the
+	 * ring buffer already */
+	containers__scan(s.containers);
+	scan_procs(&s);
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	timerfd_settime(tfd, 0, &its, NULL);
+	struct epoll_event ee = { .events = EPOLLIN };
+	int fds[] = { loader__epoll_fd(s.loader), containers__inotify_fd(s.containers), sfd, tfd };
+	for (int i = 0; i < 4; i++) {
+		if (fds[i] < 0)
+			continue;
+		ee.data.fd = fds[i];
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ee)) {
+			fprintf(stderr, "wacht-sensor: failed to watch fd: %s\n", strerror(errno));
+			goto out;
+		}
+	}
+
+	if (cfg->ready_file && (err = write_ready(cfg->ready_file, &s)))
+		fprintf(stderr, "wacht-sensor: failed to write ready file %s: %s\n", cfg->ready_file,
+			strerror(-err));
+	fprintf(stderr, "wacht-sensor: ready on node %s: %zu programs attached, %zu cgroups known%s\n",
+		s.node, loader__link_count(s.loader), containers__count(s.containers),
+		cfg->capture_host ? ", host processes included" : "");
+
+	unsigned ticks = 0;
+	bool running = true;
+	while (running) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(epfd, evs, 8, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "wacht-sensor: epoll_wait failed: %s\n", strerror(errno));
+			goto out;
+		}
+		/* metadata first: a state.json event and the exec it explains
+		 * can arrive in one wakeup */
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.fd == containers__inotify_fd(s.containers))
+				containers__handle_inotify(s.containers);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == loader__epoll_fd(s.loader)) {
+				loader__poll(s.loader, 0);
+				fflush(s.out);
+			} else if (fd == sfd) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof(si)) == sizeof(si))
+					if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+						running = false;
+			} else if (fd == tfd) {
+				uint64_t exp;
+				if (read(tfd, &exp, sizeof(exp)) < 0)
+					continue;
+				ticks++;
+				containers__expire(s.containers, boot_now_ns());
+				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
+					print_stats(&s, false);
+			}
+		}
+	}
+	/* drain what the kernel produced before the signal */
+	loader__poll(s.loader, 0);
+	print_stats(&s, true);
+	ret = 0;
+out:
+	if (s.out && s.out != stdout)
+		fclose(s.out);
+	else if (s.out)
+		fflush(s.out);
+	loader__free(s.loader);
+	containers__free(s.containers);
+	proc_table__free(s.procs);
+	jsonw__free(s.w);
+	if (epfd >= 0)
+		close(epfd);
+	if (tfd >= 0)
+		close(tfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (cg_mounted)
+		sysenv_unmount_cgroup2(cgroot);
+	if (cfg->ready_file)
+		unlink(cfg->ready_file);
+	return ret;
+}

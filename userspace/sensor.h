@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sensor.h: the sensor's event loop, wiring kernel events to output. */
+#ifndef WACHT_SENSOR_H
+#define WACHT_SENSOR_H
+
+#include <stdbool.h>
+
+struct sensor_config {
+	const char *output;             /* NULL = stdout */
+	bool verbose;                   /* also fork, exit and cgroup events */
+	bool capture_host;
+	bool capture_file;
+	bool capture_net;
+	const char *const *file_prefixes; /* NULL-terminated */
+	const char *const *runtime_roots; /* NULL-terminated */
+	const char *node;               /* NULL = $NODE_NAME or host name */
+	unsigned stats_interval;        /* seconds, 0 = only at exit */
+	const char *ready_file;
+	bool debug_bpf;
+};
+
+/* Runs until SIGINT/SIGTERM. Returns the process exit status. */
+int sensor_run(const struct sensor_config *cfg);
+
+#endif

@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+/* sysenv.c: privileges, BTF, cgroup v2 mount, node name, clocks. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
+#include "sysenv.h"
+
+#define WACHT_CGROUP2_MNT "/run/wacht/cgroup2"
+
+static int has_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return !!(data[cap / 32].effective & (1u << (cap % 32)));
+}
+
+int sysenv_check(void)
+{
+	struct stat st;
+
+	/* CAP_BPF (39) and CAP_PERFMON (38) suffice for loading on 5.8+, but
+	 * reading other tasks' memory and cgroup state needs CAP_SYS_ADMIN */
+	if (geteuid() != 0 && !(has_cap(CAP_SYS_ADMIN) && has_cap(38) && has_cap(39))) {
+		fprintf(stderr,
+			"wacht-sensor: must run as root (or with CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON\n"
+			"  and CAP_SYS_RESOURCE): it loads eBPF programs into the kernel.\n"
+			"  Try: sudo %s\n",
+			"wacht-sensor");
+		return -EPERM;
+	}
+	if (stat("/sys/kernel/btf/vmlinux", &st)) {
+		int err = -errno;
+		fprintf(stderr,
+			"wacht-sensor: kernel BTF not found at /sys/kernel/btf/vmlinux: %s\n"
+			"  Wacht relocates its programs with CO-RE against the running kernel's BTF.\n"
+			"  Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (RHEL/RHCOS 8.2+, Debian 11+,\n"
+			"  Ubuntu 20.10+); if /sys is not mounted in this container, mount the host's\n"
+			"  /sys/kernel/btf.\n",
+			strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int64_t sysenv_host_mntns(void)
+{
+	struct stat st;
+
+	/* /proc/1 is the host's init when the sensor runs with hostPID (as the
+	 * DaemonSet does) or directly on the node */
+	if (stat("/proc/1/ns/mnt", &st)) {
+		int err = -errno;
+		fprintf(stderr,
+			"wacht-sensor: failed to read the host mount namespace (/proc/1/ns/mnt): %s\n"
+			"  Run in the host PID namespace (hostPID: true) with the host's /proc.\n",
+			strerror(-err));
+		return err;
+	}
+	return (int64_t)st.st_ino;
+}
+
+int sysenv_cgroup2_root(char *buf, size_t size, int *mounted_here)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int err;
+
+	*mounted_here = 0;
+	if (!f) {
+		err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to read /proc/self/mountinfo: %s\n", strerror(-err));
+		return err;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		/* "36 35 0:31 / /sys/fs/cgroup rw,... - cgroup2 cgroup2 rw" */
+		char root[1024], mnt[1024], fstype[64];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*d %*d %*s %1023s %1023s", root, mnt) != 2 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (strcmp(fstype, "cgroup2") == 0 && strcmp(root, "/") == 0) {
+			snprintf(buf, size, "%s", mnt);
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+
+	if (mkdir("/run/wacht", 0700) && errno != EEXIST)
+		goto mount_fail;
+	if (mkdir(WACHT_CGROUP2_MNT, 0700) && errno != EEXIST)
+		goto mount_fail;
+	if (mount("cgroup2", WACHT_CGROUP2_MNT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		goto mount_fail;
+	snprintf(buf, size, "%s", WACHT_CGROUP2_MNT);
+	*mounted_here = 1;
+	return 0;
+mount_fail:
+	err = -errno;
+	fprintf(stderr,
+		"wacht-sensor: cgroup v2 is not mounted and mounting it at %s failed: %s\n"
+		"  Wacht attributes events to containers by their cgroup v2 id. Mount it\n"
+		"  (mount -t cgroup2 none /sys/fs/cgroup/unified) or give the sensor the host's\n"
+		"  /sys/fs/cgroup.\n",
+		WACHT_CGROUP2_MNT, strerror(-err));
+	return err;
+}
+
+void sysenv_unmount_cgroup2(const char *path)
+{
+	if (umount2(path, MNT_DETACH))
+		fprintf(stderr, "wacht-sensor: failed to unmount %s: %s\n", path, strerror(errno));
+	rmdir(path);
+}
+
+void sysenv_node_name(char *buf, size_t size)
+{
+	const char *env = getenv("NODE_NAME");
+	struct utsname u;
+
+	if (env && *env) {
+		snprintf(buf, size, "%s", env);
+		return;
+	}
+	if (uname(&u) == 0)
+		snprintf(buf, size, "%s", u.nodename);
+	else
+		snprintf(buf, size, "unknown");
+}
+
+int64_t sysenv_boot_to_real_ns(void)
+{
+	struct timespec r, b;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	return ((int64_t)r.tv_sec - b.tv_sec) * 1000000000LL + (r.tv_nsec - b.tv_nsec);
+}
