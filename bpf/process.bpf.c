@@ -75,7 +75,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		alen = WACHT_ARGS_MAX;
 		e->hdr.flags |= WACHT_F_ARGS_TRUNC;
 	}
-	if (bpf_probe_read_user(&s->rec[pos & (WACHT_RECORD_MAX / 2 - 1)], alen & (WACHT_ARGS_MAX * 2 - 1),
+	if (bpf_probe_read_user(&s->rec[pos & (WACHT_RECORD_MAX / 2 - 1)], BOUND(alen, WACHT_ARGS_MAX),
 				(void *)start)) {
 		e->hdr.flags |= WACHT_F_READ_FAIL;
 		alen = 0;

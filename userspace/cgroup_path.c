@@ -361,7 +361,7 @@ static int runc_fallback(const char *path, const struct comp *last, struct cgrou
 int cgroup_path_parse(const char *path, struct cgroup_ref *ref)
 {
 	const char *end, *up;
-	struct comp c, parent, last;
+	struct comp c = {0}, parent = {0}, last = {0};
 	bool have_last = false, have_parent;
 	size_t len;
 	int err;

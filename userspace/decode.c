@@ -136,7 +136,7 @@ int event_decode(const void *data, size_t size, struct wacht_event *ev)
 _Static_assert(WACHT_EV_MAX == 8, "name the new event type");
 _Static_assert(WACHT_FILE_OP_MAX == 12, "name the new file op");
 _Static_assert(WACHT_NET_OP_MAX == 6, "name the new net op");
-_Static_assert(WACHT_DROP_MAX == 6, "name the new drop reason");
+_Static_assert(WACHT_DROP_MAX == 7, "name the new drop reason");
 
 static const char *const event_type_names[WACHT_EV_MAX] = {
 	[WACHT_EV_EXEC] = "exec",
@@ -177,6 +177,7 @@ static const char *const drop_reason_names[WACHT_DROP_MAX] = {
 	[WACHT_DROP_ARGS_TRUNC] = "args_truncated",
 	[WACHT_DROP_PENDING_FULL] = "pending_full",
 	[WACHT_DROP_NO_SCRATCH] = "no_scratch",
+	[WACHT_DROP_TAIL_CALL] = "tail_call",
 };
 
 /* A gap in a table (a retired number) is "unknown" like one past its end. */

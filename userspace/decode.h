@@ -49,6 +49,6 @@ int event_decode(const void *data, size_t size, struct wacht_event *ev);
 const char *event_type_name(uint32_t type);  /* "exec", "fork", "exit", "file", "net", "cgroup_mkdir", "cgroup_rmdir" */
 const char *file_op_name(uint32_t op);       /* "open", "creat", ..., "rmdir" */
 const char *net_op_name(uint32_t op);        /* "connect", "accept", "bind", "listen", "udp_send" */
-const char *drop_reason_name(uint32_t reason); /* "ringbuf_full", ..., "no_scratch" */
+const char *drop_reason_name(uint32_t reason); /* "ringbuf_full", ..., "no_scratch", "tail_call" */
 
 #endif /* WACHT_DECODE_H */

@@ -44,9 +44,10 @@ static bool is_json_space(char c)
 }
 
 /*
- * Parse exactly one JSON object from json[0..len). json-c stops at the end
- * of the first value, so trailing bytes are checked here: "{} {}" or "{}x"
- * is not a config anyone wrote. The caller must json_object_put(*out).
+ * Parse exactly one JSON object from json[0..len): "{} {}" or "{}x" is not
+ * a config anyone wrote. json-c stops at the end of the first value; its
+ * strict mode rejects what follows, checked here again so that does not
+ * depend on the json-c release. The caller must json_object_put(*out).
  */
 static int json_parse_object(const char *json, size_t len, struct json_object **out)
 {
@@ -64,6 +65,10 @@ static int json_parse_object(const char *json, size_t len, struct json_object **
 	tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
+	/* Runtimes write these with Go's encoding/json, which is strict;
+	 * reading what Go would refuse ('single quotes', trailing commas)
+	 * would let a document mean one thing to runc and another to us. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, json, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

@@ -60,7 +60,16 @@ int64_t sysenv_host_mntns(void)
 
 	/* /proc/1 is the host's init when the sensor runs with hostPID (as the
 	 * DaemonSet does) or directly on the node */
-	if (stat("/proc/1/ns/mnt", &st)) {
+	if (stat("/proc/1/ns/mnt", &st) == 0)
+		return (int64_t)st.st_ino;
+	/* PID 1 can be protected from inspection (non-dumpable init of a VM
+	 * sandbox); then the sensor must itself be in the host's namespace */
+	if ((errno == EACCES || errno == EPERM) && stat("/proc/self/ns/mnt", &st) == 0) {
+		fprintf(stderr, "wacht-sensor: /proc/1/ns/mnt is not readable; taking this process's "
+				"mount namespace as the host's\n");
+		return (int64_t)st.st_ino;
+	}
+	{
 		int err = -errno;
 		fprintf(stderr,
 			"wacht-sensor: failed to read the host mount namespace (/proc/1/ns/mnt): %s\n"
@@ -68,7 +77,6 @@ int64_t sysenv_host_mntns(void)
 			strerror(-err));
 		return err;
 	}
-	return (int64_t)st.st_ino;
 }
 
 int sysenv_cgroup2_root(char *buf, size_t size, int *mounted_here)

@@ -46,6 +46,17 @@ static __always_inline void hdr_fill(struct wacht_hdr *h, __u32 type,
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* min(v, max) in a form the verifier sees: clang otherwise may clamp a
+ * copy (or a 32-bit subregister) and pass the unclamped register on. */
+#define BOUND(v, max)                                                      \
+	({                                                                 \
+		__u64 __v = (v);                                           \
+		asm volatile("if %[s] <= %[m] goto +1\n\t%[s] = %[m]\n\t" \
+			     : [s] "+r"(__v)                               \
+			     : [m] "i"(max));                              \
+		__v;                                                       \
+	})
+
 /* Submit size bytes of rec; the flags in the header become drop counts too,
  * so a truncation is never silent. */
 static __always_inline void emit(void *rec, __u32 size)
@@ -59,10 +70,10 @@ static __always_inline void emit(void *rec, __u32 size)
 		count_drop(type, WACHT_DROP_ARGS_TRUNC);
 	if (h->flags & WACHT_F_READ_FAIL)
 		count_drop(type, WACHT_DROP_READ_FAIL);
-	if (size > WACHT_RECORD_MAX)
-		size = WACHT_RECORD_MAX;
-	h->size = size;
-	if (bpf_ringbuf_output(&events, rec, size, 0)) {
+	__u64 sz = BOUND(size, WACHT_RECORD_MAX);
+
+	h->size = sz;
+	if (bpf_ringbuf_output(&events, rec, sz, 0)) {
 		count_drop(type, WACHT_DROP_RINGBUF_FULL);
 		return;
 	}

@@ -10,64 +10,96 @@
 #define PATH_MASK (WACHT_PATH_MAX - 1)
 #define NAME_MASK 255 /* NAME_MAX */
 
+struct walk_ctx {
+	struct wacht_scratch *s;
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 off;
+	__u32 flags;
+	bool done;
+};
+
+/* One step of the walk: a mount crossing or one component. */
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	/* locals, not c->x, inside BPF_CORE_READ: walk_ctx is no kernel type
+	 * and must not get CO-RE relocations */
+	struct dentry *dentry = c->dentry;
+	struct vfsmount *vfsmnt = c->vfsmnt;
+	struct mount *mnt = c->mnt;
+
+	if (dentry == c->root_dentry && vfsmnt == c->root_mnt) {
+		c->done = true;
+		return 1;
+	}
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mp == mnt || !mp) {
+			/* the global root, or a detached or internal mount */
+			c->done = true;
+			return 1;
+		}
+		c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = mp;
+		c->vfsmnt = (void *)mp + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	__u32 len = BPF_CORE_READ(dentry, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 off = c->off;
+
+	if (len > NAME_MASK || len + 1 >= off) {
+		c->flags |= WACHT_F_PATH_TRUNC;
+		c->done = true;
+		return 1;
+	}
+	off -= len;
+	if (bpf_probe_read_kernel(&c->s->path[off & PATH_MASK], len & NAME_MASK, name))
+		c->flags |= WACHT_F_READ_FAIL;
+	off -= 1;
+	c->s->path[off & PATH_MASK] = '/';
+	c->off = off;
+	c->dentry = parent;
+	return 0;
+}
+
 /*
  * Walk from a dentry up to the task's root (task->fs->root), crossing mount
  * points through mount->mnt_parent, and write the components backwards into
  * s->path[0, WACHT_PATH_MAX). bpf_d_path() would do this, but the kernel
  * allows it only in LSM/fentry programs, which this design cannot rely on.
  * Stopping at the task's root (not the global root) yields the path inside
- * the container. Returns the offset of the first byte of the NUL-terminated
+ * the container. bpf_loop keeps the verifier's work independent of the
+ * depth bound. Returns the offset of the first byte of the NUL-terminated
  * result; sets WACHT_F_PATH_TRUNC when the depth or size bound was hit.
  */
 static __always_inline __u32 path_walk(struct wacht_scratch *s, struct dentry *dentry,
 				       struct vfsmount *vfsmnt, struct task_struct *task,
 				       __u32 *flags)
 {
-	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
-	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
-	struct mount *mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
-	__u32 off = PATH_HALF - 1;
-	bool done = false;
+	struct walk_ctx c = {
+		.s = s,
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
+		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.off = PATH_HALF - 1,
+	};
 
 	s->path[PATH_HALF - 1] = 0;
-	for (int i = 0; i < WACHT_PATH_DEPTH; i++) {
-		if (dentry == root_dentry && vfsmnt == root_mnt) {
-			done = true;
-			break;
-		}
-		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-
-		if (dentry == mnt_root || dentry == parent) {
-			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (mp == mnt || !mp) {
-				/* global root or a detached/internal mount */
-				done = true;
-				break;
-			}
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = mp;
-			vfsmnt = (void *)mp + bpf_core_field_offset(struct mount, mnt);
-			continue;
-		}
-		__u32 len = BPF_CORE_READ(dentry, d_name.len);
-		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
-
-		if (len > NAME_MASK || len + 1 >= off) {
-			*flags |= WACHT_F_PATH_TRUNC;
-			done = true;
-			break;
-		}
-		off -= len;
-		if (bpf_probe_read_kernel(&s->path[off & PATH_MASK], len & NAME_MASK, name))
-			*flags |= WACHT_F_READ_FAIL;
-		off -= 1;
-		s->path[off & PATH_MASK] = '/';
-		dentry = parent;
-	}
-	if (!done)
+	bpf_loop(WACHT_PATH_DEPTH, walk_step, &c, 0);
+	*flags |= c.flags;
+	if (!c.done)
 		*flags |= WACHT_F_PATH_TRUNC;
+	__u32 off = c.off;
 	if (off == PATH_HALF - 1) {
 		off -= 1;
 		s->path[off & PATH_MASK] = '/';

@@ -674,7 +674,7 @@ class Sensor:
             if self.proc.poll() is not None:
                 raise AssertionError("sensor exited with %d before it was ready: %s\n%s"
                                      % (self.proc.returncode, " ".join(cmd),
-                                        self.log_tail()))
+                                        self.log_tail(12)))
             if time.monotonic() > deadline:
                 self._kill()
                 raise AssertionError("sensor not ready within %ds: %s\n%s"

@@ -258,6 +258,11 @@ static void test_bad_pod_uid(void **state)
 	check(dashes, 0, WACHT_RT_CRIO, ID1, "", strlen(dashes));
 	check(empty, 0, WACHT_RT_CRIO, ID1, "", strlen(empty));
 	check(toolong, 0, WACHT_RT_CRIO, ID1, "", strlen(toolong));
+	/* Valid for 8 characters, then a dash: nothing of it may be kept. */
+	check("/system.slice/containerd.service/kubepods-besteffort-pod" UID1
+	      ".slice:cri-containerd:" ID2, 0, WACHT_RT_CONTAINERD, ID2, "",
+	      strlen("/system.slice/containerd.service/kubepods-besteffort-pod" UID1
+		     ".slice:cri-containerd:" ID2));
 	/* The bare-id shape needs a valid pod parent. */
 	check_err("/kubepods/besteffort/podXYZ/" ID1, -ENOENT);
 }

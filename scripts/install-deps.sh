@@ -1,0 +1,23 @@
+#!/bin/sh
+# install-deps.sh: install the Debian 12 packages Wacht needs to build, run
+# and test, when they are missing. Idempotent; needs root.
+set -eu
+PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev
+runc busybox-static iproute2 jq python3"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages:$missing; run as root (sudo $0)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
