@@ -615,13 +615,16 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 	if (e->parsed < 0)
 		return NULL;
 	if (!e->meta) {
+		/* the cache is filled by inotify as soon as the runtime writes its
+		 * state: look there every time, on disk once a second */
 		uint64_t now = now_ns();
 
-		if (!e->meta_tried_ns || now - e->meta_tried_ns > RESCAN_INTERVAL_NS) {
+		e->meta = meta_find(c, e->ref.id);
+		if (!e->meta && (!e->meta_tried_ns || now - e->meta_tried_ns > RESCAN_INTERVAL_NS)) {
 			e->meta = meta_resolve(c, e->ref.id);
 			e->meta_tried_ns = now;
-			view_fill(e);
 		}
+		view_fill(e);
 	}
 	if (!e->view.id)
 		view_fill(e);
