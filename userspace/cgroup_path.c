@@ -278,7 +278,7 @@ static bool comp_match_colon(const struct comp *c, struct cgroup_ref *ref)
  * containerd's under kubelet's cgroupfs driver ("/kubepods/<qos>/pod<uid>/<id>",
  * also what dockershim produced; containerd is what remains in use).
  */
-static bool comp_match_bare(const struct comp *c, const struct comp *parent, bool kube,
+static bool comp_match_bare(const char *path, const struct comp *c, const struct comp *parent,
 			    struct cgroup_ref *ref)
 {
 	char uid[sizeof(ref->pod_uid)];
@@ -289,7 +289,10 @@ static bool comp_match_bare(const struct comp *c, const struct comp *parent, boo
 		ref_set_id(ref, WACHT_RT_DOCKER, c->s, c->n);
 		return true;
 	}
-	if (kube && comp_has_prefix(parent, "pod") && pod_uid_from(parent, uid)) {
+	/* Ancestors are scanned last, and only here: on every component
+	 * that would make a deep path quadratic. */
+	if (comp_has_prefix(parent, "pod") && pod_uid_from(parent, uid) &&
+	    under_kubepods(path, parent->s)) {
 		ref_set_id(ref, WACHT_RT_CONTAINERD, c->s, c->n);
 		return true;
 	}
@@ -326,8 +329,7 @@ static int comp_match(const char *path, const struct comp *c, const struct comp 
 		ref_set_id(ref, WACHT_RT_RUNC, c->s + plen, c->n - plen - slen);
 		return 1;
 	}
-	if (comp_match_colon(c, ref) ||
-	    comp_match_bare(c, parent, parent && under_kubepods(path, c->s), ref))
+	if (comp_match_colon(c, ref) || comp_match_bare(path, c, parent, ref))
 		return 1;
 	return 0;
 }

@@ -39,7 +39,8 @@ struct cgroup_ref {
 /*
  * Parse a cgroup v2 path relative to the hierarchy root (the "0::" line of
  * /proc/PID/cgroup), e.g.
- * "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid_>.slice/crio-<64hex>.scope".
+ * "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod<uid_>.slice/
+ *  crio-<64hex>.scope".
  *
  * Returns 0 and fills *ref when a runtime's shape matched (the deepest one
  * in the path); 1 when none matched but the last component can be a plain

@@ -578,8 +578,37 @@ def bpf_links():
         return None
 
 
-def _link_owners(link):
-    return [o.get("pid") for o in link.get("pids", []) or []]
+def links_of_pid(pid):
+    """Ids of the BPF links process pid holds open, from /proc/PID/fdinfo
+    (bpftool's "pids" needs a bpftool built with pid iterators; Debian's
+    is not)."""
+    ids = set()
+    fddir = "/proc/%d/fd" % pid
+    try:
+        fds = os.listdir(fddir)
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            if os.readlink(os.path.join(fddir, fd)) != "anon_inode:bpf_link":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("link_id:"):
+                        ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            continue
+    return ids
+
+
+def bpf_link_owners():
+    """{link id: [pids holding it open]} over every process."""
+    owners = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            for i in links_of_pid(int(d)):
+                owners.setdefault(i, []).append(int(d))
+    return owners
 
 
 # ---------------------------------------------------------------------------
@@ -649,7 +678,7 @@ class Sensor:
         self.bad_lines = []     # lines that were not JSON
         self._buf = b""
         self._off = 0
-        self.links = {}         # BPF links owned by the sensor while running
+        self.links = set()      # ids of the BPF links the sensor held once ready
         self.exit_code = None
         self.final_stats = None
 
@@ -681,9 +710,7 @@ class Sensor:
                                      % (self.ready_timeout, " ".join(cmd),
                                         self.log_tail()))
             time.sleep(0.05)
-        links = bpf_links() or {}
-        self.links = {i: l for i, l in links.items()
-                      if self.proc.pid in _link_owners(l)}
+        self.links = links_of_pid(self.proc.pid)
         return self
 
     def _kill(self):
@@ -978,14 +1005,14 @@ def check_clean(before, fix=True):
             ours = set()
             for s in REG.sensors:
                 ours.update(s.links)
+            owners = bpf_link_owners()
             leaked = []
             for i, l in now.items():
                 if i in before["links"]:
                     continue
-                owners = _link_owners(l)
-                foreign = [o for o in owners if pid_alive(o)
-                           and not any(s.proc and s.proc.pid == o for s in REG.sensors)]
-                if i in ours or not foreign:
+                # A link held by a live process that is not one of our
+                # (stopped) sensors belongs to somebody else on this host.
+                if i in ours or not owners.get(i):
                     leaked.append(l)
             if not leaked or time.monotonic() > deadline:
                 break

@@ -344,13 +344,19 @@ static void test_100k(void **state)
 			assert_int_equal(e->tgid, base + i);
 		}
 	}
-	/* refill past capacity: the oldest go first */
-	for (i = 0; i < n / 3 + 1000; i++)
+	/* refill to capacity and 1000 past it: exactly 1000 evictions, the
+	 * least recently seen first (base + 1, last seen when it forked
+	 * base + 3) */
+	uint32_t refill = (uint32_t)(n - proc_table__count(t)) + 1000;
+
+	for (i = 0; i < refill; i++)
 		assert_int_equal(proc_table__exec(t, 1000000 + i, 1, 2, "/bin/new", "new", 0), 0);
 	assert_int_equal(proc_table__count(t), n);
-	assert_true(proc_table__evictions(t) >= 1000);
+	assert_int_equal(proc_table__evictions(t), 1000);
 	assert_null(proc_table__lookup(t, base + 1));
-	assert_non_null(proc_table__lookup(t, 1000000 + n / 3 + 999));
+	assert_null(proc_table__lookup(t, base + 2));
+	assert_non_null(proc_table__lookup(t, base + n - 2)); /* n - 1 exited */
+	assert_string_equal(proc_table__lookup(t, 1000000 + refill - 1)->exe, "/bin/new");
 	proc_table__free(t);
 }
 
