@@ -281,7 +281,11 @@ static void test_exe_budget(void **state)
 	exe[0] = '/';
 	exe[PROC_EXE_MAX - 1] = '\0';
 	for (i = 1; i <= 100; i++) {
-		snprintf(exe + 1, 5, "%04u", i);
+		/* "/0001/bbb...": distinct paths of PROC_EXE_MAX - 1 bytes */
+		exe[1] = (char)('0' + i / 1000);
+		exe[2] = (char)('0' + i / 100 % 10);
+		exe[3] = (char)('0' + i / 10 % 10);
+		exe[4] = (char)('0' + i % 10);
 		exe[5] = '/';
 		assert_int_equal(proc_table__exec(t, i, 0, 0, exe, "b", i), 0);
 		assert_true(proc_table__exe_bytes(t) <= 64 * 1024);
@@ -406,12 +410,12 @@ static void test_model(void **state)
 {
 	static struct model m;
 	struct proc_table *t = proc_table__new(M_MAX);
-	char exes[16][16];
+	char exes[16][24];
 	const struct proc_entry *e;
 
 	(void)state;
-	for (int i = 0; i < 16; i++)
-		snprintf(exes[i], sizeof(exes[i]), "/bin/e%d", i);
+	for (unsigned int i = 0; i < 16; i++)
+		snprintf(exes[i], sizeof(exes[i]), "/bin/e%u", i);
 	for (int op = 0; op < 200000; op++) {
 		uint32_t a = rnd(M_TGIDS), b = rnd(M_TGIDS);
 		int x = (int)rnd(16);
