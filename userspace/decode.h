@@ -44,11 +44,16 @@ struct wacht_event {
  */
 int event_decode(const void *data, size_t size, struct wacht_event *ev);
 
-/* Static names for logs and JSON; "unknown" (drop: "unknown") when out of
- * range. */
-const char *event_type_name(uint32_t type);  /* "exec", "fork", "exit", "file", "net", "cgroup_mkdir", "cgroup_rmdir" */
-const char *file_op_name(uint32_t op);       /* "open", "creat", ..., "rmdir" */
-const char *net_op_name(uint32_t op);        /* "connect", "accept", "bind", "listen", "udp_send" */
-const char *drop_reason_name(uint32_t reason); /* "ringbuf_full", ..., "no_scratch", "tail_call" */
+/* Static names for logs and JSON, "unknown" for numbers without one. */
+/* "exec", "fork", "exit", "file", "net", "cgroup_mkdir", "cgroup_rmdir" */
+const char *event_type_name(uint32_t type);
+/* "open", "creat", "unlink", "rename", "chmod", "chown", "truncate",
+ * "link", "symlink", "mkdir", "rmdir" */
+const char *file_op_name(uint32_t op);
+/* "connect", "accept", "bind", "listen", "udp_send" */
+const char *net_op_name(uint32_t op);
+/* "ringbuf_full", "read_fail", "path_truncated", "args_truncated",
+ * "pending_full", "no_scratch", "tail_call" */
+const char *drop_reason_name(uint32_t reason);
 
 #endif /* WACHT_DECODE_H */

@@ -2,7 +2,9 @@
 # network events, attributed to the right container and pod, with the
 # exact values a user would check.
 
+import calendar
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -96,7 +98,7 @@ def file_op(c, op, path, **more):
 
 def test_exec_shell_and_applet():
     script = "cat /etc/hostname; /bin/ls /etc >/dev/null; exit 0"
-    with Sensor() as s, Container() as c:
+    with Sensor(["--node", "wit-node-1"]) as s, Container() as c:
         c.start()
         c.exec(["/bin/sh", "-c", script])
         k = Checks(s)
@@ -132,6 +134,42 @@ def test_exec_shell_and_applet():
                     cat["process"]["mntns"], sh["process"]["mntns"])
             k.true("a container's pid namespace is not the host's",
                    sh["process"]["pidns"] != os.stat("/proc/self/ns/pid").st_ino)
+        if sh:
+            k.equal("node (--node)", sh.get("node"), "wit-node-1")
+            k.equal("kind", sh.get("kind"), "event")
+            t = sh.get("time", "")
+            k.true("time is RFC 3339 UTC with nanoseconds",
+                   re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", t), t)
+            try:
+                when = calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S"))
+                k.true("time is now", abs(when - time.time()) < 60, t)
+            except ValueError:
+                pass
+        # Without -v: no fork or exit events.
+        s.barrier(c)
+        for kind in ("fork", "exit"):
+            extra = s.events({"event": kind})
+            k.equal("%s events without -v" % kind, extra[:2], [])
+        k.done()
+
+
+def test_long_argv_truncated():
+    # 80 arguments of 100 bytes: 8 KiB of argv, over the 4 KiB bound.
+    argv = ["/bin/echo"] + ["%02d" % i + "a" * 98 for i in range(80)]
+    with Sensor() as s, Container() as c:
+        c.start()
+        c.exec(argv)
+        k = Checks(s)
+        ev = k.wait(in_container(c, event="exec", process={"filename": "/bin/echo"}),
+                    "exec with a long argv")
+        if ev:
+            args = ev["process"].get("args", [])
+            k.equal("args_truncated", ev["process"].get("args_truncated"), True)
+            k.true("args are a prefix of the real argv", args[:-1] == argv[:len(args) - 1]
+                   and len(args) >= 2 and argv[len(args) - 1].startswith(args[-1]),
+                   str(args[:3]))
+            k.true("args keep close to 4 KiB", 3000 <= sum(len(a) + 1 for a in args) <= 4096,
+                   str(sum(len(a) + 1 for a in args)))
         k.done()
 
 
@@ -434,6 +472,8 @@ def test_host_processes_only_with_host():
                      "file": {"op": "open", "path": "/etc/hostname"}}, "host open with --host")
         if op:
             k.equal("host open's container", op.get("container", "<missing>"), None)
+        own = s.events({"process": {"pid": s.proc.pid}})
+        k.equal("events of the sensor itself", own[:2], [])
         k.done()
 
 
@@ -485,15 +525,19 @@ def test_file_prefix_filter():
 def _stop_detaches(sig):
     before = bpf_links()
     assert before is not None, "bpftool link list failed"
-    s = Sensor().start()
+    s = Sensor(["--stats-interval", "1"]).start()
     try:
         ours = links_of_pid(s.proc.pid)
         assert ours, "the running sensor holds no BPF links"
         running = bpf_links()
         missing = ours - set(running)
         assert not missing, "links %s of the sensor not listed by bpftool" % missing
+        time.sleep(2.5)
+        periodic = s.stats()
+        assert len(periodic) >= 2, "--stats-interval 1: %d stats lines in 2.5 s" % len(periodic)
     finally:
         stats = s.stop(sig)   # exit 0 within 10 s and a final stats line
+    assert not os.path.exists(s.ready_path), "ready file left after exit"
     assert isinstance(stats.get("delivered"), dict), stats
     assert isinstance(stats.get("drops"), dict), stats
     assert isinstance(stats.get("total_dropped"), int), stats
