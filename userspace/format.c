@@ -179,6 +179,8 @@ static void put_process(struct jsonw *w, const struct wacht_event *ev, const str
 	}
 	if (pv)
 		jsonw__str(w, "parent_exe", pv->parent_exe ? pv->parent_exe : "");
+	if (pv && pv->runtime_init)
+		jsonw__bool(w, "runtime_init", true);
 	if (h->type == WACHT_EV_EXIT) {
 		int32_t st = ev->exit->exit_code;
 

@@ -19,6 +19,7 @@ struct container_view {
 struct process_view {
 	const char *exe;        /* for non-exec events: the exe from the process table */
 	const char *parent_exe; /* "" when unknown */
+	bool runtime_init;      /* the container runtime, before the first exec */
 };
 
 struct format_ctx {

@@ -398,6 +398,7 @@ int proc_table__exec(struct proc_table *t, uint32_t tgid, uint32_t ppid,
 	} else {
 		n = proc_insert(t, tgid);
 		t->nodes[n].e.start_ns = ts;
+		t->nodes[n].e.flags = 0;
 	}
 	x = &t->nodes[n];
 	x->e.ppid = ppid;
@@ -415,10 +416,12 @@ int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 	char comm[PROC_COMM_LEN] = "";
 	struct proc_str *exe = NULL;
 	struct proc_node *x;
+	uint32_t flags = 0;
 
 	/* Copy from the parent before the child's insertion can evict it. */
 	if (pslot != UINT32_MAX) {
 		n = t->slots[pslot].node;
+		flags = t->nodes[n].e.flags;
 		exe = t->nodes[n].exe;
 		if (exe)
 			exe->refs++;
@@ -437,8 +440,19 @@ int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 	x->e.ppid = parent_tgid;
 	x->e.cgroup_id = child_cgroup_id;
 	x->e.start_ns = ts;
+	x->e.flags = flags;
 	memcpy(x->e.comm, comm, sizeof(comm));
 	proc_set_exe(x, exe);
+	return 0;
+}
+
+int proc_table__set_flags(struct proc_table *t, uint32_t tgid, uint32_t flags)
+{
+	uint32_t slot = proc_slot_find(t, tgid);
+
+	if (slot == UINT32_MAX)
+		return -ENOENT;
+	t->nodes[t->slots[slot].node].e.flags |= flags;
 	return 0;
 }
 

@@ -18,7 +18,13 @@ struct proc_entry {
 	uint64_t start_ns;    /* fork time; first exec seen if the fork was not */
 	char comm[PROC_COMM_LEN]; /* NUL-terminated */
 	const char *exe;      /* owned by the table, never NULL ("" if unknown) */
+	uint32_t flags;       /* PROC_F_*: kept across exec, inherited by fork */
 };
+
+/* The process, or an ancestor, executed a program inside its container: it
+ * is the container's workload, not the runtime setting the container up
+ * (runc init acts inside the container's cgroup before the first exec). */
+#define PROC_F_WORKLOAD (1u << 0)
 
 /*
  * A hash table keyed by tgid (O(1) per event) holding at most max_entries
@@ -59,6 +65,8 @@ int proc_table__exec(struct proc_table *t, uint32_t tgid, uint32_t ppid,
 int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 		     uint32_t child_tgid, uint64_t child_cgroup_id, uint64_t ts);
 int proc_table__exit(struct proc_table *t, uint32_t tgid); /* -ENOENT if unknown */
+/* ORs flags into tgid's entry. -ENOENT if unknown. */
+int proc_table__set_flags(struct proc_table *t, uint32_t tgid, uint32_t flags);
 
 /* Borrowed; valid until the next modification of t. NULL if unknown. */
 const struct proc_entry *proc_table__lookup(const struct proc_table *t,

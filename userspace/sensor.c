@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <linux/types.h>
 
@@ -31,6 +32,7 @@ struct user_counters {
 	uint64_t decode_errors;
 	uint64_t write_errors;
 	uint64_t not_container; /* own mount namespace but no container cgroup */
+	uint64_t runtime_init;  /* events of a runtime preparing a container */
 	uint64_t printed;
 };
 
@@ -43,6 +45,7 @@ struct sensor {
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
+	uint64_t host_mntns;
 	struct user_counters uc;
 	uint64_t seen[WACHT_EV_MAX];
 };
@@ -75,6 +78,41 @@ static bool printed_by_default(uint32_t type)
 	return type == WACHT_EV_EXEC || type == WACHT_EV_FILE || type == WACHT_EV_NET;
 }
 
+/* A process the sensor has not seen exec (a host process such as the
+ * container runtime, started after the sensor): ask /proc, as seen from
+ * inside its own root. */
+static void learn_proc(struct sensor *s, uint32_t tgid)
+{
+	char path[64], exe[4096], root[4096], line[512];
+	uint32_t ppid = 0;
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
+	if (!(f = fopen(path, "re")))
+		return;
+	if (fgets(line, sizeof(line), f)) {
+		const char *rp = strrchr(line, ')');
+		if (rp)
+			sscanf(rp + 1, " %*c %u", &ppid);
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	snprintf(path, sizeof(path), "/proc/%u/root", tgid);
+	ssize_t r = readlink(path, root, sizeof(root) - 1);
+	root[r > 0 ? r : 0] = 0;
+	const char *e = exe;
+	size_t rl = strlen(root);
+	if (rl > 1 && strncmp(exe, root, rl) == 0 && exe[rl] == '/')
+		e = exe + rl;
+	proc_table__exec(s->procs, tgid, ppid, 0, e, "", 0);
+	snprintf(path, sizeof(path), "/proc/%u/ns/mnt", tgid);
+	if (stat(path, &st) == 0 && st.st_ino != s->host_mntns)
+		proc_table__set_flags(s->procs, tgid, PROC_F_WORKLOAD);
+}
+
 static int handle_event(void *ctx, const void *data, size_t size)
 {
 	struct sensor *s = ctx;
@@ -95,8 +133,12 @@ static int handle_event(void *ctx, const void *data, size_t size)
 		containers__cgroup_removed(s->containers, h->cgroup_id, h->ts_ns);
 		break;
 	case WACHT_EV_EXEC:
+		if (!proc_table__lookup(s->procs, h->ppid))
+			learn_proc(s, h->ppid);
 		proc_table__exec(s->procs, h->tgid, h->ppid, h->cgroup_id, ev.exe,
 				 (const char *)h->comm, h->ts_ns);
+		if (!(h->flags & WACHT_F_HOST))
+			proc_table__set_flags(s->procs, h->tgid, PROC_F_WORKLOAD);
 		break;
 	case WACHT_EV_FORK:
 		proc_table__fork(s->procs, h->tgid, ev.fork->child_tgid, ev.fork->child_cgroup_id,
@@ -107,7 +149,13 @@ static int handle_event(void *ctx, const void *data, size_t size)
 	}
 
 	bool cgroup_ev = h->type == WACHT_EV_CGROUP_MKDIR || h->type == WACHT_EV_CGROUP_RMDIR;
-	if (s->cfg->verbose || printed_by_default(h->type)) {
+	const struct proc_entry *self = cgroup_ev ? NULL : proc_table__lookup(s->procs, h->tgid);
+	/* the runtime (runc init) preparing a container acts inside it before
+	 * the first exec: shown with -v only, marked, and counted */
+	bool runtime_init = self && !(h->flags & WACHT_F_HOST) && !(self->flags & PROC_F_WORKLOAD);
+	if (runtime_init)
+		s->uc.runtime_init++;
+	if (s->cfg->verbose || (printed_by_default(h->type) && !runtime_init)) {
 		const struct container_view *cv = NULL;
 
 		if (!cgroup_ev || !(h->flags & WACHT_F_HOST))
@@ -117,12 +165,12 @@ static int handle_event(void *ctx, const void *data, size_t size)
 			 * container cgroup): not a container */
 			s->uc.not_container++;
 		} else {
-			const struct proc_entry *self = proc_table__lookup(s->procs, h->tgid);
 			const char *exe = self ? self->exe : "";
 			const struct proc_entry *parent = proc_table__lookup(s->procs, h->ppid);
 			struct process_view pv = {
 				.exe = exe,
 				.parent_exe = parent ? parent->exe : "",
+				.runtime_init = runtime_init,
 			};
 			if (format_event(s->w, &s->fc, &ev, cv, &pv) == 0)
 				write_line(s);
@@ -180,6 +228,7 @@ static void print_stats(struct sensor *s, bool final)
 	jsonw__u64(s->w, "decode_errors", s->uc.decode_errors);
 	jsonw__u64(s->w, "write_errors", s->uc.write_errors);
 	jsonw__u64(s->w, "not_container", s->uc.not_container);
+	jsonw__u64(s->w, "runtime_init", s->uc.runtime_init);
 	jsonw__u64(s->w, "printed", s->uc.printed);
 	jsonw__u64(s->w, "process_table", proc_table__count(s->procs));
 	jsonw__u64(s->w, "process_evictions", proc_table__evictions(s->procs));
@@ -206,33 +255,10 @@ static void scan_procs(struct sensor *s)
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		char path[64], exe[4096], root[4096], line[512];
-		uint32_t tgid = strtoul(de->d_name, NULL, 10), ppid = 0;
-		ssize_t n;
-		FILE *f;
+		uint32_t tgid = strtoul(de->d_name, NULL, 10);
 
-		if (!tgid)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
-		if (!(f = fopen(path, "re")))
-			continue;
-		if (fgets(line, sizeof(line), f)) {
-			const char *rp = strrchr(line, ')');
-			if (rp)
-				sscanf(rp + 1, " %*c %u", &ppid);
-		}
-		fclose(f);
-		snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
-		n = readlink(path, exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = 0;
-		snprintf(path, sizeof(path), "/proc/%u/root", tgid);
-		ssize_t r = readlink(path, root, sizeof(root) - 1);
-		root[r > 0 ? r : 0] = 0;
-		const char *e = exe;
-		size_t rl = strlen(root);
-		if (rl > 1 && strncmp(exe, root, rl) == 0 && exe[rl] == '/')
-			e = exe + rl;
-		proc_table__exec(s->procs, tgid, ppid, 0, e, "", 0);
+		if (tgid)
+			learn_proc(s, tgid);
 	}
 	closedir(d);
 }
@@ -264,6 +290,7 @@ int sensor_run(const struct sensor_config *cfg)
 	int64_t host_mntns = sysenv_host_mntns();
 	if (host_mntns < 0)
 		return 1;
+	s.host_mntns = host_mntns;
 	if (sysenv_cgroup2_root(cgroot, sizeof(cgroot), &cg_mounted))
 		return 1;
 	if (cfg->node)

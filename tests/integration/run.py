@@ -4,6 +4,8 @@
 # "PASS name (Xs)" / "FAIL name: reason" and a final "N passed, N failed".
 #
 # Usage: run.py [-k SUBSTRING]... [-v] [--list]
+# WACHT_IT_KEEP=1 keeps the sensor output files and bundles for a look
+# afterwards; WACHT_SENSOR=PATH tests another sensor binary.
 # Needs root and a kernel with BPF; otherwise every test is skipped and the
 # exit status is 0, unless REQUIRE_BPF=1 (CI), which makes that an error.
 
@@ -30,6 +32,10 @@ class TestTimeout(AssertionError):
 
 def _alarm(signum, frame):
     raise TestTimeout("test did not finish within %ds" % TEST_TIMEOUT)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
 
 
 def collect(patterns):
@@ -79,8 +85,21 @@ def main():
         print("0 passed, 0 failed, %d skipped" % len(tests))
         return 0
 
-    passed = failed = skipped = 0
     signal.signal(signal.SIGALRM, _alarm)
+    # SIGTERM (a CI timeout) cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run_tests(tests, opts)
+    finally:
+        if os.environ.get("WACHT_IT_KEEP") == "1" and harness.REG.tmp_root:
+            print("kept sensor output and bundles in %s" % harness.REG.tmp_root,
+                  file=sys.stderr)
+        else:
+            harness.cleanup_session()
+
+
+def run_tests(tests, opts):
+    passed = failed = skipped = 0
     t_all = time.monotonic()
     for name, func in tests:
         before = harness.snapshot()
@@ -124,7 +143,6 @@ def main():
                 print("    " + line)
             if detail:
                 print(flush=True)
-    harness.cleanup_session()
     total = "%d passed, %d failed" % (passed, failed)
     if skipped:
         total += ", %d skipped" % skipped

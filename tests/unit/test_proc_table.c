@@ -467,6 +467,27 @@ static void test_model(void **state)
 	proc_table__free(t);
 }
 
+/* runc init (no exec yet) is not workload; the entrypoint's exec marks it,
+ * its children inherit, exec keeps it, unknown pids are refused. */
+static void test_workload_flag(void **state)
+{
+	(void)state;
+	struct proc_table *t = proc_table__new(16);
+
+	assert_non_null(t);
+	assert_int_equal(proc_table__fork(t, 10, 11, 7, 1), 0); /* runc -> runc init */
+	assert_int_equal(proc_table__lookup(t, 11)->flags, 0);
+	assert_int_equal(proc_table__exec(t, 11, 10, 7, "/bin/sh", "sh", 2), 0);
+	assert_int_equal(proc_table__lookup(t, 11)->flags, 0);
+	assert_int_equal(proc_table__set_flags(t, 11, PROC_F_WORKLOAD), 0);
+	assert_int_equal(proc_table__fork(t, 11, 12, 7, 3), 0);
+	assert_int_equal(proc_table__lookup(t, 12)->flags, PROC_F_WORKLOAD);
+	assert_int_equal(proc_table__exec(t, 12, 11, 7, "/bin/cat", "cat", 4), 0);
+	assert_int_equal(proc_table__lookup(t, 12)->flags, PROC_F_WORKLOAD);
+	assert_int_equal(proc_table__set_flags(t, 99, PROC_F_WORKLOAD), -ENOENT);
+	proc_table__free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_exe_budget),
 		cmocka_unit_test(test_100k),
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_workload_flag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
