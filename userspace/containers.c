@@ -34,6 +34,7 @@ struct meta_entry {
 	char id[128];
 	char runtime_root[PATH_MAX];
 	struct container_meta meta;
+	char cgroup_dir[PATH_MAX]; /* the runtime's record of its cgroup; "" if none */
 	uint64_t removed_ns; /* 0 while the state directory exists */
 };
 
@@ -45,6 +46,7 @@ struct cg_entry {
 	struct cgroup_ref ref;
 	struct meta_entry *meta; /* NULL until found */
 	uint64_t meta_tried_ns;  /* last failed search: retried once a second */
+	bool spoof_warned;
 	uint64_t gone_ns;
 	struct container_view view;
 };
@@ -191,6 +193,7 @@ static struct meta_entry *meta_load_state(struct containers *c, const char *root
 		snprintf(m->id, sizeof(m->id), "%s", id);
 	}
 	snprintf(m->runtime_root, sizeof(m->runtime_root), "%s", root);
+	snprintf(m->cgroup_dir, sizeof(m->cgroup_dir), "%s", st.cgroup_dir);
 	m->removed_ns = 0;
 	/* annotations runc copied into its state, then the bundle's own */
 	oci_state_parse_meta(json, len, &m->meta);
@@ -576,6 +579,24 @@ static struct cg_entry *learn_from_proc(struct containers *c, uint64_t id, uint3
 	return e;
 }
 
+/*
+ * Whether the runtime's own record of the container's cgroup ends with the
+ * part of our path that named it. A container allowed to create cgroups can
+ * name one after another container; its events must not carry that
+ * container's pod. The runtime records an absolute path on the host's
+ * cgroup mount, which may be mounted elsewhere here, hence a suffix match.
+ */
+static bool meta_matches(const struct meta_entry *m, const struct cg_entry *e)
+{
+	size_t n = e->ref.cgroup_len, dn = strlen(m->cgroup_dir);
+
+	if (!m->cgroup_dir[0] || n == 0)
+		return true; /* nothing recorded (CRI-O bundle, crun): trust the id */
+	if (dn < n || memcmp(m->cgroup_dir + dn - n, e->path, n) != 0)
+		return false;
+	return dn == n || m->cgroup_dir[dn - n - 1] == '/' || e->path[0] == '/';
+}
+
 static void view_fill(struct cg_entry *e)
 {
 	static const char empty[] = "";
@@ -623,6 +644,14 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 		if (!e->meta && (!e->meta_tried_ns || now - e->meta_tried_ns > RESCAN_INTERVAL_NS)) {
 			e->meta = meta_resolve(c, e->ref.id);
 			e->meta_tried_ns = now;
+		}
+		if (e->meta && !meta_matches(e->meta, e)) {
+			if (!e->spoof_warned)
+				fprintf(stderr, "wacht-sensor: cgroup %s names container %s, whose runtime "
+						"records cgroup %s: not attributing it to that pod\n",
+					e->path, e->ref.id, e->meta->cgroup_dir);
+			e->spoof_warned = true;
+			e->meta = NULL;
 		}
 		view_fill(e);
 	}
