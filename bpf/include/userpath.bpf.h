@@ -141,7 +141,7 @@ static __always_inline bool prefix_wanted(struct wacht_scratch *s, __u32 pos, __
 
 	if (n > WACHT_PREFIX_MAX)
 		n = WACHT_PREFIX_MAX;
-	bpf_probe_read_kernel(s->key.path, n, &s->rec[pos & REC_MASK]);
+	bpf_probe_read_kernel(s->key.path, BOUND(n, WACHT_PREFIX_MAX), &s->rec[pos & REC_MASK]);
 	s->key.prefixlen = n * 8;
 	return bpf_map_lookup_elem(&file_prefixes, &s->key) != NULL;
 }

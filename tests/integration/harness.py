@@ -725,10 +725,7 @@ class Sensor:
             return self.final_stats
         self.read()
         n_before = len(self.lines)
-        if self.proc.poll() is not None:
-            self.exit_code = self.proc.returncode
-            raise AssertionError("sensor died during the test with exit %d\n%s"
-                                 % (self.exit_code, self.log_tail()))
+        self._check_alive()
         self.proc.send_signal(sig)
         try:
             self.exit_code = self.proc.wait(timeout)
@@ -831,9 +828,12 @@ class Sensor:
     def _check_alive(self):
         if self.proc is not None and self.proc.poll() is not None \
                 and self.exit_code is None:
-            self.exit_code = self.proc.returncode
-            raise AssertionError("sensor died with exit %d\n%s"
-                                 % (self.exit_code, self.log_tail()))
+            self.exit_code = rc = self.proc.returncode
+            how = ("killed by %s" % signal.Signals(-rc).name) if rc < 0 \
+                else "exited %d" % rc
+            raise AssertionError("sensor %s during the test (nobody here signalled it), "
+                                 "after %d output lines\n%s"
+                                 % (how, len(self.lines), self.log_tail()))
 
     def wait_for(self, spec, timeout=10, what=None):
         """Poll the output until an event matching spec appears; return it."""
