@@ -63,12 +63,14 @@ static void put_container(struct jsonw *w, const struct container_view *c)
 	jsonw__obj_end(w);
 }
 
-/* A path for output: normalised when the kernel only joined dir + name. */
+/* A path for output, normalised: a path the process wrote ("/tmp/../etc/x")
+ * or one the kernel joined from dir + name is reported as the file it names.
+ * Paths walked from a dentry are canonical already. */
 static void put_path(struct jsonw *w, const char *key, const char *path, uint32_t flags)
 {
 	char norm[WACHT_PATH_MAX + 2];
 
-	if ((flags & WACHT_F_PATH_RELATIVE) && path[0] == '/' &&
+	if (!(flags & WACHT_F_PATH_FROM_FD) && path[0] == '/' &&
 	    path_normalize(path, norm, sizeof(norm)) >= 0) {
 		jsonw__str(w, key, norm);
 		return;

@@ -502,11 +502,20 @@ def test_file_prefix_filter():
             Container() as c:
         c.start()
         c.exec(["sh", "-c", "cat /etc/passwd >/dev/null; echo x > /tmp/x; cat /tmp/x; "
-                            "mkdir /tmp/keep; echo y > /tmp/keep/a"])
+                            "mkdir /tmp/keep; echo y > /tmp/keep/a; "
+                            # ".." must not hide a change under a watched prefix
+                            "mkdir /tmp/../etc/dotdot; rmdir /tmp/../etc/dotdot; "
+                            "cd /tmp && mkdir ../etc/rel; cd /etc && rmdir rel"])
         k = Checks(s)
         ev = k.wait(file_op(c, "open", "/etc/passwd"), "open under --file-prefix /etc")
         k.fields("open /etc/passwd", ev, "file", {"access": "read"})
         k.wait(file_op(c, "open", "/tmp/keep/a"), "open under --file-prefix /tmp/keep")
+        ev = k.wait(file_op(c, "mkdir", "/etc/dotdot"), "mkdir /tmp/../etc/dotdot")
+        k.fields("mkdir via ..", ev, "file", {"result": 0})
+        k.wait(file_op(c, "rmdir", "/etc/dotdot"), "rmdir /tmp/../etc/dotdot")
+        ev = k.wait(file_op(c, "mkdir", "/etc/rel"), "mkdir ../etc/rel from cwd /tmp")
+        k.fields("mkdir via relative ..", ev, "file", {"result": 0})
+        k.wait(file_op(c, "rmdir", "/etc/rel"), "rmdir rel from cwd /etc")
         s.barrier(c)
         outside = [e["file"] for e in s.events(in_container(c, event="file"))
                    if not (e["file"]["path"] in ("/etc", "/tmp/keep")
