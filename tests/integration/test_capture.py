@@ -568,3 +568,31 @@ def test_sigterm_detaches():
 
 def test_sigint_detaches():
     _stop_detaches(signal.SIGINT)
+
+
+# runtime setup ----------------------------------------------------------
+
+def test_runtime_init_only_verbose():
+    """runc init acts inside the container (it opens the container's
+    /etc/passwd for `runc exec`) before the first exec: that is the runtime,
+    not the workload. Hidden by default, shown and marked with -v."""
+    init = {"event": "file", "process": {"comm": "runc:[2:INIT]"}}
+    with Sensor() as s, Container() as c:
+        c.start()
+        c.exec(["cat", "/etc/hostname"])
+        k = Checks(s)
+        k.wait(exec_of(c, ["cat", "/etc/hostname"]), "exec via runc exec")
+        s.barrier(c)
+        s.assert_absent(init, "runc init's file events without -v")
+        k.done()
+    with Sensor(["-v"]) as s, Container() as c:
+        c.start()
+        c.exec(["cat", "/etc/hostname"])
+        k = Checks(s)
+        ev = k.wait(in_container(c, event="file", process={"comm": "runc:[2:INIT]"}),
+                    "runc init's file event with -v")
+        k.fields("runc init event", ev, "process", {"runtime_init": True})
+        ev = k.wait(file_op(c, "open", "/etc/hostname"), "the workload's own open")
+        if ev:
+            k.equal("workload marked runtime_init", ev["process"].get("runtime_init"), None)
+        k.done()
