@@ -54,6 +54,9 @@ enum wacht_drop_reason {
 #define WACHT_ARGS_MAX 4096
 #define WACHT_COMM_LEN 16
 #define WACHT_CGROUP_PATH_MAX 1024
+/* userspace drains the ring at least this often (the kernel wakes it only
+ * when much is waiting) */
+#define WACHT_DRAIN_MS 50
 /* Largest record: exec with exe path, filename and argv. */
 #define WACHT_RECORD_MAX 16384
 

@@ -8,10 +8,10 @@
 #define O_TRUNC_ 01000
 #define AT_REMOVEDIR_ 0x200
 
-/* Tail-called from handle_sys_exit with the same context (args[1] = the
+/* Tail-called from a sys_exit_X program with its context (ret = the
  * syscall's return value); the arguments wait in the pending map. */
-SEC("raw_tp")
-int handle_file_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp")
+int handle_file_exit(struct sc_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct wacht_pending *pp = bpf_map_lookup_elem(&pending, &id);
@@ -28,11 +28,14 @@ int handle_file_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct wacht_scratch *s = scratch_get(WACHT_EV_FILE);
 	if (!s)
 		return 0;
-	struct task_struct *task = (void *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct wacht_file *e = (void *)s->rec;
-	long ret = ctx->args[1];
+	long ret = ctx->ret;
 
-	hdr_fill(&e->hdr, WACHT_EV_FILE, task);
+	/* the header last: with the prefix filter most records are dropped
+	 * once their path is known, and need no header */
+	e->hdr.flags = 0;
+	e->hdr.type = WACHT_EV_FILE;
 	e->op = sc.op;
 	e->syscall = p.nr;
 	e->result = ret;
@@ -102,6 +105,9 @@ int handle_file_exit(struct bpf_raw_tracepoint_args *ctx)
 		if (!want)
 			return 0;
 	}
+	__u32 flags = e->hdr.flags;
+	hdr_fill(&e->hdr, WACHT_EV_FILE, task);
+	e->hdr.flags |= flags;
 	emit(e, pos2 + e->path2_len);
 	return 0;
 }

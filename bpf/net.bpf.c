@@ -73,8 +73,8 @@ static __always_inline __u16 user_sockaddr(const void *uaddr, __u8 *addr, __u16 
 	return 0;
 }
 
-SEC("raw_tp")
-int handle_net_exit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp")
+int handle_net_exit(struct sc_exit_ctx *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct wacht_pending *pp = bpf_map_lookup_elem(&pending, &id);
@@ -85,8 +85,8 @@ int handle_net_exit(struct bpf_raw_tracepoint_args *ctx)
 	p = *pp;
 	bpf_map_delete_elem(&pending, &id);
 
-	long ret = ctx->args[1];
-	struct task_struct *task = (void *)bpf_get_current_task();
+	long ret = ctx->ret;
+	struct task_struct *task = bpf_get_current_task_btf();
 	/* accept returns the new connection's fd; everything else acts on arg 0 */
 	bool is_accept = p.nr == NR_accept || p.nr == NR_accept4;
 

@@ -20,8 +20,9 @@
 struct loader {
 	struct wacht_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *links[16];
+	struct bpf_link *links[128];
 	size_t n_links;
+	size_t n_skipped;
 	int ncpu;
 };
 
@@ -44,12 +45,55 @@ static int attach(struct loader *l, struct bpf_program *prog)
 		fprintf(stderr,
 			"wacht-sensor: failed to attach %s: %s\n"
 			"  This kernel lacks the hook or forbids it. Wacht needs BTF tracepoints\n"
-			"  (sched_process_exec/fork/exit, cgroup_mkdir/rmdir) and raw tracepoints\n"
-			"  (sys_enter/sys_exit): Linux 5.8 or later with CONFIG_DEBUG_INFO_BTF=y.\n",
+			"  (sched_process_exec/fork/exit, cgroup_mkdir/rmdir) and syscall\n"
+			"  tracepoints (CONFIG_FTRACE_SYSCALLS, tracefs): Linux 5.17 or later with\n"
+			"  CONFIG_DEBUG_INFO_BTF=y.\n",
 			bpf_program__name(prog), strerror(-err));
 		return err;
 	}
 	l->links[l->n_links++] = link;
+	return 0;
+}
+
+/*
+ * The syscalls:sys_enter_X/sys_exit_X programs. A syscall this kernel does
+ * not have (no tracepoint: fchmodat2 before 6.6, the legacy open/creat/...
+ * on arm64) is skipped and named; one that exists but cannot be attached is
+ * an error, since its events would be missed.
+ */
+static int attach_syscalls(struct loader *l)
+{
+	struct bpf_program *prog;
+	char missing[1024] = "";
+	size_t mlen = 0;
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+		const char *tp = sec + strlen("tp/syscalls/");
+		char path[256];
+
+		if (strncmp(sec, "tp/syscalls/", strlen("tp/syscalls/")) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s", tp);
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/syscalls/%s", tp);
+			if (access(path, F_OK) != 0) {
+				if (strncmp(tp, "sys_enter_", 10) == 0 && mlen < sizeof(missing) - 40)
+					mlen += snprintf(missing + mlen, sizeof(missing) - mlen, " %s",
+							 tp + 10);
+				l->n_skipped++;
+				continue;
+			}
+		}
+		if (l->n_links == sizeof(l->links) / sizeof(l->links[0]))
+			return -E2BIG;
+		int err = attach(l, prog);
+		if (err)
+			return err;
+	}
+	if (mlen)
+		fprintf(stderr, "wacht-sensor: this kernel has no tracepoint for:%s; "
+				"those syscalls are not reported\n", missing);
 	return 0;
 }
 
@@ -147,14 +191,16 @@ struct loader *loader__open(const struct loader_config *cfg, int *errp)
 	struct bpf_program *order[] = {
 		l->skel->progs.handle_cgroup_mkdir, l->skel->progs.handle_cgroup_rmdir,
 		l->skel->progs.handle_fork,         l->skel->progs.handle_exec,
-		l->skel->progs.handle_exit,         l->skel->progs.handle_sys_enter,
-		l->skel->progs.handle_sys_exit,
+		l->skel->progs.handle_exit,
 	};
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		err = attach(l, order[i]);
 		if (err)
 			goto fail;
 	}
+	err = attach_syscalls(l);
+	if (err)
+		goto fail;
 	return l;
 fail:
 	loader__free(l);
@@ -187,7 +233,10 @@ int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx)
 
 int loader__poll(struct loader *l, int timeout_ms)
 {
-	return ring_buffer__poll(l->rb, timeout_ms);
+	(void)timeout_ms;
+	/* consume, not poll: the kernel posts a wakeup only once much is
+	 * waiting (WACHT_WAKEUP_BYTES), so epoll readiness misses the rest */
+	return ring_buffer__consume(l->rb);
 }
 
 int loader__epoll_fd(const struct loader *l)

@@ -27,7 +27,8 @@ void loader__free(struct loader *l); /* detaches everything; accepts NULL */
 typedef int (*loader_event_fn)(void *ctx, const void *data, size_t size);
 /* Ring buffer consumer. Returns 0 or -errno. */
 int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx);
-int loader__poll(struct loader *l, int timeout_ms); /* events consumed or -errno */
+/* Consumes every record waiting (never blocks). Events consumed or -errno. */
+int loader__poll(struct loader *l, int timeout_ms);
 int loader__epoll_fd(const struct loader *l);
 
 /* Sum over CPUs of drops[type][reason] and sent[type]. */

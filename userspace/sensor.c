@@ -281,7 +281,7 @@ int sensor_run(const struct sensor_config *cfg)
 {
 	struct sensor s = { .cfg = cfg };
 	char cgroot[4096];
-	int cg_mounted = 0, err, ret = 1;
+	int cg_mounted = 0, tracefs_mounted = 0, err, ret = 1;
 	int epfd = -1, sfd = -1, tfd = -1;
 	sigset_t mask;
 
@@ -293,6 +293,11 @@ int sensor_run(const struct sensor_config *cfg)
 	s.host_mntns = host_mntns;
 	if (sysenv_cgroup2_root(cgroot, sizeof(cgroot), &cg_mounted))
 		return 1;
+	if ((cfg->capture_file || cfg->capture_net) && sysenv_tracefs(&tracefs_mounted)) {
+		if (cg_mounted)
+			sysenv_unmount_cgroup2(cgroot);
+		return 1;
+	}
 	if (cfg->node)
 		snprintf(s.node, sizeof(s.node), "%s", cfg->node);
 	else
@@ -372,7 +377,7 @@ int sensor_run(const struct sensor_config *cfg)
 	bool running = true;
 	while (running) {
 		struct epoll_event evs[8];
-		int n = epoll_wait(epfd, evs, 8, -1);
+		int n = epoll_wait(epfd, evs, 8, WACHT_DRAIN_MS);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -385,6 +390,11 @@ int sensor_run(const struct sensor_config *cfg)
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.fd == containers__inotify_fd(s.containers))
 				containers__handle_inotify(s.containers);
+		/* the kernel wakes us only when much is waiting: drain anyway */
+		if (n == 0) {
+			loader__poll(s.loader, 0);
+			fflush(s.out);
+		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
@@ -428,6 +438,8 @@ out:
 		close(sfd);
 	if (cg_mounted)
 		sysenv_unmount_cgroup2(cgroot);
+	if (tracefs_mounted)
+		sysenv_unmount_tracefs();
 	if (cfg->ready_file)
 		unlink(cfg->ready_file);
 	return ret;

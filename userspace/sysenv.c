@@ -134,6 +134,45 @@ void sysenv_unmount_cgroup2(const char *path)
 	rmdir(path);
 }
 
+#define TRACEFS "/sys/kernel/tracing"
+
+int sysenv_tracefs(int *mounted_here)
+{
+	*mounted_here = 0;
+	if (access(TRACEFS "/events/syscalls", F_OK) == 0 ||
+	    access("/sys/kernel/debug/tracing/events/syscalls", F_OK) == 0)
+		return 0;
+	if (access(TRACEFS, F_OK) != 0 || mount("tracefs", TRACEFS, "tracefs",
+						  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		int err = -errno;
+		fprintf(stderr,
+			"wacht-sensor: tracefs is not mounted and mounting it at %s failed: %s\n"
+			"  The syscall tracepoints are found through tracefs. Mount it\n"
+			"  (mount -t tracefs tracefs %s) or give the sensor the host's\n"
+			"  /sys/kernel/tracing (hostPath) and CAP_SYS_ADMIN.\n",
+			TRACEFS, strerror(-err), TRACEFS);
+		return err;
+	}
+	*mounted_here = 1;
+	if (access(TRACEFS "/events/syscalls", F_OK) != 0) {
+		fprintf(stderr,
+			"wacht-sensor: %s has no events/syscalls: this kernel was built without\n"
+			"  CONFIG_FTRACE_SYSCALLS, which Wacht needs for file and network events.\n",
+			TRACEFS);
+		sysenv_unmount_tracefs();
+		*mounted_here = 0;
+		return -ENOENT;
+	}
+	return 0;
+}
+
+void sysenv_unmount_tracefs(void)
+{
+	/* lazily: attached tracepoints do not need the mount */
+	if (umount2(TRACEFS, MNT_DETACH))
+		fprintf(stderr, "wacht-sensor: failed to unmount %s: %s\n", TRACEFS, strerror(errno));
+}
+
 void sysenv_node_name(char *buf, size_t size)
 {
 	const char *env = getenv("NODE_NAME");

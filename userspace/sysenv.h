@@ -14,6 +14,12 @@ int64_t sysenv_host_mntns(void);
  * not mounted anywhere (*mounted_here = 1; call sysenv_unmount_cgroup2). */
 int sysenv_cgroup2_root(char *buf, size_t size, int *mounted_here);
 void sysenv_unmount_cgroup2(const char *path);
+/* Makes tracefs reachable where libbpf looks for it (/sys/kernel/tracing,
+ * or debugfs's tracing/): the syscall tracepoints are attached by the ids in
+ * their events/ directories. Mounts it when absent (*mounted_here = 1; call
+ * sysenv_unmount_tracefs at exit). Prints what to do and returns -errno. */
+int sysenv_tracefs(int *mounted_here);
+void sysenv_unmount_tracefs(void);
 /* Node name: $NODE_NAME (downward API), else the host name. */
 void sysenv_node_name(char *buf, size_t size);
 /* CLOCK_REALTIME - CLOCK_BOOTTIME, to turn BPF timestamps into wall time. */

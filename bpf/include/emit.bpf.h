@@ -35,10 +35,11 @@ static __always_inline void hdr_fill(struct wacht_hdr *h, __u32 type,
 	h->size = 0;
 	h->pid = (__u32)id;
 	h->tgid = id >> 32;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = BPF_CORE_READ(task, cred, uid.val);
-	h->euid = BPF_CORE_READ(task, cred, euid.val);
-	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->ppid = task->real_parent->tgid;
+	const struct cred *cred = task->cred;
+	h->uid = cred->uid.val;
+	h->euid = cred->euid.val;
+	h->gid = cred->gid.val;
 	h->mntns = task_mntns(task);
 	h->pidns = task_pidns(task);
 	h->flags = h->mntns == cfg_host_mntns ? WACHT_F_HOST : 0;
@@ -73,7 +74,10 @@ static __always_inline void emit(void *rec, __u32 size)
 	__u64 sz = BOUND(size, WACHT_RECORD_MAX);
 
 	h->size = sz;
-	if (bpf_ringbuf_output(&events, rec, sz, 0)) {
+	__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WACHT_WAKEUP_BYTES ?
+			     BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(&events, rec, sz, wake)) {
 		count_drop(type, WACHT_DROP_RINGBUF_FULL);
 		return;
 	}

@@ -29,12 +29,16 @@ WACHT_RODATA(__u8, cfg_capture_file, 1);
 WACHT_RODATA(__u8, cfg_capture_net, 1);
 
 /* All events to userspace, in one ring so that their order is global: a
- * process's exit always follows everything it did. 16 MiB absorbs bursts of
- * ~100k records while userspace is descheduled. Owner: kernel writes,
- * userspace reads. */
+ * process's exit always follows everything it did. 8 MiB holds ~40k typical
+ * records while userspace is descheduled; userspace maps it, so it counts
+ * toward the sensor's RSS. Owner: kernel writes, userspace reads. */
+#define WACHT_RINGBUF_BYTES (8 * 1024 * 1024)
+/* Wake the reader only once this much is waiting (it also drains every
+ * WACHT_DRAIN_MS): a wakeup per event costs the traced task an IPI. */
+#define WACHT_WAKEUP_BYTES (256 * 1024)
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 * 1024 * 1024);
+	__uint(max_entries, WACHT_RINGBUF_BYTES);
 } events SEC(".maps");
 
 /* Per-CPU counters of lost/degraded events: index type * WACHT_DROP_MAX +

@@ -45,9 +45,6 @@
 #define NR_listen 50
 #define NR_sendto 44
 #define NR_sendmsg 46
-#define REGS_SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
-/* libbpf 1.1 has no PT_REGS_PARM6_CORE_SYSCALL */
-#define REGS_SYSCALL_ARG6(regs) BPF_CORE_READ(regs, r9)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_open -1
 #define NR_creat -2
@@ -82,11 +79,68 @@
 #define NR_listen 201
 #define NR_sendto 206
 #define NR_sendmsg 211
-#define REGS_SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
-#define REGS_SYSCALL_ARG6(regs) BPF_CORE_READ(regs, regs[5])
 #else
 #error "Wacht: add this architecture's syscall numbers"
 #endif
+
+/*
+ * The syscalls Wacht reports, one syscalls:sys_enter_X/sys_exit_X tracepoint
+ * pair each: X(name, kind, number of arguments). The argument count matters:
+ * the kernel refuses to attach a program that reads past the tracepoint's
+ * record (perf_event_set_bpf_prog: max_ctx_offset). A syscall the running kernel or architecture
+ * lacks (fchmodat2 before 6.6, open/creat/... on arm64) has no tracepoint;
+ * the loader skips it and says so.
+ */
+#define WACHT_SYSCALLS(X) \
+	X(open, WACHT_SC_FILE, 3) \
+	X(openat, WACHT_SC_FILE, 4) \
+	X(openat2, WACHT_SC_FILE, 4) \
+	X(creat, WACHT_SC_FILE, 2) \
+	X(unlink, WACHT_SC_FILE, 1) \
+	X(unlinkat, WACHT_SC_FILE, 3) \
+	X(rename, WACHT_SC_FILE, 2) \
+	X(renameat, WACHT_SC_FILE, 4) \
+	X(renameat2, WACHT_SC_FILE, 5) \
+	X(chmod, WACHT_SC_FILE, 2) \
+	X(fchmod, WACHT_SC_FILE, 2) \
+	X(fchmodat, WACHT_SC_FILE, 3) \
+	X(fchmodat2, WACHT_SC_FILE, 4) \
+	X(chown, WACHT_SC_FILE, 3) \
+	X(fchown, WACHT_SC_FILE, 3) \
+	X(lchown, WACHT_SC_FILE, 3) \
+	X(fchownat, WACHT_SC_FILE, 5) \
+	X(truncate, WACHT_SC_FILE, 2) \
+	X(ftruncate, WACHT_SC_FILE, 2) \
+	X(link, WACHT_SC_FILE, 2) \
+	X(linkat, WACHT_SC_FILE, 5) \
+	X(symlink, WACHT_SC_FILE, 2) \
+	X(symlinkat, WACHT_SC_FILE, 3) \
+	X(mkdir, WACHT_SC_FILE, 2) \
+	X(mkdirat, WACHT_SC_FILE, 3) \
+	X(rmdir, WACHT_SC_FILE, 1) \
+	X(connect, WACHT_SC_NET, 3) \
+	X(accept, WACHT_SC_NET, 3) \
+	X(accept4, WACHT_SC_NET, 4) \
+	X(bind, WACHT_SC_NET, 3) \
+	X(listen, WACHT_SC_NET, 2) \
+	X(sendto, WACHT_SC_NET, 6) \
+	X(sendmsg, WACHT_SC_NET, 3)
+
+/* Layout of every syscalls:sys_enter_X / sys_exit_X record (see
+ * /sys/kernel/tracing/events/syscalls/sys_enter_openat/format): the common
+ * header, int __syscall_nr, then 8-byte arguments or the return value. */
+struct sc_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__u64 args[6];
+};
+struct sc_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__s64 ret;
+};
 
 #define ARG_NONE 7 /* no such argument */
 #define ARG_CWD 6  /* directory is the cwd (AT_FDCWD implied) */

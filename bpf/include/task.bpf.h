@@ -6,9 +6,12 @@
 #include "maps.bpf.h"
 #include <bpf/bpf_core_read.h>
 
+/* task is a BTF pointer (bpf_get_current_task_btf()): fields are read with
+ * direct, fault-handled loads instead of one bpf_probe_read_kernel() helper
+ * call each, which matters on paths that run for every open(). */
 static __always_inline __u32 task_mntns(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	return task->nsproxy->mnt_ns->ns.inum;
 }
 
 /* The pid namespace the task lives in (not pid_ns_for_children, which an
