@@ -9,18 +9,18 @@
 #define AT_REMOVEDIR_ 0x200
 
 /* Tail-called from a sys_exit_X program with its context (ret = the
- * syscall's return value); the arguments wait in the pending map. */
+ * syscall's return value); the arguments wait in the task's pending slot. */
 SEC("tp")
 int handle_file_exit(struct sc_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct wacht_pending *pp = bpf_map_lookup_elem(&pending, &id);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct wacht_pending *pp = bpf_task_storage_get(&pending, task, 0, 0);
 	struct wacht_pending p;
 
-	if (!pp)
+	if (!pp || !pp->valid)
 		return 0;
 	p = *pp;
-	bpf_map_delete_elem(&pending, &id);
+	pp->valid = 0;
 
 	struct file_sc sc = file_sc_lookup(p.nr);
 	if (!sc.op)
@@ -28,7 +28,6 @@ int handle_file_exit(struct sc_exit_ctx *ctx)
 	struct wacht_scratch *s = scratch_get(WACHT_EV_FILE);
 	if (!s)
 		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct wacht_file *e = (void *)s->rec;
 	long ret = ctx->ret;
 

@@ -76,17 +76,16 @@ static __always_inline __u16 user_sockaddr(const void *uaddr, __u8 *addr, __u16 
 SEC("tp")
 int handle_net_exit(struct sc_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct wacht_pending *pp = bpf_map_lookup_elem(&pending, &id);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct wacht_pending *pp = bpf_task_storage_get(&pending, task, 0, 0);
 	struct wacht_pending p;
 
-	if (!pp)
+	if (!pp || !pp->valid)
 		return 0;
 	p = *pp;
-	bpf_map_delete_elem(&pending, &id);
+	pp->valid = 0;
 
 	long ret = ctx->ret;
-	struct task_struct *task = bpf_get_current_task_btf();
 	/* accept returns the new connection's fd; everything else acts on arg 0 */
 	bool is_accept = p.nr == NR_accept || p.nr == NR_accept4;
 
@@ -156,7 +155,7 @@ int handle_net_exit(struct sc_exit_ctx *ctx)
 		sock_endpoints(sk, e, false);
 		if (!user_sockaddr(uaddr, e->raddr, &e->rport))
 			return 0;
-		struct wacht_udp_peer peer = { .tgid = id >> 32, .family = e->family,
+		struct wacht_udp_peer peer = { .tgid = e->hdr.tgid, .family = e->family,
 					       .rport = e->rport };
 		__builtin_memcpy(peer.raddr, e->raddr, 16);
 		__u8 one = 1;

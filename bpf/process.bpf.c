@@ -122,11 +122,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-
-	/* a thread killed inside a syscall never reaches sys_exit */
-	bpf_map_delete_elem(&pending, &id);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;

@@ -14,33 +14,37 @@
  */
 static __always_inline int enter(struct sc_enter_ctx *ctx, __u32 kind, int nargs)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	if (!task_wanted(task, id >> 32))
+	if (!task_wanted(task, task->tgid))
 		return 0;
 
-	struct wacht_pending p = { .nr = ctx->nr, .kind = kind };
-
-	/* only this syscall's arguments: see WACHT_SYSCALLS */
-	for (int i = 0; i < 6 && i < nargs; i++)
-		p.args[i] = ctx->args[i];
-	if (bpf_map_update_elem(&pending, &id, &p, BPF_ANY))
+	struct wacht_pending *p = bpf_task_storage_get(&pending, task, 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
 		count_drop(kind == WACHT_SC_FILE ? WACHT_EV_FILE : WACHT_EV_NET,
 			   WACHT_DROP_PENDING_FULL);
+		return 0;
+	}
+	p->nr = ctx->nr;
+	p->kind = kind;
+	/* only this syscall's arguments: see WACHT_SYSCALLS */
+	for (int i = 0; i < 6 && i < nargs; i++)
+		p->args[i] = ctx->args[i];
+	p->valid = 1;
 	return 0;
 }
 
 static __always_inline int exit_(struct sc_exit_ctx *ctx, __u32 kind)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct wacht_pending *p = bpf_task_storage_get(&pending, task, 0, 0);
 
-	/* cheap test first: most exits of a wanted syscall are wanted too */
-	if (!bpf_map_lookup_elem(&pending, &id))
+	if (!p || !p->valid)
 		return 0;
 	bpf_tail_call(ctx, &exit_progs, kind);
 	/* only reached when the program slot is empty */
-	bpf_map_delete_elem(&pending, &id);
+	p->valid = 0;
 	count_drop(kind == WACHT_SC_FILE ? WACHT_EV_FILE : WACHT_EV_NET, WACHT_DROP_TAIL_CALL);
 	return 0;
 }

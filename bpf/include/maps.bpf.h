@@ -74,17 +74,20 @@ WACHT_EXTERN struct {
 } scratch SEC(".maps");
 
 /* A syscall we report, held from entry to exit: the exit has the result,
- * the entry has the arguments. Keyed by pid_tgid; deleted at exit and when
- * a thread dies inside a syscall. */
+ * the entry has the arguments. Task-local storage: one slot per thread,
+ * found through the task itself (cheaper than a hash keyed by pid_tgid) and
+ * freed with the thread, so a thread killed inside a syscall leaks nothing.
+ * valid is cleared at exit. */
 struct wacht_pending {
 	__u64 args[6];
 	__u32 nr;
-	__u32 kind; /* WACHT_SC_FILE / WACHT_SC_NET */
+	__u16 kind;  /* WACHT_SC_FILE / WACHT_SC_NET */
+	__u16 valid;
 };
 WACHT_EXTERN struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct wacht_pending);
 } pending SEC(".maps");
 
