@@ -46,10 +46,12 @@ static void usage(FILE *f)
 "      --version            print the version\n"
 "\n"
 "Needs root (or CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE) and a\n"
-"kernel with BTF (/sys/kernel/btf/vmlinux). Attaches BTF and raw tracepoints\n"
-"only: needs neither tracefs nor bpffs, and pins nothing. SIGINT or SIGTERM\n"
-"detaches everything and prints final counters. Exit status: 0 after a\n"
-"signal, 1 when it cannot start, 2 on a usage error.\n");
+"kernel with BTF (/sys/kernel/btf/vmlinux) and syscall tracepoints. Attaches\n"
+"BTF tracepoints and one syscalls:sys_enter_X/sys_exit_X pair per reported\n"
+"syscall; mounts tracefs at /sys/kernel/tracing if it is not mounted (and\n"
+"unmounts it at exit); pins nothing. SIGINT or SIGTERM detaches everything\n"
+"and prints final counters. Exit status: 0 after a signal, 1 when it cannot\n"
+"start, 2 on a usage error.\n");
 }
 
 enum {
