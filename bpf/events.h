@@ -38,7 +38,7 @@ enum wacht_drop_reason {
 	WACHT_DROP_READ_FAIL = 1,     /* a kernel/user read failed: field empty */
 	WACHT_DROP_PATH_TRUNC = 2,    /* a path was longer than the bound */
 	WACHT_DROP_ARGS_TRUNC = 3,    /* argv longer than WACHT_ARGS_MAX */
-	WACHT_DROP_PENDING_FULL = 4,  /* syscall entry could not be stored: event lost */
+	WACHT_DROP_PENDING_FULL = 4,  /* no task-local slot for a syscall's arguments: event lost */
 	WACHT_DROP_NO_SCRATCH = 5,    /* per-CPU scratch lookup failed: event lost */
 	WACHT_DROP_TAIL_CALL = 6,     /* no program to finish a syscall record: event lost */
 	WACHT_DROP_MAX = 7,

@@ -195,19 +195,5 @@ static __always_inline struct file_sc file_sc_lookup(long nr)
 	return FSC(0, 0, 0, 0, 0, 0, 0, 0);
 }
 
-static __always_inline bool net_sc(long nr)
-{
-	switch (nr) {
-	case NR_connect:
-	case NR_accept:
-	case NR_accept4:
-	case NR_bind:
-	case NR_listen:
-	case NR_sendto:
-	case NR_sendmsg:
-		return true;
-	}
-	return false;
-}
 
 #endif
