@@ -89,6 +89,11 @@ test: all unit unit-san
 run: all
 	$(BUILD)/wacht-sensor
 
+# Benchmarks (root; ~14 min; writes bench/RESULTS.md). Not part of `test`.
+bench: all
+	$(MAKE) -C bench
+	bench/run
+
 install-deps:
 	scripts/install-deps.sh
 

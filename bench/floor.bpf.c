@@ -1,11 +1,24 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
-/* floor.bpf.c: Wacht's hooks with empty programs, the cost of merely being
- * attached (trampoline or tracepoint dispatch per event, and for sys_enter/
- * sys_exit the TIF_SYSCALL_TRACEPOINT slow path on every syscall of every
- * task) against which Wacht's own work is measured. Keep the SEC() list in
- * step with bpf/process.bpf.c, bpf/cgroup.bpf.c and bpf/syscalls.bpf.c. */
+/* floor.bpf.c: Wacht's hooks with empty programs: the cost of merely being
+ * attached (tracepoint dispatch per event and, for the syscall hooks, the
+ * TIF_SYSCALL_TRACEPOINT slow path on every syscall of every task), against
+ * which Wacht's own work is measured.
+ *
+ * Built twice (bench/Makefile):
+ *   floor.bpf.o      the hooks Wacht uses now: the syscalls:sys_enter_X /
+ *                    sys_exit_X pair of every syscall in WACHT_SYSCALLS
+ *                    (bpf/include/syscalls.bpf.h, so the list stays in step)
+ *   floor-raw.bpf.o  -DFLOOR_RAW: raw_tp sys_enter/sys_exit, which see every
+ *                    syscall (Wacht's first design)
+ * Both have the process and cgroup hooks of bpf/process.bpf.c and
+ * bpf/cgroup.bpf.c. */
+#ifdef FLOOR_RAW
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#else
+/* only the WACHT_SYSCALLS list is used: nothing here references a map */
+#include "syscalls.bpf.h"
+#endif
 
 SEC("tp_btf/sched_process_exec")
 int handle_exec(void *ctx)
@@ -37,7 +50,7 @@ int handle_cgroup_rmdir(void *ctx)
 	return 0;
 }
 
-/* raw_tp, as in Wacht (its sys_exit tail-calls raw_tp programs) */
+#ifdef FLOOR_RAW
 SEC("raw_tp/sys_enter")
 int handle_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -49,5 +62,20 @@ int handle_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	return 0;
 }
+#else
+#define FLOOR_SC(name, kind, nargs)                 \
+	SEC("tp/syscalls/sys_enter_" #name)         \
+	int handle_enter_##name(void *ctx)          \
+	{                                           \
+		return 0;                           \
+	}                                           \
+	SEC("tp/syscalls/sys_exit_" #name)          \
+	int handle_exit_##name(void *ctx)           \
+	{                                           \
+		return 0;                           \
+	}
+
+WACHT_SYSCALLS(FLOOR_SC)
+#endif
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -36,7 +36,22 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		return 1;
 	}
 	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	/* d_parent and d_name are adjacent in struct dentry (and qstr is
+	 * {hash, len, name} on little-endian): one helper call, not three */
+	struct {
+		struct dentry *parent;
+		__u32 hash;
+		__u32 len;
+		const unsigned char *name;
+	} dl;
+
+	if (bpf_probe_read_kernel(&dl, sizeof(dl),
+				  (void *)dentry + bpf_core_field_offset(struct dentry, d_parent))) {
+		c->flags |= WACHT_F_READ_FAIL;
+		c->done = true;
+		return 1;
+	}
+	struct dentry *parent = dl.parent;
 
 	if (dentry == mnt_root || dentry == parent) {
 		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
@@ -51,8 +66,8 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		c->vfsmnt = (void *)mp + bpf_core_field_offset(struct mount, mnt);
 		return 0;
 	}
-	__u32 len = BPF_CORE_READ(dentry, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 len = dl.len;
+	const unsigned char *name = dl.name;
 	__u32 off = c->off;
 
 	if (len > NAME_MASK || len + 1 >= off) {
