@@ -91,6 +91,7 @@ run: all
 
 # Benchmarks (root; ~14 min; writes bench/RESULTS.md). Not part of `test`.
 bench: all
+	scripts/install-deps.sh --bench
 	$(MAKE) -C bench
 	bench/run
 

@@ -1,10 +1,13 @@
 #!/bin/sh
-# install-deps.sh: install the Debian 12 packages Wacht needs to build, run
-# and test, when they are missing. Idempotent; needs root.
+# install-deps.sh [--bench]: install the Debian 12 packages Wacht needs to
+# build, run and test (with --bench: also to benchmark), when they are
+# missing. Idempotent; needs root.
 set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev
 runc busybox-static iproute2 jq python3"
+# bench/run also needs a real service and the classic baseline
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
