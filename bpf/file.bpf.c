@@ -14,13 +14,10 @@ SEC("tp")
 int handle_file_exit(struct sc_exit_ctx *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct wacht_pending *pp = bpf_task_storage_get(&pending, task, 0, 0);
 	struct wacht_pending p;
 
-	if (!pp || !pp->valid)
+	if (!pending_take(task, &p))
 		return 0;
-	p = *pp;
-	pp->valid = 0;
 
 	struct file_sc sc = file_sc_lookup(p.nr);
 	if (!sc.op)

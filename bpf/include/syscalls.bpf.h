@@ -142,6 +142,19 @@ struct sc_exit_ctx {
 	__s64 ret;
 };
 
+/* Take the current thread's pending syscall (copied out, slot released).
+ * Returns false when there is none. */
+static __always_inline bool pending_take(struct task_struct *task, struct wacht_pending *out)
+{
+	struct wacht_pending *pp = bpf_task_storage_get(&pending, task, 0, 0);
+
+	if (!pp || !pp->valid)
+		return false;
+	*out = *pp;
+	pp->valid = 0;
+	return true;
+}
+
 #define ARG_NONE 7 /* no such argument */
 #define ARG_CWD 6  /* directory is the cwd (AT_FDCWD implied) */
 
