@@ -191,6 +191,12 @@ struct wacht_cgroup {
 };
 _Static_assert(sizeof(struct wacht_cgroup) == 88, "wacht_cgroup ABI");
 
+/* Slots of the exit_progs program array: which program finishes a syscall's
+ * record. The loader fills them after load. */
+#define WACHT_SC_FILE 0
+#define WACHT_SC_NET 1
+#define WACHT_SC_MAX 2
+
 /* Key of the file_prefixes LPM trie: prefixlen in bits over path bytes. */
 #define WACHT_PREFIX_MAX 256
 struct wacht_prefix_key {

@@ -17,9 +17,8 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (!task_wanted(task, tgid))
+	if (!task_wanted(task))
 		return 0;
 	struct wacht_scratch *s = scratch_get(WACHT_EV_EXEC);
 	if (!s)
@@ -96,11 +95,10 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
-	if (!task_wanted(task, tgid))
+	if (!task_wanted(task))
 		return 0;
 	struct wacht_scratch *s = scratch_get(WACHT_EV_FORK);
 	if (!s)
@@ -122,11 +120,10 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
-	if (!task_wanted(task, tgid))
+	if (!task_wanted(task))
 		return 0;
 	struct wacht_scratch *s = scratch_get(WACHT_EV_EXIT);
 	if (!s)

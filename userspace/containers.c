@@ -51,11 +51,18 @@ struct cg_entry {
 	struct container_view view;
 };
 
+/* What an inotify watch is on. */
+enum watch_kind {
+	WATCH_ROOT,      /* a runtime's state directory: containers appear in it */
+	WATCH_CONTAINER, /* one container's state directory: state.json appears */
+	WATCH_ANCESTOR,  /* deepest existing parent of a root not created yet */
+};
+
 struct watch {
 	int wd;
 	char path[PATH_MAX];
 	int root_idx; /* index of the runtime root it serves */
-	int kind;     /* 0 = root dir, 1 = container dir, 2 = ancestor of a missing root */
+	enum watch_kind kind;
 };
 
 struct containers {
@@ -341,7 +348,8 @@ int containers__scan(struct containers *c)
 
 /* ---- inotify on runtime state directories ---- */
 
-static int watch_add(struct containers *c, const char *path, uint32_t mask, int root_idx, int kind)
+static int watch_add(struct containers *c, const char *path, uint32_t mask, int root_idx,
+		     enum watch_kind kind)
 {
 	if (c->ifd < 0 || c->n_watches >= MAX_WATCHES)
 		return -ENOSPC;
@@ -381,7 +389,7 @@ static void watch_container_dir(struct containers *c, int root_idx, const char *
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", c->roots[root_idx], name);
-	watch_add(c, path, IN_MOVED_TO | IN_CLOSE_WRITE, root_idx, 1);
+	watch_add(c, path, IN_MOVED_TO | IN_CLOSE_WRITE, root_idx, WATCH_CONTAINER);
 	/* the state may have been written before the watch existed */
 	meta_load_state(c, c->roots[root_idx], name);
 }
@@ -394,7 +402,8 @@ static void watch_root(struct containers *c, int idx)
 	DIR *d;
 	struct dirent *de;
 
-	if (watch_add(c, c->roots[idx], IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR, idx, 0) == 0) {
+	if (watch_add(c, c->roots[idx], IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR, idx,
+		      WATCH_ROOT) == 0) {
 		if ((d = opendir(c->roots[idx]))) {
 			while ((de = readdir(d)))
 				if (de->d_name[0] != '.' && de->d_type == DT_DIR)
@@ -406,7 +415,7 @@ static void watch_root(struct containers *c, int idx)
 	snprintf(path, sizeof(path), "%s", c->roots[idx]);
 	for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
 		*slash = 0;
-		if (watch_add(c, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR, idx, 2) == 0)
+		if (watch_add(c, path, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR, idx, WATCH_ANCESTOR) == 0)
 			return;
 	}
 }
@@ -431,17 +440,17 @@ void containers__handle_inotify(struct containers *c)
 			if (!w || !ev->len)
 				continue;
 			int idx = w->root_idx;
-			if (w->kind == 0 && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+			if (w->kind == WATCH_ROOT && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
 				watch_container_dir(c, idx, ev->name);
-			} else if (w->kind == 0 && (ev->mask & IN_DELETE)) {
+			} else if (w->kind == WATCH_ROOT && (ev->mask & IN_DELETE)) {
 				struct meta_entry *m = meta_find(c, ev->name);
 				if (m)
 					m->removed_ns = now_ns();
-			} else if (w->kind == 1 && strcmp(ev->name, "state.json") == 0) {
+			} else if (w->kind == WATCH_CONTAINER && strcmp(ev->name, "state.json") == 0) {
 				const char *slash = strrchr(w->path, '/');
 				if (slash)
 					meta_load_state(c, c->roots[idx], slash + 1);
-			} else if (w->kind == 2) {
+			} else if (w->kind == WATCH_ANCESTOR) {
 				watch_root(c, idx);
 			}
 		}

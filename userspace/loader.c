@@ -12,17 +12,14 @@
 
 #include "events.h"
 #include "loader.h"
+#include "sysenv.h"
 #include "wacht.skel.h"
-
-#define WACHT_SC_FILE 0
-#define WACHT_SC_NET 1
 
 struct loader {
 	struct wacht_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[128];
 	size_t n_links;
-	size_t n_skipped;
 	int ncpu;
 };
 
@@ -70,20 +67,13 @@ static int attach_syscalls(struct loader *l)
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 		const char *tp = sec + strlen("tp/syscalls/");
-		char path[256];
 
 		if (strncmp(sec, "tp/syscalls/", strlen("tp/syscalls/")) != 0)
 			continue;
-		snprintf(path, sizeof(path), "/sys/kernel/tracing/events/syscalls/%s", tp);
-		if (access(path, F_OK) != 0 && errno == ENOENT) {
-			snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/syscalls/%s", tp);
-			if (access(path, F_OK) != 0) {
-				if (strncmp(tp, "sys_enter_", 10) == 0 && mlen < sizeof(missing) - 40)
-					mlen += snprintf(missing + mlen, sizeof(missing) - mlen, " %s",
-							 tp + 10);
-				l->n_skipped++;
-				continue;
-			}
+		if (!sysenv_tracepoint_exists("syscalls", tp)) {
+			if (strncmp(tp, "sys_enter_", 10) == 0 && mlen < sizeof(missing) - 40)
+				mlen += snprintf(missing + mlen, sizeof(missing) - mlen, " %s", tp + 10);
+			continue;
 		}
 		if (l->n_links == sizeof(l->links) / sizeof(l->links[0]))
 			return -E2BIG;
@@ -231,9 +221,8 @@ int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx)
 	return 0;
 }
 
-int loader__poll(struct loader *l, int timeout_ms)
+int loader__drain(struct loader *l)
 {
-	(void)timeout_ms;
 	/* consume, not poll: the kernel posts a wakeup only once much is
 	 * waiting (WACHT_WAKEUP_BYTES), so epoll readiness misses the rest */
 	return ring_buffer__consume(l->rb);

@@ -28,7 +28,8 @@ typedef int (*loader_event_fn)(void *ctx, const void *data, size_t size);
 /* Ring buffer consumer. Returns 0 or -errno. */
 int loader__set_consumer(struct loader *l, loader_event_fn fn, void *ctx);
 /* Consumes every record waiting (never blocks). Events consumed or -errno. */
-int loader__poll(struct loader *l, int timeout_ms);
+int loader__drain(struct loader *l);
+/* Readable when the kernel signals that much is waiting (then drain). */
 int loader__epoll_fd(const struct loader *l);
 
 /* Sum over CPUs of drops[type][reason] and sent[type]. */

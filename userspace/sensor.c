@@ -390,18 +390,14 @@ int sensor_run(const struct sensor_config *cfg)
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.fd == containers__inotify_fd(s.containers))
 				containers__handle_inotify(s.containers);
-		/* the kernel wakes us only when much is waiting: drain anyway */
-		if (n == 0) {
-			loader__poll(s.loader, 0);
-			fflush(s.out);
-		}
+		/* whatever woke us: the kernel signals the ring only when much
+		 * is waiting, so it is drained on every turn */
+		loader__drain(s.loader);
+		fflush(s.out);
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
-			if (fd == loader__epoll_fd(s.loader)) {
-				loader__poll(s.loader, 0);
-				fflush(s.out);
-			} else if (fd == sfd) {
+			if (fd == sfd) {
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si))
 					if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
@@ -418,7 +414,7 @@ int sensor_run(const struct sensor_config *cfg)
 		}
 	}
 	/* drain what the kernel produced before the signal */
-	loader__poll(s.loader, 0);
+	loader__drain(s.loader);
 	print_stats(&s, true);
 	ret = 0;
 out:

@@ -135,12 +135,13 @@ void sysenv_unmount_cgroup2(const char *path)
 }
 
 #define TRACEFS "/sys/kernel/tracing"
+#define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
 
 int sysenv_tracefs(int *mounted_here)
 {
 	*mounted_here = 0;
 	if (access(TRACEFS "/events/syscalls", F_OK) == 0 ||
-	    access("/sys/kernel/debug/tracing/events/syscalls", F_OK) == 0)
+	    access(DEBUGFS_TRACING "/events/syscalls", F_OK) == 0)
 		return 0;
 	if (access(TRACEFS, F_OK) != 0 || mount("tracefs", TRACEFS, "tracefs",
 						  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
@@ -171,6 +172,19 @@ void sysenv_unmount_tracefs(void)
 	/* lazily: attached tracepoints do not need the mount */
 	if (umount2(TRACEFS, MNT_DETACH))
 		fprintf(stderr, "wacht-sensor: failed to unmount %s: %s\n", TRACEFS, strerror(errno));
+}
+
+bool sysenv_tracepoint_exists(const char *category, const char *event)
+{
+	static const char *const roots[] = { TRACEFS, DEBUGFS_TRACING };
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		snprintf(path, sizeof(path), "%s/events/%s/%s", roots[i], category, event);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 void sysenv_node_name(char *buf, size_t size)

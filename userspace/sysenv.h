@@ -3,6 +3,7 @@
 #ifndef WACHT_SYSENV_H
 #define WACHT_SYSENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,8 @@ void sysenv_unmount_cgroup2(const char *path);
  * sysenv_unmount_tracefs at exit). Prints what to do and returns -errno. */
 int sysenv_tracefs(int *mounted_here);
 void sysenv_unmount_tracefs(void);
+/* Whether tracefs has events/CATEGORY/EVENT (after sysenv_tracefs). */
+bool sysenv_tracepoint_exists(const char *category, const char *event);
 /* Node name: $NODE_NAME (downward API), else the host name. */
 void sysenv_node_name(char *buf, size_t size);
 /* CLOCK_REALTIME - CLOCK_BOOTTIME, to turn BPF timestamps into wall time. */

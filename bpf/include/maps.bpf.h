@@ -81,8 +81,7 @@ WACHT_EXTERN struct {
 struct wacht_pending {
 	__u64 args[6];
 	__u32 nr;
-	__u16 kind;  /* WACHT_SC_FILE / WACHT_SC_NET */
-	__u16 valid;
+	__u32 valid;
 };
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -93,9 +92,6 @@ WACHT_EXTERN struct {
 
 /* Programs that finish a syscall's record, chosen at sys_exit by kind.
  * Owner: userspace loader fills it after load. */
-#define WACHT_SC_FILE 0
-#define WACHT_SC_NET 1
-#define WACHT_SC_MAX 2
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, WACHT_SC_MAX);

@@ -33,9 +33,9 @@ static __always_inline __u32 task_pidns(struct task_struct *task)
  * and it is already in place when the container's first exec runs, so the
  * decision needs no userspace round trip and has no start-up race.
  */
-static __always_inline bool task_wanted(struct task_struct *task, __u32 tgid)
+static __always_inline bool task_wanted(struct task_struct *task)
 {
-	if (tgid == cfg_sensor_tgid)
+	if (task->tgid == cfg_sensor_tgid)
 		return false;
 	if (cfg_capture_host)
 		return true;
