@@ -14,9 +14,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 WFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
-PKGS := libbpf json-c
+PKGS := libbpf json-c yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml)
 LDLIBS += $(PKG_LIBS) -lelf -lz
 
 # BPF: one object per concern, statically linked into one skeleton.
@@ -29,7 +29,7 @@ BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
 SYS_SRCS := userspace/loader.c userspace/containers.c \
-	userspace/sysenv.c userspace/sensor.c
+	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
@@ -60,7 +60,11 @@ $(BUILD)/loader.o: $(BUILD)/wacht.skel.h
 $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/wacht-sensor: $(BUILD)/main.o $(SYS_OBJS) $(PURE_OBJS)
+# rules/default.yaml, built in (.incbin; paths relative to the top directory)
+$(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD)
+	$(CC) -c $< -o $@
+
+$(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).

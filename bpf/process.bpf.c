@@ -7,6 +7,25 @@
  * argv always fit one record (see the masks in path_put). */
 #define FILENAME_MAX 2048
 
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* Standard input and output are the same open socket: what `nc -e sh`,
+ * `socat exec:sh` and `sh -i >&/dev/tcp/...` hand to a shell. Read here,
+ * in the exec itself, so a short-lived process cannot race the check. */
+static __always_inline bool stdio_is_one_socket(struct task_struct *task)
+{
+	struct file **fd = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *f0 = NULL, *f1 = NULL;
+
+	if (!fd || bpf_probe_read_kernel(&f0, sizeof(f0), &fd[0]) ||
+	    bpf_probe_read_kernel(&f1, sizeof(f1), &fd[1]))
+		return false;
+	if (!f0 || f0 != f1)
+		return false;
+	return (BPF_CORE_READ(f0, f_inode, i_mode) & S_IFMT) == S_IFSOCK;
+}
+
 /*
  * sched_process_exec fires in the new image after the point of no return,
  * before it runs one instruction: bprm->file is the file really executed
@@ -45,6 +64,9 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		e->exe_mtime_ns = BPF_CORE_READ(inode, i_mtime_sec) * 1000000000ULL +
 				  BPF_CORE_READ(inode, i_mtime_nsec);
 	}
+
+	if (stdio_is_one_socket(task))
+		e->hdr.flags |= WACHT_F_STDIO_SOCKET;
 
 	__u32 pos = sizeof(*e);
 	__u32 off = path_walk(s, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt),

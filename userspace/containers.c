@@ -35,6 +35,7 @@ struct meta_entry {
 	char runtime_root[PATH_MAX];
 	struct container_meta meta;
 	char cgroup_dir[PATH_MAX]; /* the runtime's record of its cgroup; "" if none */
+	uint32_t init_pid;         /* the container's root process; 0 if unknown */
 	uint64_t removed_ns; /* 0 while the state directory exists */
 };
 
@@ -201,6 +202,7 @@ static struct meta_entry *meta_load_state(struct containers *c, const char *root
 	}
 	snprintf(m->runtime_root, sizeof(m->runtime_root), "%s", root);
 	snprintf(m->cgroup_dir, sizeof(m->cgroup_dir), "%s", st.cgroup_dir);
+	m->init_pid = st.init_pid > 0 ? (uint32_t)st.init_pid : 0;
 	m->removed_ns = 0;
 	/* annotations runc copied into its state, then the bundle's own */
 	oci_state_parse_meta(json, len, &m->meta);
@@ -667,4 +669,32 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 	if (!e->view.id)
 		view_fill(e);
 	return &e->view;
+}
+
+int containers__detail(struct containers *c, uint64_t cgroup_id, struct container_detail *out)
+{
+	struct cg_entry *e = cg_find(c, cgroup_id);
+
+	memset(out, 0, sizeof(*out));
+	if (!e || e->parsed <= 0)
+		return -ENOENT;
+	if (e->meta) {
+		out->init_pid = e->meta->init_pid;
+		out->meta = &e->meta->meta;
+	}
+	return 0;
+}
+
+void containers__foreach(struct containers *c, containers_visit cb, void *ctx)
+{
+	for (size_t b = 0; b < CG_BUCKETS; b++) {
+		for (struct cg_entry *e = c->cg[b]; e; e = e->next) {
+			struct container_detail d;
+
+			if (e->gone_ns || !containers__lookup(c, e->id, 0) || e->parsed <= 0)
+				continue;
+			containers__detail(c, e->id, &d);
+			cb(ctx, &e->view, &d);
+		}
+	}
 }

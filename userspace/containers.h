@@ -35,4 +35,18 @@ void containers__handle_inotify(struct containers *c);
 void containers__expire(struct containers *c, uint64_t now_ns);
 size_t containers__count(const struct containers *c);
 
+struct container_meta;
+/* What the runtime recorded beyond the view: the root process and the
+ * metadata (labels). */
+struct container_detail {
+	uint32_t init_pid;                 /* 0 when unknown */
+	const struct container_meta *meta; /* NULL when unknown; borrowed like the view */
+};
+/* For a cgroup containers__lookup attributed to a container: 0, or -ENOENT. */
+int containers__detail(struct containers *c, uint64_t cgroup_id, struct container_detail *out);
+/* Calls cb for every live container cgroup known. cb must not change c. */
+typedef void (*containers_visit)(void *ctx, const struct container_view *v,
+				 const struct container_detail *d);
+void containers__foreach(struct containers *c, containers_visit cb, void *ctx);
+
 #endif

@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
+#include "ruleset.h"
 #include "sensor.h"
+
+/* rules/default.yaml, from default_rules.S */
+extern const char wacht_default_rules[], wacht_default_rules_end[];
 
 #define MAX_LIST 64
 
@@ -14,13 +19,33 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: wacht-sensor [OPTION]...\n"
+"       wacht-sensor --check-rules PATH...\n"
+"       wacht-sensor [--rules PATH]... [--state-dir DIR] --export-learned DIR\n"
 "Watch every container on this node with eBPF: process executions, file\n"
-"access and network connections, attributed to their pod, as JSON lines.\n"
+"access and network connections, attributed to their pod; match them against\n"
+"NeuVector-style rules (NvSecurityRule YAML) and print findings as JSON lines.\n"
+"\n"
+"Rules\n"
+"      --rules PATH         rule file, or directory of *.yaml/*.yml files\n"
+"                           (repeatable; default: the built-in rules/default.yaml).\n"
+"                           Reloaded on SIGHUP and when the files change; a\n"
+"                           reload with errors keeps the previous policy\n"
+"      --state-dir DIR      where learned profiles are kept, one YAML file per\n"
+"                           group in DIR/learned (default: /var/lib/wacht)\n"
+"      --no-state           keep learned profiles in memory only\n"
+"      --window SEC         identical findings within SEC seconds are reported\n"
+"                           once, then once with their count (default: 10)\n"
+"      --check-rules PATH   validate rule files (repeatable) and exit: 0 valid,\n"
+"                           1 errors (each as FILE:LINE:COLUMN); loads no BPF\n"
+"      --export-learned DIR write what was learned (the state directory, read\n"
+"                           with the rules) as NvSecurityRule YAML files, one\n"
+"                           per group, to DIR and exit; loads no BPF\n"
 "\n"
 "Output\n"
 "  -o, --output FILE        append JSON lines to FILE (default: standard output)\n"
-"  -v, --verbose            also print fork, exit and cgroup events (default:\n"
-"                           exec, file and network events)\n"
+"      --events             also print every captured exec, file and network\n"
+"                           event (default: findings and stats only)\n"
+"  -v, --verbose            print every event, fork, exit and cgroup ones too\n"
 "      --node NAME          node name in every record (default: $NODE_NAME,\n"
 "                           else the host name)\n"
 "      --stats-interval SEC print a stats line (events delivered and dropped,\n"
@@ -56,8 +81,54 @@ static void usage(FILE *f)
 
 enum {
 	OPT_NODE = 256, OPT_STATS, OPT_READY, OPT_HOST, OPT_PREFIX, OPT_NO_FILE, OPT_NO_NET,
-	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION,
+	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
+	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS,
 };
+
+static int check_rules(const char *const *paths)
+{
+	struct ruleset_source src = { .paths = paths };
+	struct diags d = { 0 };
+	struct policy *p = ruleset_load(&src, &d);
+
+	diags__print(&d, stderr);
+	if (p)
+		printf("rules OK: %zu groups, %zu network rules, %zu warnings\n", p->n_groups, p->n_net,
+		       d.n_warnings);
+	else
+		printf("rules INVALID: %zu errors, %zu warnings\n", d.n_errors, d.n_warnings);
+	policy__free(p);
+	diags__free(&d);
+	return p ? 0 : 1;
+}
+
+static int export_learned(const struct sensor_config *cfg, const char *dir)
+{
+	struct ruleset_source src = {
+		.paths = cfg->rules,
+		.default_name = "<built-in rules/default.yaml>",
+		.default_yaml = cfg->default_rules,
+		.default_len = cfg->default_rules_len,
+		.state_dir = cfg->state_dir,
+	};
+	struct diags d = { 0 };
+	struct policy *p = ruleset_load(&src, &d);
+	int n;
+
+	diags__print(&d, stderr);
+	diags__free(&d);
+	if (!p)
+		return 1;
+	n = ruleset_export_learned(p, dir);
+	policy__free(p);
+	if (n < 0) {
+		fprintf(stderr, "wacht-sensor: failed to export learned rules to %s: %s\n", dir,
+			strerror(-n));
+		return 1;
+	}
+	printf("exported the learned profiles of %d groups to %s\n", n, dir);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -75,16 +146,30 @@ int main(int argc, char **argv)
 		{ "debug-bpf", no_argument, NULL, OPT_DEBUG_BPF },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "rules", required_argument, NULL, OPT_RULES },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "no-state", no_argument, NULL, OPT_NO_STATE },
+		{ "window", required_argument, NULL, OPT_WINDOW },
+		{ "check-rules", required_argument, NULL, OPT_CHECK_RULES },
+		{ "export-learned", required_argument, NULL, OPT_EXPORT_LEARNED },
+		{ "events", no_argument, NULL, OPT_EVENTS },
 		{ 0 },
 	};
-	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1];
-	size_t n_prefixes = 0, n_roots = 0;
+	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
+		*checks[MAX_LIST + 1];
+	size_t n_prefixes = 0, n_roots = 0, n_rules = 0, n_checks = 0;
+	const char *export_dir = NULL;
 	struct sensor_config cfg = {
 		.capture_file = true,
 		.capture_net = true,
 		.stats_interval = 60,
 		.file_prefixes = prefixes,
 		.runtime_roots = roots,
+		.rules = rules,
+		.default_rules = wacht_default_rules,
+		.default_rules_len = (size_t)(wacht_default_rules_end - wacht_default_rules),
+		.state_dir = "/var/lib/wacht",
+		.window = 10,
 	};
 	int c;
 
@@ -138,6 +223,41 @@ int main(int argc, char **argv)
 			}
 			roots[n_roots++] = optarg;
 			break;
+		case OPT_RULES:
+		case OPT_CHECK_RULES:
+			if ((c == OPT_RULES ? n_rules : n_checks) == MAX_LIST) {
+				fprintf(stderr, "wacht-sensor: at most %d rule paths\n", MAX_LIST);
+				return 2;
+			}
+			if (c == OPT_RULES)
+				rules[n_rules++] = optarg;
+			else
+				checks[n_checks++] = optarg;
+			break;
+		case OPT_STATE_DIR:
+			cfg.state_dir = optarg;
+			break;
+		case OPT_NO_STATE:
+			cfg.state_dir = NULL;
+			break;
+		case OPT_WINDOW: {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || v > 3600) {
+				fprintf(stderr, "wacht-sensor: --window: '%s' is not a number of seconds "
+						"from 0 to 3600\n", optarg);
+				return 2;
+			}
+			cfg.window = v;
+			break;
+		}
+		case OPT_EXPORT_LEARNED:
+			export_dir = optarg;
+			break;
+		case OPT_EVENTS:
+			cfg.events = true;
+			break;
 		case OPT_DEBUG_BPF:
 			cfg.debug_bpf = true;
 			break;
@@ -157,5 +277,9 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
+	if (n_checks)
+		return check_rules(checks);
+	if (export_dir)
+		return export_learned(&cfg, export_dir);
 	return sensor_run(&cfg);
 }

@@ -399,6 +399,7 @@ int proc_table__exec(struct proc_table *t, uint32_t tgid, uint32_t ppid,
 		n = proc_insert(t, tgid);
 		t->nodes[n].e.start_ns = ts;
 		t->nodes[n].e.flags = 0;
+		t->nodes[n].e.uid = t->nodes[n].e.euid = PROC_UID_UNKNOWN;
 	}
 	x = &t->nodes[n];
 	x->e.ppid = ppid;
@@ -416,12 +417,14 @@ int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 	char comm[PROC_COMM_LEN] = "";
 	struct proc_str *exe = NULL;
 	struct proc_node *x;
-	uint32_t flags = 0;
+	uint32_t flags = 0, uid = PROC_UID_UNKNOWN, euid = PROC_UID_UNKNOWN;
 
 	/* Copy from the parent before the child's insertion can evict it. */
 	if (pslot != UINT32_MAX) {
 		n = t->slots[pslot].node;
 		flags = t->nodes[n].e.flags;
+		uid = t->nodes[n].e.uid;
+		euid = t->nodes[n].e.euid;
 		exe = t->nodes[n].exe;
 		if (exe)
 			exe->refs++;
@@ -441,6 +444,8 @@ int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 	x->e.cgroup_id = child_cgroup_id;
 	x->e.start_ns = ts;
 	x->e.flags = flags;
+	x->e.uid = uid;
+	x->e.euid = euid;
 	memcpy(x->e.comm, comm, sizeof(comm));
 	proc_set_exe(x, exe);
 	return 0;
@@ -453,6 +458,17 @@ int proc_table__set_flags(struct proc_table *t, uint32_t tgid, uint32_t flags)
 	if (slot == UINT32_MAX)
 		return -ENOENT;
 	t->nodes[t->slots[slot].node].e.flags |= flags;
+	return 0;
+}
+
+int proc_table__set_creds(struct proc_table *t, uint32_t tgid, uint32_t uid, uint32_t euid)
+{
+	uint32_t slot = proc_slot_find(t, tgid);
+
+	if (slot == UINT32_MAX)
+		return -ENOENT;
+	t->nodes[t->slots[slot].node].e.uid = uid;
+	t->nodes[t->slots[slot].node].e.euid = euid;
 	return 0;
 }
 

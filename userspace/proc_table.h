@@ -19,12 +19,21 @@ struct proc_entry {
 	char comm[PROC_COMM_LEN]; /* NUL-terminated */
 	const char *exe;      /* owned by the table, never NULL ("" if unknown) */
 	uint32_t flags;       /* PROC_F_*: kept across exec, inherited by fork */
+	uint32_t uid, euid;   /* last seen; PROC_UID_UNKNOWN until set, inherited by fork */
 };
+
+#define PROC_UID_UNKNOWN UINT32_MAX
 
 /* The process, or an ancestor, executed a program inside its container: it
  * is the container's workload, not the runtime setting the container up
  * (runc init acts inside the container's cgroup before the first exec). */
 #define PROC_F_WORKLOAD (1u << 0)
+/* The process is, or descends from, a suspicious program (nc, socat...). */
+#define PROC_F_SUSPICIOUS (1u << 1)
+/* A privilege escalation of this process was reported already. */
+#define PROC_F_ESCALATED (1u << 2)
+/* zero-drift: the process, or an ancestor, runs a binary that drifted. */
+#define PROC_F_DRIFT (1u << 3)
 
 /*
  * A hash table keyed by tgid (O(1) per event) holding at most max_entries
@@ -67,6 +76,9 @@ int proc_table__fork(struct proc_table *t, uint32_t parent_tgid,
 int proc_table__exit(struct proc_table *t, uint32_t tgid); /* -ENOENT if unknown */
 /* ORs flags into tgid's entry. -ENOENT if unknown. */
 int proc_table__set_flags(struct proc_table *t, uint32_t tgid, uint32_t flags);
+
+/* Records the credentials last seen for tgid. -ENOENT if unknown. */
+int proc_table__set_creds(struct proc_table *t, uint32_t tgid, uint32_t uid, uint32_t euid);
 
 /* Borrowed; valid until the next modification of t. NULL if unknown. */
 const struct proc_entry *proc_table__lookup(const struct proc_table *t,

@@ -17,12 +17,14 @@
 
 #include "containers.h"
 #include "decode.h"
+#include "engine.h"
 #include "events.h"
 #include "format.h"
 #include "jsonw.h"
 #include "loader.h"
 #include "proc_table.h"
 #include "sensor.h"
+#include "sensor_rules.h"
 #include "sysenv.h"
 
 #define PROC_TABLE_MAX 65536
@@ -34,6 +36,7 @@ struct user_counters {
 	uint64_t not_container; /* own mount namespace but no container cgroup */
 	uint64_t runtime_init;  /* events of a runtime preparing a container */
 	uint64_t printed;
+	uint64_t findings;
 };
 
 struct sensor {
@@ -41,6 +44,7 @@ struct sensor {
 	struct loader *loader;
 	struct containers *containers;
 	struct proc_table *procs;
+	struct sensor_rules *rules;
 	struct jsonw *w;
 	FILE *out;
 	struct format_ctx fc;
@@ -71,6 +75,56 @@ static void write_line(struct sensor *s)
 		s->uc.write_errors++;
 	else
 		s->uc.printed++;
+}
+
+static void print_finding(void *ctx, const struct finding *f)
+{
+	struct sensor *s = ctx;
+
+	jsonw__reset(s->w);
+	finding_format(s->w, &s->fc, f);
+	write_line(s);
+	s->uc.findings++;
+}
+
+static void print_policy(void *ctx, bool ok, const char *why, const struct diags *d,
+			 const struct policy *p)
+{
+	struct sensor *s = ctx;
+	char ts[64];
+
+	diags__print(d, stderr);
+	if (ok)
+		fprintf(stderr, "wacht-sensor: rules loaded (%s): %zu groups, %zu network rules%s\n", why,
+			p->n_groups, p->n_net, d->n_warnings ? ", with warnings above" : "");
+	else
+		fprintf(stderr, "wacht-sensor: rules not loaded (%s): %zu errors above; %s\n", why,
+			d->n_errors, s->rules ? "the previous policy stays active" : "not starting");
+	jsonw__reset(s->w);
+	jsonw__obj_begin(s->w, NULL);
+	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	jsonw__str(s->w, "time", ts);
+	jsonw__str(s->w, "node", s->node);
+	jsonw__str(s->w, "kind", "policy");
+	jsonw__str(s->w, "status", ok ? "loaded" : "rejected");
+	jsonw__str(s->w, "reason", why);
+	if (ok) {
+		jsonw__u64(s->w, "groups", p->n_groups);
+		jsonw__u64(s->w, "network_rules", p->n_net);
+	}
+	jsonw__arr_begin(s->w, "diagnostics");
+	for (size_t i = 0; i < d->n; i++) {
+		char line[1024];
+		snprintf(line, sizeof(line), "%s:%u:%u: %s: %s", d->v[i].file, d->v[i].line, d->v[i].col,
+			 d->v[i].error ? "error" : "warning", d->v[i].msg);
+		jsonw__str(s->w, NULL, line);
+	}
+	jsonw__arr_end(s->w);
+	jsonw__obj_end(s->w);
+	if (s->out) {
+		write_line(s);
+		fflush(s->out);
+	}
 }
 
 static bool printed_by_default(uint32_t type)
@@ -136,7 +190,7 @@ static int handle_event(void *ctx, const void *data, size_t size)
 		if (!proc_table__lookup(s->procs, h->ppid))
 			learn_proc(s, h->ppid);
 		proc_table__exec(s->procs, h->tgid, h->ppid, h->cgroup_id, ev.exe,
-				 (const char *)h->comm, h->ts_ns);
+				 engine_exec_name(&ev), h->ts_ns);
 		if (!(h->flags & WACHT_F_HOST))
 			proc_table__set_flags(s->procs, h->tgid, PROC_F_WORKLOAD);
 		break;
@@ -155,7 +209,18 @@ static int handle_event(void *ctx, const void *data, size_t size)
 	bool runtime_init = self && !(h->flags & WACHT_F_HOST) && !(self->flags & PROC_F_WORKLOAD);
 	if (runtime_init)
 		s->uc.runtime_init++;
-	if (s->cfg->verbose || (printed_by_default(h->type) && !runtime_init)) {
+	/* the rule engine sees what a container's workload does (not the
+	 * runtime preparing it), and every process's credentials */
+	if (!cgroup_ev && !runtime_init && s->rules) {
+		const struct container_view *cv = NULL;
+
+		if (!(h->flags & WACHT_F_HOST))
+			cv = containers__lookup(s->containers, h->cgroup_id, h->tgid);
+		sensor_rules__event(s->rules, &ev, cv);
+	}
+	if (h->type == WACHT_EV_CGROUP_RMDIR && s->rules)
+		sensor_rules__container_gone(s->rules, h->cgroup_id);
+	if (s->cfg->verbose || (s->cfg->events && printed_by_default(h->type) && !runtime_init)) {
 		const struct container_view *cv = NULL;
 
 		if (!cgroup_ev || !(h->flags & WACHT_F_HOST))
@@ -230,10 +295,13 @@ static void print_stats(struct sensor *s, bool final)
 	jsonw__u64(s->w, "not_container", s->uc.not_container);
 	jsonw__u64(s->w, "runtime_init", s->uc.runtime_init);
 	jsonw__u64(s->w, "printed", s->uc.printed);
+	jsonw__u64(s->w, "findings", s->uc.findings);
 	jsonw__u64(s->w, "process_table", proc_table__count(s->procs));
 	jsonw__u64(s->w, "process_evictions", proc_table__evictions(s->procs));
 	jsonw__u64(s->w, "cgroups_known", containers__count(s->containers));
 	jsonw__obj_end(s->w);
+	if (s->rules)
+		sensor_rules__stats(s->rules, s->w);
 	jsonw__obj_end(s->w);
 	write_line(s);
 	fflush(s->out);
@@ -322,6 +390,24 @@ int sensor_run(const struct sensor_config *cfg)
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
 	}
+	/* the policy before the kernel: a rule error stops the start here */
+	struct sensor_rules_config rc = {
+		.src = {
+			.paths = cfg->rules,
+			.default_name = "<built-in rules/default.yaml>",
+			.default_yaml = cfg->default_rules,
+			.default_len = cfg->default_rules_len,
+			.state_dir = cfg->state_dir,
+		},
+		.node = s.node,
+		.window_ns = (uint64_t)cfg->window * 1000000000ULL,
+		.sink = print_finding,
+		.policy_loaded = print_policy,
+		.ctx = &s,
+	};
+	s.rules = sensor_rules__new(&rc, s.containers, s.procs);
+	if (!s.rules)
+		goto out;
 
 	/* signals through a signalfd, so the loop owns every exit path */
 	sigemptyset(&mask);
@@ -355,8 +441,9 @@ int sensor_run(const struct sensor_config *cfg)
 	struct itimerspec its = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	timerfd_settime(tfd, 0, &its, NULL);
 	struct epoll_event ee = { .events = EPOLLIN };
-	int fds[] = { loader__epoll_fd(s.loader), containers__inotify_fd(s.containers), sfd, tfd };
-	for (int i = 0; i < 4; i++) {
+	int fds[] = { loader__epoll_fd(s.loader), containers__inotify_fd(s.containers), sfd, tfd,
+		      sensor_rules__inotify_fd(s.rules) };
+	for (int i = 0; i < 5; i++) {
 		if (fds[i] < 0)
 			continue;
 		ee.data.fd = fds[i];
@@ -399,15 +486,21 @@ int sensor_run(const struct sensor_config *cfg)
 
 			if (fd == sfd) {
 				struct signalfd_siginfo si;
-				while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
 						running = false;
+					else if (si.ssi_signo == SIGHUP)
+						sensor_rules__reload(s.rules, "SIGHUP");
+				}
+			} else if (fd == sensor_rules__inotify_fd(s.rules)) {
+				sensor_rules__handle_inotify(s.rules);
 			} else if (fd == tfd) {
 				uint64_t exp;
 				if (read(tfd, &exp, sizeof(exp)) < 0)
 					continue;
 				ticks++;
 				containers__expire(s.containers, boot_now_ns());
+				sensor_rules__tick(s.rules, boot_now_ns());
 				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
 					print_stats(&s, false);
 			}
@@ -415,6 +508,8 @@ int sensor_run(const struct sensor_config *cfg)
 	}
 	/* drain what the kernel produced before the signal */
 	loader__drain(s.loader);
+	/* findings held for aggregation, and what was learned, before the end */
+	sensor_rules__tick(s.rules, UINT64_MAX);
 	print_stats(&s, true);
 	ret = 0;
 out:
@@ -423,6 +518,7 @@ out:
 	else if (s.out)
 		fflush(s.out);
 	loader__free(s.loader);
+	sensor_rules__free(s.rules);
 	containers__free(s.containers);
 	proc_table__free(s.procs);
 	jsonw__free(s.w);

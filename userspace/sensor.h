@@ -17,6 +17,13 @@ struct sensor_config {
 	unsigned stats_interval;        /* seconds, 0 = only at exit */
 	const char *ready_file;
 	bool debug_bpf;
+	bool events;                    /* also print the captured events */
+	const char *const *rules;       /* NULL-terminated rule files/directories;
+					 * empty: the built-in default rules */
+	const char *default_rules;      /* the built-in default rules (YAML) */
+	size_t default_rules_len;
+	const char *state_dir;          /* learned profiles; NULL: not kept */
+	unsigned window;                /* seconds identical findings are aggregated */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

@@ -689,8 +689,15 @@ class Sensor:
         self.out_path = os.path.join(self.dir, "events.jsonl")
         self.ready_path = os.path.join(self.dir, "ready")
         self.log_path = os.path.join(self.dir, "sensor.log")
+        # captured events are printed too (findings alone are the default);
+        # learned profiles go to this sensor's own directory unless the
+        # test names one
+        extra = ["--events"]
+        if "--state-dir" not in self.args and "--no-state" not in self.args:
+            self.state_dir = os.path.join(self.dir, "state")
+            extra += ["--state-dir", self.state_dir]
         cmd = [binary, "--output", self.out_path, "--ready-file",
-               self.ready_path] + self.args
+               self.ready_path] + extra + self.args
         self.cmd = cmd
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* engine.h: the rule engine. Captured activity in, findings out: group
+ * membership, process/file/network rules, modes, baselines, built-in
+ * detections, learning in Discover mode. Pure: no root, no kernel. */
+#ifndef WACHT_ENGINE_H
+#define WACHT_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "decode.h"
+#include "finding.h"
+#include "format.h"
+#include "match.h"
+#include "policy.h"
+#include "proc_table.h"
+
+/* What the sensor knows of a container, for group membership. Borrowed
+ * for the call. view->cgroup_id keys the engine's per-container state. */
+struct engine_container {
+	const struct container_view *view;
+	const struct entity_label *labels;
+	size_t n_labels;
+	const struct entity_addr *addrs; /* the container's own addresses */
+	size_t n_addrs;
+	uint32_t init_pid;   /* the container's root process (host pid), 0 unknown */
+	const char *node;
+};
+
+/* Facts about an exec only the system can tell. */
+struct engine_exec_facts {
+	bool exe_in_upper;   /* the binary is in the container's writable layer */
+};
+
+/* The other end of a connection, resolved by the sensor. */
+struct engine_peer {
+	enum entity_kind kind;                 /* container on this node, host, external */
+	const struct engine_container *container; /* kind == ENTITY_CONTAINER */
+};
+
+struct engine_config {
+	uint64_t window_ns;  /* aggregation window for identical findings */
+	finding_sink sink;   /* receives every finding (after aggregation) */
+	void *sink_ctx;
+	/* a group's learned profile grew (persist it); may be NULL */
+	void (*learned)(void *ctx, size_t group);
+	void *learned_ctx;
+};
+
+struct engine_stats {
+	uint64_t evaluated;   /* exec, file and net events evaluated */
+	uint64_t findings;    /* produced, before aggregation */
+	uint64_t learned;     /* rules or apps learned */
+	uint64_t learn_failed;/* learning that failed (out of memory) */
+	uint64_t recomputed;  /* container memberships (re)computed */
+};
+
+struct engine;
+/* procs: the process table the caller keeps (the engine reads it and sets
+ * PROC_F_* flags and credentials). NULL on ENOMEM. */
+struct engine *engine__new(const struct engine_config *cfg, struct proc_table *procs);
+void engine__free(struct engine *e); /* accepts NULL; frees its policy */
+
+/* Takes ownership of a finished policy (frees the previous one); every
+ * container's membership is recomputed on its next event. */
+void engine__set_policy(struct engine *e, struct policy *p);
+struct policy *engine__policy(const struct engine *e);
+
+/*
+ * One decoded event, after the caller updated the process table for it
+ * (exec/fork) and before exit removes the process. c NULL: a host
+ * process (only credentials are tracked). xf for exec, peer for net
+ * (NULL: resolved as external).
+ */
+void engine__event(struct engine *e, const struct wacht_event *ev, const struct engine_container *c,
+		   const struct engine_exec_facts *xf, const struct engine_peer *peer);
+
+/* The container with this cgroup is gone: its state is freed. */
+void engine__container_gone(struct engine *e, uint64_t cgroup_id);
+/* Closes aggregation windows (call about once a second; UINT64_MAX: all). */
+void engine__tick(struct engine *e, uint64_t now_ns);
+void engine__stats(const struct engine *e, struct engine_stats *out);
+uint64_t engine__suppressed(const struct engine *e);
+
+/* The name process rules match for an exec: the file name given to execve,
+ * or argv[0] for a re-execution through /proc/self/exe or an fd. The
+ * caller should record it as the process's comm. */
+const char *engine_exec_name(const struct wacht_event *ev);
+
+/* The name of the container's learned group: "nv.<service>.<namespace>". */
+void engine_group_name(const struct container_view *v, char *out, size_t size);
+
+#endif /* WACHT_ENGINE_H */

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: Apache-2.0
+/* finding.c: findings as JSON, and aggregation of identical findings. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "finding.h"
+
+const char *severity_name(enum severity s)
+{
+	static const char *const names[] = { "info", "low", "medium", "high", "critical" };
+
+	return (unsigned)s < 5 ? names[s] : "info";
+}
+
+const char *finding_action_name(enum finding_action a)
+{
+	switch (a) {
+	case FACT_ALERT: return "alert";
+	case FACT_DENY: return "deny";
+	case FACT_KILL: return "kill";
+	case FACT_LEARN: return "learn";
+	}
+	return "alert";
+}
+
+static void put_addr(struct jsonw *w, const char *key, uint8_t family, const uint8_t *a)
+{
+	char buf[INET6_ADDRSTRLEN] = "";
+
+	inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, a, buf, sizeof(buf));
+	jsonw__str(w, key, buf);
+}
+
+void finding_format(struct jsonw *w, const struct format_ctx *fc, const struct finding *f)
+{
+	const struct container_view *c = f->container;
+	char ts[64];
+
+	format_time(ts, sizeof(ts), f->ts_ns, fc->boot_to_real_ns);
+	jsonw__obj_begin(w, NULL);
+	jsonw__str(w, "time", ts);
+	jsonw__str(w, "node", fc->node);
+	jsonw__str(w, "kind", "finding");
+	jsonw__str(w, "name", f->name);
+	jsonw__str(w, "severity", severity_name(f->severity));
+	jsonw__str(w, "action", finding_action_name(f->action));
+	jsonw__str(w, "mode", policy_mode_name(f->mode));
+	jsonw__obj_begin(w, "rule");
+	jsonw__str(w, "id", f->rule.id);
+	jsonw__str(w, "name", f->rule.name);
+	jsonw__str(w, "group", f->rule.group);
+	jsonw__obj_end(w);
+	if (c) {
+		jsonw__obj_begin(w, "container");
+		jsonw__str(w, "id", c->id);
+		jsonw__str(w, "name", c->name);
+		jsonw__str(w, "image", c->image);
+		jsonw__str(w, "pod", c->pod);
+		jsonw__str(w, "namespace", c->namespace);
+		jsonw__str(w, "group", f->group);
+		jsonw__obj_end(w);
+	} else {
+		jsonw__null(w, "container");
+	}
+	jsonw__obj_begin(w, "process");
+	jsonw__u64(w, "pid", f->process.pid);
+	jsonw__u64(w, "ppid", f->process.ppid);
+	jsonw__u64(w, "uid", f->process.uid);
+	jsonw__u64(w, "euid", f->process.euid);
+	jsonw__str(w, "name", f->process.name);
+	jsonw__str(w, "exe", f->process.exe);
+	jsonw__arr_begin(w, "args");
+	const char *a = f->process.argv;
+	for (uint32_t i = 0; a && i < f->process.argc; i++, a += strlen(a) + 1)
+		jsonw__str(w, NULL, a);
+	jsonw__arr_end(w);
+	jsonw__str(w, "parent_exe", f->process.parent_exe);
+	jsonw__obj_end(w);
+	if (f->has_file) {
+		jsonw__obj_begin(w, "file");
+		jsonw__str(w, "path", f->file.path);
+		jsonw__str(w, "op", f->file.op);
+		jsonw__obj_end(w);
+	}
+	if (f->has_net) {
+		jsonw__obj_begin(w, "network");
+		jsonw__str(w, "proto", f->net.proto == IPPROTO_TCP ? "tcp" :
+				       f->net.proto == IPPROTO_UDP ? "udp" : "other");
+		jsonw__str(w, "direction", f->net.inbound ? "inbound" : "outbound");
+		put_addr(w, "local_ip", f->net.family, f->net.laddr);
+		jsonw__u64(w, "local_port", f->net.lport);
+		put_addr(w, "remote_ip", f->net.family, f->net.raddr);
+		jsonw__u64(w, "remote_port", f->net.rport);
+		jsonw__str(w, "peer_group", f->net.peer_group);
+		jsonw__obj_end(w);
+	}
+	jsonw__str(w, "message", f->message);
+	jsonw__u64(w, "count", f->count);
+	jsonw__obj_end(w);
+}
+
+/* ---- aggregation */
+
+/* A finding held for its window: a deep copy in one allocation. */
+struct held {
+	uint64_t key;
+	uint64_t first_ns;
+	uint64_t suppressed;
+	struct finding f;
+	struct container_view cv;
+	char *blob;
+};
+
+struct aggregator {
+	uint64_t window_ns;
+	size_t max_keys;
+	finding_sink sink;
+	void *ctx;
+	struct held *v; /* open windows, oldest first */
+	size_t n;
+	uint64_t suppressed_total;
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+	return fnv(h, s ? s : "", (s ? strlen(s) : 0) + 1);
+}
+
+static uint64_t finding_key(const struct finding *f)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	h = fnv_str(h, f->name);
+	h = fnv_str(h, f->rule.id);
+	h = fnv(h, &f->action, sizeof(f->action));
+	h = fnv_str(h, f->container ? f->container->id : "");
+	h = fnv_str(h, f->process.exe);
+	h = fnv_str(h, f->process.name);
+	if (f->has_file) {
+		h = fnv_str(h, f->file.path);
+		h = fnv_str(h, f->file.op);
+	}
+	if (f->has_net) {
+		h = fnv(h, &f->net.proto, 1);
+		h = fnv(h, &f->net.inbound, 1);
+		h = fnv(h, f->net.raddr, 16);
+		h = fnv(h, f->net.inbound ? &f->net.lport : &f->net.rport, 2);
+	}
+	return h;
+}
+
+struct aggregator *aggregator__new(uint64_t window_ns, size_t max_keys, finding_sink sink,
+				   void *ctx)
+{
+	struct aggregator *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->window_ns = window_ns;
+	a->max_keys = max_keys ? max_keys : 1;
+	a->sink = sink;
+	a->ctx = ctx;
+	a->v = calloc(a->max_keys, sizeof(*a->v));
+	if (!a->v) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+void aggregator__free(struct aggregator *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i].blob);
+	free(a->v);
+	free(a);
+}
+
+/* Copies every string of f into one blob; pointers re-aimed into it. */
+static int held_copy(struct held *h, const struct finding *f)
+{
+	const char *src[16];
+	const char **dst[16];
+	size_t n = 0, total = 0, argv_len = 0;
+	const char *ap = f->process.argv;
+
+	h->f = *f;
+	if (f->container) {
+		h->cv = *f->container;
+		h->f.container = &h->cv;
+		const char **cs[] = { &h->cv.id, &h->cv.name, &h->cv.image, &h->cv.pod, &h->cv.namespace };
+		for (size_t i = 0; i < 5; i++) {
+			src[n] = *cs[i];
+			dst[n++] = cs[i];
+		}
+		h->cv.runtime = h->cv.pod_uid = h->cv.cgroup = "";
+	}
+	const char **fs[] = { &h->f.name, &h->f.rule.id, &h->f.rule.name, &h->f.rule.group,
+			      &h->f.group, &h->f.process.name, &h->f.process.exe,
+			      &h->f.process.parent_exe, &h->f.file.path, &h->f.file.op,
+			      &h->f.net.peer_group };
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+		src[n] = *fs[i];
+		dst[n++] = fs[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		total += (src[i] ? strlen(src[i]) : 0) + 1;
+	for (uint32_t i = 0; ap && i < f->process.argc; i++) {
+		size_t l = strlen(ap + argv_len) + 1;
+		argv_len += l;
+	}
+	/* the message of a repeat says it is one */
+	total += argv_len + 1;
+	h->blob = malloc(total);
+	if (!h->blob)
+		return -ENOMEM;
+	char *p = h->blob;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = src[i] ? strlen(src[i]) : 0;
+		memcpy(p, src[i] ? src[i] : "", l);
+		p[l] = 0;
+		*dst[i] = p;
+		p += l + 1;
+	}
+	memcpy(p, ap ? ap : "", argv_len);
+	p[argv_len] = 0;
+	h->f.process.argv = p;
+	h->f.message = "";
+	return 0;
+}
+
+static void held_close(struct aggregator *a, size_t i)
+{
+	struct held *h = &a->v[i];
+
+	if (h->suppressed) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "repeated %llu times in %llu s",
+			 (unsigned long long)h->suppressed,
+			 (unsigned long long)(a->window_ns / 1000000000ULL));
+		h->f.count = h->suppressed;
+		h->f.message = msg;
+		a->sink(a->ctx, &h->f);
+	}
+	free(h->blob);
+	memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof(*a->v));
+	a->n--;
+	/* re-aim the moved entries' self-pointers */
+	for (size_t j = i; j < a->n; j++)
+		if (a->v[j].f.container)
+			a->v[j].f.container = &a->v[j].cv;
+}
+
+void aggregator__add(struct aggregator *a, const struct finding *f)
+{
+	uint64_t key = finding_key(f);
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct held *h = &a->v[i];
+
+		if (h->key != key)
+			continue;
+		if (f->ts_ns - h->first_ns < a->window_ns) {
+			h->suppressed += f->count ? f->count : 1;
+			a->suppressed_total += f->count ? f->count : 1;
+			h->f.ts_ns = f->ts_ns;
+			return;
+		}
+		held_close(a, i);
+		break;
+	}
+	a->sink(a->ctx, f);
+	if (a->n == a->max_keys)
+		held_close(a, 0);
+	struct held *h = &a->v[a->n];
+	memset(h, 0, sizeof(*h));
+	if (held_copy(h, f)) {
+		free(h->blob);
+		return; /* the finding went out; only its repeats are not counted */
+	}
+	h->key = key;
+	h->first_ns = f->ts_ns;
+	a->n++;
+}
+
+void aggregator__flush(struct aggregator *a, uint64_t now_ns)
+{
+	size_t i = 0;
+
+	while (i < a->n) {
+		if (now_ns == UINT64_MAX || now_ns - a->v[i].first_ns >= a->window_ns)
+			held_close(a, i);
+		else
+			i++;
+	}
+}
+
+uint64_t aggregator__suppressed(const struct aggregator *a)
+{
+	return a->suppressed_total;
+}
+
+size_t aggregator__open(const struct aggregator *a)
+{
+	return a->n;
+}

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: Apache-2.0
+/* sensor_rules.c: the policy in the running sensor, and what the rule
+ * engine needs to know about containers that only the system can tell. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "netaddr.h"
+#include "oci.h"
+#include "sensor_rules.h"
+
+#define CI_BUCKETS 256
+#define CI_ADDRS 16
+#define HOST_ADDRS 64
+/* A container's addresses are read again this often (a pod's IP does not
+ * change, but a container may join its pod's network after we first look). */
+#define ADDR_TTL_NS (30ULL * 1000000000ULL)
+/* Unknown peer addresses trigger a re-read of every container's addresses
+ * at most this often. */
+#define REFRESH_NS (1000000000ULL)
+#define MAX_WATCHED 64
+
+/* What the system tells about one container cgroup. */
+struct cinfo {
+	uint64_t cgroup_id;
+	uint32_t init_pid;
+	struct entity_addr addrs[CI_ADDRS];
+	size_t n_addrs;
+	uint64_t addrs_ns;         /* when read; 0 = never */
+	char upper[PATH_MAX];      /* overlay upperdir of its root, "" if none */
+	bool upper_read;
+	struct cinfo *next;
+};
+
+struct sensor_rules {
+	struct sensor_rules_config cfg;
+	struct containers *c;
+	struct proc_table *procs;
+	struct engine *engine;
+	struct cinfo *ci[CI_BUCKETS];
+	struct entity_addr host[HOST_ADDRS];
+	size_t n_host;
+	uint64_t host_ns, refresh_ns;
+	size_t *dirty;             /* groups whose learned profile is not saved yet */
+	size_t n_dirty, cap_dirty;
+	int ifd;
+	char watched_files[MAX_WATCHED][NAME_MAX + 1]; /* "" for a watched directory */
+	int watched_wd[MAX_WATCHED];
+	size_t n_watched;
+	bool reload_pending;
+	uint64_t reloads, reload_failures, saves, save_errors;
+	struct entity_label labels[OCI_LABELS_MAX], peer_labels[OCI_LABELS_MAX];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* ---- learned profiles */
+
+static void learned(void *ctx, size_t g)
+{
+	struct sensor_rules *r = ctx;
+
+	for (size_t i = 0; i < r->n_dirty; i++)
+		if (r->dirty[i] == g)
+			return;
+	if (r->n_dirty == r->cap_dirty) {
+		size_t cap = r->cap_dirty ? r->cap_dirty * 2 : 16;
+		size_t *v = realloc(r->dirty, cap * sizeof(*v));
+		if (!v) {
+			r->save_errors++;
+			return;
+		}
+		r->dirty = v;
+		r->cap_dirty = cap;
+	}
+	r->dirty[r->n_dirty++] = g;
+}
+
+static void save_learned(struct sensor_rules *r)
+{
+	const struct policy *p = engine__policy(r->engine);
+
+	for (size_t i = 0; i < r->n_dirty && r->cfg.src.state_dir; i++) {
+		int err = ruleset_save_learned(p, r->dirty[i], r->cfg.src.state_dir);
+		if (err) {
+			if (!r->save_errors)
+				fprintf(stderr, "wacht-sensor: failed to save the learned profile of %s in "
+						"%s/learned: %s\n", p->groups[r->dirty[i]].name,
+					r->cfg.src.state_dir, strerror(-err));
+			r->save_errors++;
+		} else {
+			r->saves++;
+		}
+	}
+	r->n_dirty = 0;
+}
+
+/* ---- loading */
+
+static void watch_rules(struct sensor_rules *r)
+{
+	const char *const *paths = r->cfg.src.paths;
+
+	for (size_t i = 0; paths && paths[i] && r->n_watched < MAX_WATCHED; i++) {
+		struct stat st;
+		char dir[PATH_MAX];
+		const char *file = "";
+
+		if (stat(paths[i], &st))
+			continue;
+		snprintf(dir, sizeof(dir), "%s", paths[i]);
+		if (!S_ISDIR(st.st_mode)) {
+			char *slash = strrchr(dir, '/');
+			file = slash ? slash + 1 : dir;
+			file = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
+			if (slash)
+				*slash = 0;
+			else
+				snprintf(dir, sizeof(dir), ".");
+			if (!dir[0])
+				snprintf(dir, sizeof(dir), "/");
+		}
+		int wd = inotify_add_watch(r->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+							IN_CREATE | IN_DELETE | IN_ATTRIB);
+		if (wd < 0) {
+			fprintf(stderr, "wacht-sensor: failed to watch %s for rule changes: %s\n", dir,
+				strerror(errno));
+			continue;
+		}
+		r->watched_wd[r->n_watched] = wd;
+		snprintf(r->watched_files[r->n_watched], sizeof(r->watched_files[0]), "%s", file);
+		r->n_watched++;
+	}
+}
+
+struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
+				       struct containers *c, struct proc_table *procs)
+{
+	struct sensor_rules *r = calloc(1, sizeof(*r));
+	struct diags d = { 0 };
+
+	if (!r)
+		return NULL;
+	r->cfg = *cfg;
+	r->c = c;
+	r->procs = procs;
+	r->ifd = -1;
+	struct engine_config ec = {
+		.window_ns = cfg->window_ns,
+		.sink = cfg->sink,
+		.sink_ctx = cfg->ctx,
+		.learned = learned,
+		.learned_ctx = r,
+	};
+	r->engine = engine__new(&ec, procs);
+	struct policy *p = r->engine ? ruleset_load(&cfg->src, &d) : NULL;
+	if (cfg->policy_loaded)
+		cfg->policy_loaded(cfg->ctx, p != NULL, "start", &d, p);
+	diags__free(&d);
+	if (!p) {
+		sensor_rules__free(r);
+		return NULL;
+	}
+	engine__set_policy(r->engine, p);
+	r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->ifd >= 0)
+		watch_rules(r);
+	return r;
+}
+
+void sensor_rules__free(struct sensor_rules *r)
+{
+	if (!r)
+		return;
+	if (r->engine) {
+		engine__tick(r->engine, UINT64_MAX);
+		save_learned(r);
+	}
+	engine__free(r->engine);
+	for (size_t i = 0; i < CI_BUCKETS; i++) {
+		while (r->ci[i]) {
+			struct cinfo *n = r->ci[i]->next;
+			free(r->ci[i]);
+			r->ci[i] = n;
+		}
+	}
+	if (r->ifd >= 0)
+		close(r->ifd);
+	free(r->dirty);
+	free(r);
+}
+
+int sensor_rules__reload(struct sensor_rules *r, const char *why)
+{
+	struct diags d = { 0 };
+
+	/* what was learned goes to disk first: the reload reads it back */
+	save_learned(r);
+	struct policy *p = ruleset_load(&r->cfg.src, &d);
+	if (r->cfg.policy_loaded)
+		r->cfg.policy_loaded(r->cfg.ctx, p != NULL, why, &d, p);
+	diags__free(&d);
+	r->reload_pending = false;
+	if (!p) {
+		r->reload_failures++;
+		return -EINVAL;
+	}
+	/* findings of the old policy's windows are reported before it goes */
+	engine__tick(r->engine, UINT64_MAX);
+	engine__set_policy(r->engine, p);
+	r->reloads++;
+	return 0;
+}
+
+int sensor_rules__inotify_fd(const struct sensor_rules *r)
+{
+	return r->ifd;
+}
+
+void sensor_rules__handle_inotify(struct sensor_rules *r)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(r->ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			for (size_t i = 0; i < r->n_watched; i++) {
+				if (r->watched_wd[i] != ev->wd)
+					continue;
+				const char *file = r->watched_files[i];
+				/* a file's directory: only that file, or a Kubernetes
+				 * ConfigMap's ..data swap, counts */
+				if (!file[0] || (ev->len && (strcmp(ev->name, file) == 0 ||
+							     strncmp(ev->name, "..", 2) == 0)))
+					r->reload_pending = true;
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+void sensor_rules__tick(struct sensor_rules *r, uint64_t now)
+{
+	engine__tick(r->engine, now);
+	if (r->n_dirty)
+		save_learned(r);
+	if (r->reload_pending)
+		sensor_rules__reload(r, "rule files changed");
+}
+
+/* ---- container facts */
+
+static struct cinfo *cinfo_get(struct sensor_rules *r, uint64_t cgroup_id, uint32_t init_pid)
+{
+	struct cinfo **pp = &r->ci[cgroup_id % CI_BUCKETS], *ci;
+
+	for (ci = *pp; ci; ci = ci->next)
+		if (ci->cgroup_id == cgroup_id)
+			break;
+	if (!ci) {
+		ci = calloc(1, sizeof(*ci));
+		if (!ci)
+			return NULL;
+		ci->cgroup_id = cgroup_id;
+		ci->next = *pp;
+		*pp = ci;
+	}
+	if (init_pid && ci->init_pid != init_pid) {
+		ci->init_pid = init_pid;
+		ci->n_addrs = 0;
+		ci->addrs_ns = 0;
+		ci->upper_read = false;
+	}
+	return ci;
+}
+
+static void cinfo_addrs(struct cinfo *ci, uint64_t now, bool force)
+{
+	if (!ci->init_pid)
+		return;
+	if (!force && ci->addrs_ns && now - ci->addrs_ns < ADDR_TTL_NS)
+		return;
+	int n = netaddr_read(ci->init_pid, ci->addrs, CI_ADDRS);
+	ci->n_addrs = n > 0 ? (size_t)n : 0;
+	ci->addrs_ns = now;
+}
+
+/* The upperdir of the overlay mounted as the container's root, from its
+ * root process's mountinfo ("... / ... - overlay overlay ...,upperdir=X,..."). */
+static void cinfo_upper(struct cinfo *ci)
+{
+	char path[64], line[8192];
+	FILE *f;
+
+	if (ci->upper_read || !ci->init_pid)
+		return;
+	ci->upper_read = true;
+	ci->upper[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%u/mountinfo", ci->init_pid);
+	if (!(f = fopen(path, "re")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+		const char *sep = strstr(line, " - ");
+
+		/* fields: id parent dev root mountpoint ... */
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 || strcmp(mnt, "/") != 0)
+			continue;
+		if (strncmp(sep, " - overlay ", 11) != 0) {
+			ci->upper[0] = 0; /* a later mount on / hides an earlier overlay */
+			continue;
+		}
+		const char *u = strstr(sep, "upperdir=");
+		if (!u)
+			continue;
+		u += 9;
+		size_t n = strcspn(u, ",\n ");
+		if (n < sizeof(ci->upper)) {
+			memcpy(ci->upper, u, n);
+			ci->upper[n] = 0;
+		}
+	}
+	fclose(f);
+}
+
+static bool in_upper(struct cinfo *ci, const char *exe)
+{
+	char path[PATH_MAX * 2];
+	struct stat st;
+
+	cinfo_upper(ci);
+	if (!ci->upper[0] || exe[0] != '/')
+		return false;
+	snprintf(path, sizeof(path), "%s%s", ci->upper, exe);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static struct cinfo *container_of(struct sensor_rules *r, const struct container_view *cv,
+				  struct engine_container *ec, struct entity_label *labels)
+{
+	struct container_detail d;
+
+	containers__detail(r->c, cv->cgroup_id, &d);
+	struct cinfo *ci = cinfo_get(r, cv->cgroup_id, d.init_pid);
+	*ec = (struct engine_container){ .view = cv, .labels = labels, .init_pid = d.init_pid,
+					 .node = r->cfg.node };
+	if (d.meta) {
+		for (unsigned i = 0; i < d.meta->n_labels && i < OCI_LABELS_MAX; i++)
+			labels[i] = (struct entity_label){ d.meta->labels[i].key, d.meta->labels[i].value };
+		ec->n_labels = d.meta->n_labels < OCI_LABELS_MAX ? d.meta->n_labels : OCI_LABELS_MAX;
+	}
+	if (ci) {
+		ec->addrs = ci->addrs;
+		ec->n_addrs = ci->n_addrs;
+	}
+	return ci;
+}
+
+/* ---- peers */
+
+static bool addr_in(const struct entity_addr *v, size_t n, uint8_t family, const uint8_t *a)
+{
+	size_t len = family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i].family == family && memcmp(v[i].addr, a, len) == 0)
+			return true;
+	return false;
+}
+
+static struct cinfo *peer_find(struct sensor_rules *r, uint8_t family, const uint8_t *a)
+{
+	for (size_t b = 0; b < CI_BUCKETS; b++)
+		for (struct cinfo *ci = r->ci[b]; ci; ci = ci->next)
+			if (addr_in(ci->addrs, ci->n_addrs, family, a))
+				return ci;
+	return NULL;
+}
+
+static void refresh_visit(void *ctx, const struct container_view *v, const struct container_detail *d)
+{
+	struct sensor_rules *r = ctx;
+	struct cinfo *ci = cinfo_get(r, v->cgroup_id, d->init_pid);
+
+	if (ci)
+		cinfo_addrs(ci, now_ns(), false);
+}
+
+static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, struct engine_peer *peer,
+			 struct engine_container *pec)
+{
+	uint64_t now = now_ns();
+	uint8_t family = n->family == AF_INET6 ? AF_INET6 : AF_INET;
+
+	*peer = (struct engine_peer){ .kind = ENTITY_EXTERNAL };
+	if (!r->host_ns || now - r->host_ns > ADDR_TTL_NS) {
+		int k = netaddr_read(0, r->host, HOST_ADDRS);
+		r->n_host = k > 0 ? (size_t)k : 0;
+		r->host_ns = now;
+	}
+	if (addr_in(r->host, r->n_host, family, n->raddr)) {
+		peer->kind = ENTITY_HOST;
+		return;
+	}
+	struct cinfo *ci = peer_find(r, family, n->raddr);
+	if (!ci && now - r->refresh_ns > REFRESH_NS) {
+		r->refresh_ns = now;
+		containers__foreach(r->c, refresh_visit, r);
+		ci = peer_find(r, family, n->raddr);
+	}
+	if (!ci)
+		return;
+	const struct container_view *pv = containers__lookup(r->c, ci->cgroup_id, 0);
+	if (!pv)
+		return;
+	container_of(r, pv, pec, r->peer_labels);
+	peer->kind = ENTITY_CONTAINER;
+	peer->container = pec;
+}
+
+void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
+			 const struct container_view *cv)
+{
+	struct engine_container ec, pec;
+	struct engine_exec_facts xf = { 0 };
+	struct engine_peer peer;
+
+	if (!cv) {
+		engine__event(r->engine, ev, NULL, NULL, NULL);
+		return;
+	}
+	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
+	if (ci && !ci->addrs_ns) {
+		cinfo_addrs(ci, now_ns(), false);
+		ec.addrs = ci->addrs;
+		ec.n_addrs = ci->n_addrs;
+	}
+	if (ev->hdr->type == WACHT_EV_EXEC && ci)
+		xf.exe_in_upper = in_upper(ci, ev->exe);
+	if (ev->hdr->type == WACHT_EV_NET)
+		resolve_peer(r, ev->net, &peer, &pec);
+	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
+}
+
+void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
+{
+	struct cinfo **pp = &r->ci[cgroup_id % CI_BUCKETS];
+
+	engine__container_gone(r->engine, cgroup_id);
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->cgroup_id == cgroup_id) {
+			struct cinfo *ci = *pp;
+			*pp = ci->next;
+			free(ci);
+			return;
+		}
+	}
+}
+
+void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w)
+{
+	struct engine_stats st;
+	const struct policy *p = engine__policy(r->engine);
+
+	engine__stats(r->engine, &st);
+	jsonw__obj_begin(w, "rules");
+	jsonw__u64(w, "groups", p ? p->n_groups : 0);
+	jsonw__u64(w, "network_rules", p ? p->n_net : 0);
+	jsonw__u64(w, "evaluated", st.evaluated);
+	jsonw__u64(w, "findings", st.findings);
+	jsonw__u64(w, "aggregated", engine__suppressed(r->engine));
+	jsonw__u64(w, "learned", st.learned);
+	jsonw__u64(w, "learn_failed", st.learn_failed);
+	jsonw__u64(w, "reloads", r->reloads);
+	jsonw__u64(w, "reload_failures", r->reload_failures);
+	jsonw__u64(w, "learned_saves", r->saves);
+	jsonw__u64(w, "learned_save_errors", r->save_errors);
+	jsonw__obj_end(w);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sensor_rules.h: the sensor's rule side: the active policy and its
+ * reloads, the facts about containers the engine needs from the system
+ * (root process, labels, addresses, writable layer), peer resolution, and
+ * keeping learned profiles. */
+#ifndef WACHT_SENSOR_RULES_H
+#define WACHT_SENSOR_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "containers.h"
+#include "decode.h"
+#include "engine.h"
+#include "jsonw.h"
+#include "policy.h"
+#include "proc_table.h"
+#include "ruleset.h"
+
+struct sensor_rules;
+
+struct sensor_rules_config {
+	struct ruleset_source src;
+	const char *node;
+	uint64_t window_ns;
+	finding_sink sink;
+	/* after every load or reload attempt: ok, and what the diagnostics say */
+	void (*policy_loaded)(void *ctx, bool ok, const char *why, const struct diags *d,
+			      const struct policy *p);
+	void *ctx;
+};
+
+/* Loads the policy. NULL if it has errors (printed via policy_loaded). */
+struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
+				       struct containers *c, struct proc_table *procs);
+void sensor_rules__free(struct sensor_rules *r); /* accepts NULL; saves what was learned */
+
+/* One event, after the process table was updated for it. cv: the
+ * container (NULL for a host process). */
+void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
+			 const struct container_view *cv);
+void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id);
+
+/* Rule files are watched: when this fd is readable call handle_inotify; the
+ * reload happens on the next tick (changes within a second are one reload). */
+int sensor_rules__inotify_fd(const struct sensor_rules *r);
+void sensor_rules__handle_inotify(struct sensor_rules *r);
+/* Loads the rules again; on any error the previous policy stays. 0 or -EINVAL. */
+int sensor_rules__reload(struct sensor_rules *r, const char *why);
+/* Once a second: aggregation windows, learned profiles to disk, pending reload. */
+void sensor_rules__tick(struct sensor_rules *r, uint64_t now_ns);
+/* A "rules" object for the stats line. */
+void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w);
+
+#endif
