@@ -43,7 +43,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules
 all: $(BUILD)/wacht-sensor
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
@@ -98,6 +98,12 @@ bench: all
 	scripts/install-deps.sh --bench
 	$(MAKE) -C bench
 	bench/run
+	$(MAKE) bench-rules
+
+# Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
+bench-rules:
+	$(MAKE) -C bench build/rules_bench
+	bench/build/rules_bench --rules-file rules/default.yaml | tee bench/RESULTS-rules.md
 
 install-deps:
 	scripts/install-deps.sh

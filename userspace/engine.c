@@ -13,6 +13,9 @@
 #include "engine.h"
 
 #define CS_BUCKETS 1024
+/* Open aggregation windows: distinct findings held at once (a few MiB at
+ * most); when full the oldest window closes early, nothing is dropped. */
+#define AGG_WINDOWS 8192
 /* Paths written in one container, remembered for zero-drift (hashes only:
  * 32 KiB per container at most). Beyond this the overlay upper-layer check
  * still sees every written binary. */
@@ -98,7 +101,7 @@ struct engine *engine__new(const struct engine_config *cfg, struct proc_table *p
 	e->cfg = *cfg;
 	e->procs = procs;
 	e->gen = 1;
-	e->agg = aggregator__new(cfg->window_ns, 1024, cfg->sink, cfg->sink_ctx);
+	e->agg = aggregator__new(cfg->window_ns, AGG_WINDOWS, cfg->sink, cfg->sink_ctx);
 	if (!e->agg) {
 		free(e);
 		return NULL;

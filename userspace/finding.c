@@ -106,7 +106,10 @@ void finding_format(struct jsonw *w, const struct format_ctx *fc, const struct f
 
 /* ---- aggregation */
 
-/* A finding held for its window: a deep copy in one allocation. */
+/* A finding held for its window: a deep copy in one allocation. Windows
+ * live in a fixed array of max_keys slots, found by key through a chained
+ * hash, and kept on a list in the order they opened (= the order they
+ * close, as every window is equally long). */
 struct held {
 	uint64_t key;
 	uint64_t first_ns;
@@ -114,14 +117,22 @@ struct held {
 	struct finding f;
 	struct container_view cv;
 	char *blob;
+	uint32_t hnext;          /* next slot in the hash chain */
+	uint32_t older, newer;   /* open-order list */
 };
+
+#define NIL UINT32_MAX
 
 struct aggregator {
 	uint64_t window_ns;
 	size_t max_keys;
 	finding_sink sink;
 	void *ctx;
-	struct held *v; /* open windows, oldest first */
+	struct held *v;          /* max_keys slots */
+	uint32_t *buckets;       /* n_buckets chain heads */
+	size_t n_buckets;
+	uint32_t free_head;      /* free slots, chained through hnext */
+	uint32_t oldest, newest;
 	size_t n;
 	uint64_t suppressed_total;
 };
@@ -171,14 +182,26 @@ struct aggregator *aggregator__new(uint64_t window_ns, size_t max_keys, finding_
 	if (!a)
 		return NULL;
 	a->window_ns = window_ns;
-	a->max_keys = max_keys ? max_keys : 1;
+	a->max_keys = max_keys ? (max_keys < NIL ? max_keys : NIL - 1) : 1;
 	a->sink = sink;
 	a->ctx = ctx;
+	a->n_buckets = 1;
+	while (a->n_buckets < a->max_keys)
+		a->n_buckets <<= 1;
 	a->v = calloc(a->max_keys, sizeof(*a->v));
-	if (!a->v) {
+	a->buckets = malloc(a->n_buckets * sizeof(*a->buckets));
+	if (!a->v || !a->buckets) {
+		free(a->v);
+		free(a->buckets);
 		free(a);
 		return NULL;
 	}
+	for (size_t i = 0; i < a->n_buckets; i++)
+		a->buckets[i] = NIL;
+	for (size_t i = 0; i < a->max_keys; i++)
+		a->v[i].hnext = i + 1 < a->max_keys ? (uint32_t)i + 1 : NIL;
+	a->free_head = 0;
+	a->oldest = a->newest = NIL;
 	return a;
 }
 
@@ -186,9 +209,10 @@ void aggregator__free(struct aggregator *a)
 {
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n; i++)
+	for (uint32_t i = a->oldest; i != NIL; i = a->v[i].newer)
 		free(a->v[i].blob);
 	free(a->v);
+	free(a->buckets);
 	free(a);
 }
 
@@ -245,7 +269,8 @@ static int held_copy(struct held *h, const struct finding *f)
 	return 0;
 }
 
-static void held_close(struct aggregator *a, size_t i)
+/* Reports the suppressed repeats of slot i and frees it. */
+static void held_close(struct aggregator *a, uint32_t i)
 {
 	struct held *h = &a->v[i];
 
@@ -260,26 +285,39 @@ static void held_close(struct aggregator *a, size_t i)
 		a->sink(a->ctx, &h->f);
 	}
 	free(h->blob);
-	memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof(*a->v));
+	h->blob = NULL;
+	/* unlink from its hash chain */
+	uint32_t *pp = &a->buckets[h->key & (a->n_buckets - 1)];
+	while (*pp != i)
+		pp = &a->v[*pp].hnext;
+	*pp = h->hnext;
+	/* and from the open-order list */
+	if (h->older != NIL)
+		a->v[h->older].newer = h->newer;
+	else
+		a->oldest = h->newer;
+	if (h->newer != NIL)
+		a->v[h->newer].older = h->older;
+	else
+		a->newest = h->older;
+	h->hnext = a->free_head;
+	a->free_head = i;
 	a->n--;
-	/* re-aim the moved entries' self-pointers */
-	for (size_t j = i; j < a->n; j++)
-		if (a->v[j].f.container)
-			a->v[j].f.container = &a->v[j].cv;
 }
 
 void aggregator__add(struct aggregator *a, const struct finding *f)
 {
 	uint64_t key = finding_key(f);
+	uint64_t c = f->count ? f->count : 1;
 
-	for (size_t i = 0; i < a->n; i++) {
+	for (uint32_t i = a->buckets[key & (a->n_buckets - 1)]; i != NIL; i = a->v[i].hnext) {
 		struct held *h = &a->v[i];
 
 		if (h->key != key)
 			continue;
 		if (f->ts_ns - h->first_ns < a->window_ns) {
-			h->suppressed += f->count ? f->count : 1;
-			a->suppressed_total += f->count ? f->count : 1;
+			h->suppressed += c;
+			a->suppressed_total += c;
 			h->f.ts_ns = f->ts_ns;
 			return;
 		}
@@ -287,29 +325,38 @@ void aggregator__add(struct aggregator *a, const struct finding *f)
 		break;
 	}
 	a->sink(a->ctx, f);
-	if (a->n == a->max_keys)
-		held_close(a, 0);
-	struct held *h = &a->v[a->n];
+	if (a->free_head == NIL)
+		held_close(a, a->oldest);
+	uint32_t i = a->free_head;
+	struct held *h = &a->v[i];
+	uint32_t next_free = h->hnext;
 	memset(h, 0, sizeof(*h));
 	if (held_copy(h, f)) {
 		free(h->blob);
+		h->blob = NULL;
+		h->hnext = next_free;
 		return; /* the finding went out; only its repeats are not counted */
 	}
+	a->free_head = next_free;
 	h->key = key;
 	h->first_ns = f->ts_ns;
+	h->hnext = a->buckets[key & (a->n_buckets - 1)];
+	a->buckets[key & (a->n_buckets - 1)] = i;
+	h->older = a->newest;
+	h->newer = NIL;
+	if (a->newest != NIL)
+		a->v[a->newest].newer = i;
+	else
+		a->oldest = i;
+	a->newest = i;
 	a->n++;
 }
 
 void aggregator__flush(struct aggregator *a, uint64_t now_ns)
 {
-	size_t i = 0;
-
-	while (i < a->n) {
-		if (now_ns == UINT64_MAX || now_ns - a->v[i].first_ns >= a->window_ns)
-			held_close(a, i);
-		else
-			i++;
-	}
+	while (a->oldest != NIL &&
+	       (now_ns == UINT64_MAX || now_ns - a->v[a->oldest].first_ns >= a->window_ns))
+		held_close(a, a->oldest);
 }
 
 uint64_t aggregator__suppressed(const struct aggregator *a)

@@ -59,7 +59,8 @@ static void ex_map_end(struct exporter *x)
 static void ex_seq_start(struct exporter *x)
 {
 	yaml_event_t ev;
-	int ok = yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
+	int ok =
+	    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
 
 	ex_emit(x, &ev, ok);
 }
@@ -102,9 +103,14 @@ static bool is_utf8(const char *s)
 	return true;
 }
 
-static bool isalnum_ascii(char c)
+static bool is_alpha(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
 }
 
 /*
@@ -115,21 +121,21 @@ static bool isalnum_ascii(char c)
  * kubectl (go-yaml) and read by PyYAML, which take plain null/bool/number
  * forms for what they look like (YAML 1.1 and the 1.2 core schema): `value:
  * 80` is not a string there, `op: =` does not load in PyYAML. A leading
- * sign, '.', '~' or indicator is quoted by the first test; numbers in any
- * base, sexagesimals ("1:30") and timestamps all start with a digit, and
- * over-quoting "3rd-party" costs two characters.
+ * digit, sign, '.', '~' or indicator is quoted by the first test (numbers
+ * in any base, sexagesimals "1:30", timestamps, ".inf"; over-quoting
+ * "3rd-party" costs two characters), the bool and null words by the last.
  */
 static bool plain_ok(const char *s)
 {
 	static const char *const words[] = {
-		"null", "y", "yes", "n", "no", "true", "false", "on", "off",
+	    "null", "y", "yes", "n", "no", "true", "false", "on", "off",
 	};
 	const char *c;
 
-	if (!(isalnum_ascii(*s) || *s == '/' || *s == '_') || (*s >= '0' && *s <= '9'))
+	if (!(is_alpha(*s) || *s == '/' || *s == '_'))
 		return false;
 	for (c = s; *c; c++)
-		if (!(isalnum_ascii(*c) || strchr("_./-=+@", *c)))
+		if (!(is_alpha(*c) || is_digit(*c) || strchr("_./-=+@", *c)))
 			return false;
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (!strcasecmp(s, words[i]))
@@ -221,8 +227,7 @@ static const char *behavior_name(enum file_behavior b)
 
 static bool group_reserved(const struct group *g)
 {
-	return g->kind == GROUP_CONTAINERS || g->kind == GROUP_NODES ||
-	       g->kind == GROUP_EXTERNAL;
+	return g->kind == GROUP_CONTAINERS || g->kind == GROUP_NODES || g->kind == GROUP_EXTERNAL;
 }
 
 /* selector: {name, criteria}. Always with the criteria (a name alone is a
@@ -391,9 +396,12 @@ static void ex_document(struct exporter *x, const struct policy *p, size_t gi, b
 	ex_emit(x, &ev, ok);
 }
 
+/* On error out may hold part of a document: callers that keep the result
+ * write to a temporary file and rename it (ruleset.c). -EILSEQ: a string
+ * (a learned process name or path) is not UTF-8, which YAML cannot hold. */
 int policy__export_group(const struct policy *p, size_t g, bool learned_only, FILE *out)
 {
-	struct exporter x = { .err = 0 };
+	struct exporter x = {.err = 0};
 
 	if (!p || !out || g >= p->n_groups)
 		return -EINVAL;

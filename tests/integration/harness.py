@@ -235,6 +235,18 @@ def _cgroup_hierarchies():
     return out
 
 
+# The init of a container that takes commands from the harness
+# (Container.init_run): reads "N COMMAND" lines from CONTROL_FIFO and runs
+# each in a subshell, output in /tmp/.wit-out.N, exit status in
+# /tmp/.wit-rc.N. Only shell builtins: the loop itself execs nothing.
+CONTROL_FIFO = "/.wit-ctl"
+CONTROL_INIT = ["/bin/sh", "-c",
+                "while :; do read -r n cmd < %s || continue; "
+                "(eval \"$cmd\") >/tmp/.wit-out.$n 2>&1 </dev/null; "
+                "echo $? >/tmp/.wit-rc.$n; done"
+                % CONTROL_FIFO]
+
+
 class Container:
     """A runc container with a busybox rootfs that looks like a pod.
 
@@ -242,11 +254,24 @@ class Container:
     k8s=False for a bare runc container without any). cgroups_path: OCI
     linux.cgroupsPath. netns: a Netns (or a path) the container joins.
     args: the init process (default: sleep 3600).
+    user: (uid, gid) the container's processes run as (OCI process.user;
+    `runc exec` inherits it; exec(user="0:0") overrides). no_new_privileges:
+    OCI process.noNewPrivileges (None keeps runc's default, true; False lets
+    setuid binaries raise privileges). overlay: mount an overlay (lowerdir =
+    the image, upperdir, workdir) onto the bundle's rootfs before runc runs
+    it, as containerd does; delete() unmounts it.
+
+    Before start(), prepare() builds the bundle without running anything:
+    files put under image_root then are part of the image (the overlay's
+    lower layer). CONTROL_INIT as args makes the init a shell that runs
+    commands given by init_run(): processes descending from the root
+    process, unlike exec()'s.
     """
 
     def __init__(self, name=None, annotations=None, cgroups_path=None,
                  netns=None, args=None, k8s=True, pod=None, namespace=None,
-                 pod_uid=None, container_name=None, image=None, env=None):
+                 pod_uid=None, container_name=None, image=None, env=None,
+                 user=None, no_new_privileges=None, overlay=False):
         self.id = name or unique("c")
         self.pod = pod or (self.id + "-pod")
         self.namespace = namespace or DEFAULT_NAMESPACE
@@ -268,6 +293,11 @@ class Container:
         self.netns = netns
         self.args = list(args or ["sleep", "3600"])
         self.env = list(env or [])
+        self.user = tuple(user) if user is not None else None
+        self.no_new_privileges = no_new_privileges
+        self.overlay = overlay
+        self._mounted = None    # the overlay mount point while mounted
+        self._ctl_seq = 0
         self.bundle = None
         self._pid = None
         self._cgroup = None
@@ -277,8 +307,12 @@ class Container:
     def _write_bundle(self, args):
         if self.bundle is None:
             self.bundle = tempfile.mkdtemp(prefix=self.id[:40] + ".", dir=REG.tmp())
-            build_rootfs(os.path.join(self.bundle, "rootfs"),
-                         hostname=self.pod[:63])
+            build_rootfs(self.image_root, hostname=self.pod[:63])
+            if list(args) == CONTROL_INIT:
+                os.mkfifo(os.path.join(self.image_root, CONTROL_FIFO.lstrip("/")), 0o600)
+            if self.overlay:
+                for d in ("upper", "work", "rootfs"):
+                    os.makedirs(os.path.join(self.bundle, d), exist_ok=True)
             run([RUNC, "spec"], cwd=self.bundle)
         with open(os.path.join(self.bundle, "config.json")) as f:
             spec = json.load(f)
@@ -289,6 +323,10 @@ class Container:
                        "HOME=/root"] + self.env
         proc["capabilities"] = {k: list(DEFAULT_CAPS) for k in
                                 ("bounding", "effective", "permitted")}
+        if self.user is not None:
+            proc["user"] = {"uid": self.user[0], "gid": self.user[1]}
+        if self.no_new_privileges is not None:
+            proc["noNewPrivileges"] = bool(self.no_new_privileges)
         spec["root"] = {"path": "rootfs", "readonly": False}
         spec["hostname"] = self.pod[:63]
         spec["annotations"] = dict(self.annotations)
@@ -306,6 +344,92 @@ class Container:
         linux["namespaces"] = nss
         with open(os.path.join(self.bundle, "config.json"), "w") as f:
             json.dump(spec, f, indent=1)
+
+    @property
+    def image_root(self):
+        """Where the image's files are: the overlay's lower layer, or the
+        rootfs itself without overlay. Valid after prepare()."""
+        if self.bundle is None:
+            return None
+        return os.path.join(self.bundle, "image" if self.overlay else "rootfs")
+
+    @property
+    def rootfs(self):
+        """The container's root as the host sees it (the merged overlay
+        while mounted)."""
+        return os.path.join(self.bundle, "rootfs") if self.bundle else None
+
+    @property
+    def upper(self):
+        """The overlay's upper layer (None without overlay)."""
+        return os.path.join(self.bundle, "upper") if self.bundle and self.overlay else None
+
+    def prepare(self):
+        """Build the bundle (rootfs, config.json) without running anything,
+        so a test can add files to image_root first. Returns self."""
+        self._write_bundle(self.args)
+        self._register()    # so delete() removes the bundle
+        return self
+
+    def _mount_overlay(self):
+        if not self.overlay or self._mounted:
+            return
+        opts = "lowerdir=%s,upperdir=%s,workdir=%s" % (
+            self.image_root, self.upper, os.path.join(self.bundle, "work"))
+        run(["mount", "-t", "overlay", "overlay", "-o", opts, self.rootfs])
+        self._mounted = self.rootfs
+
+    def _umount_overlay(self):
+        if not self._mounted:
+            return
+        for _ in range(20):
+            rc, _, _ = run(["umount", self._mounted], check=False)
+            if rc == 0 or not os.path.ismount(self._mounted):
+                break
+            time.sleep(0.05)
+        else:
+            # still busy: detach it so nothing below the bundle is reachable
+            # through it when the bundle is removed
+            run(["umount", "-l", self._mounted], check=False)
+        self._mounted = None
+
+    def init_run(self, cmd, timeout=10, check=True):
+        """Make a CONTROL_INIT container's root process run the shell
+        command cmd (in a subshell, so its processes descend from the root
+        process). Returns (rc, output) once it finished."""
+        self._ctl_seq += 1
+        n = self._ctl_seq
+        fifo = os.path.join(self.rootfs, CONTROL_FIFO.lstrip("/"))
+        rcfile = os.path.join(self.rootfs, "tmp", ".wit-rc.%d" % n)
+        outfile = os.path.join(self.rootfs, "tmp", ".wit-out.%d" % n)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as e:
+                # ENXIO: the init is not (yet) reading
+                if time.monotonic() > deadline:
+                    raise AssertionError("init of %s does not read %s: %s\n%s"
+                                         % (self.id, CONTROL_FIFO, e, self.log()))
+                time.sleep(0.02)
+        try:
+            line = "%d %s\n" % (n, cmd.replace("\n", " "))
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        while not os.path.exists(rcfile) or os.path.getsize(rcfile) == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError("init of %s did not finish %r within %ss"
+                                     % (self.id, cmd, timeout))
+            time.sleep(0.02)
+        with open(rcfile) as f:
+            rc = int(f.read().strip())
+        with open(outfile, errors="replace") as f:
+            out = f.read()
+        if check and rc != 0:
+            raise AssertionError("init of %s: %r: exit %d: %s" % (self.id, cmd, rc, out))
+        return rc, out
 
     @property
     def expected_cgroup(self):
@@ -334,6 +458,7 @@ class Container:
         """runc run -d: the init process (args) keeps running."""
         self._write_bundle(self.args)
         self._register()
+        self._mount_overlay()
         log = open(os.path.join(self.bundle, "init.log"), "wb")
         try:
             p = subprocess.run([RUNC, "run", "-d", "--bundle", self.bundle,
@@ -356,6 +481,7 @@ class Container:
         Returns (rc, stdout, stderr)."""
         self._write_bundle(argv)
         self._register()
+        self._mount_overlay()
         return run([RUNC, "run", "--bundle", self.bundle, self.id],
                    check=False, timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -389,13 +515,16 @@ class Container:
         return os.stat(CGROUP2 + self.cgroup).st_ino
 
     def exec(self, argv, check=True, timeout=30, env=None, cwd=None,
-             input=None):
-        """runc exec (what kubectl exec does). Returns (rc, stdout, stderr)."""
+             input=None, user=None):
+        """runc exec (what kubectl exec does). Returns (rc, stdout, stderr).
+        user: "UID[:GID]" instead of the container's process.user."""
         cmd = [RUNC, "exec"]
         for e in env or []:
             cmd += ["--env", e]
         if cwd:
             cmd += ["--cwd", cwd]
+        if user is not None:
+            cmd += ["--user", str(user)]
         cmd += [self.id] + list(argv)
         kw = {} if input is not None else {"stdin": subprocess.DEVNULL}
         return run(cmd, check=check, timeout=timeout, input=input, **kw)
@@ -436,6 +565,7 @@ class Container:
         # Deepest first; rmdir only succeeds on an empty cgroup.
         for d in sorted(self._created_cgroup_dirs, key=len, reverse=True):
             _rmdir_retry(d)
+        self._umount_overlay()
         if self.bundle:
             shutil.rmtree(self.bundle, ignore_errors=True)
         del REG.containers[self.id]
@@ -867,15 +997,74 @@ class Sensor:
                                  % (what or "unexpected event", _describe(spec),
                                     self._fmt(found[:5])))
 
-    def barrier(self, container, timeout=10):
+    # -- findings (kind "finding" lines)
+    def findings(self, spec=None):
+        """Findings parsed so far, optionally filtered by spec."""
+        self.read()
+        fs = [l for l in self.lines if l.get("kind") == "finding"]
+        if spec is not None:
+            fs = [f for f in fs if matches(f, spec)]
+        return fs
+
+    def dump_findings(self, n=20):
+        fs = self.findings()
+        counts = {}
+        for f in fs:
+            counts[f.get("name")] = counts.get(f.get("name"), 0) + 1
+        return "saw %d findings %s; last %d:\n%s\n%s" % (
+            len(fs), json.dumps(counts, sort_keys=True), min(n, len(fs)),
+            self._fmt(fs[-n:]), self.log_tail(10))
+
+    def wait_finding(self, spec, timeout=10, what=None):
+        """Poll the output until a finding matching spec appears; return it."""
+        return self.wait_findings(spec, 1, timeout, what)[0]
+
+    def wait_findings(self, spec, n, timeout=10, what=None):
+        """Poll until at least n findings match spec; return them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.findings(spec)
+            if len(found) >= n:
+                return found
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: wanted %d finding(s), got %d within %ss matching %s\n%s"
+                                     % (what or "missing finding", n, len(found),
+                                        timeout, _describe(spec), self.dump_findings()))
+            time.sleep(0.05)
+
+    def assert_no_finding(self, spec, what=None):
+        found = self.findings(spec)
+        if found:
+            raise AssertionError("%s: unexpected findings matching %s:\n%s"
+                                 % (what or "unexpected finding", _describe(spec),
+                                    self._fmt(found[:5])))
+
+    def barrier(self, container, timeout=10, via_init=False):
         """Make the container exec a unique marker and wait until the
         sensor reports it: events caused before this call have then been
-        read from the kernel, so their absence means something."""
+        read from the kernel, so their absence means something.
+        via_init: run the marker through the container's root process
+        (Container.init_run; a CONTROL_INIT container) instead of runc
+        exec, so it is not a process from outside the container."""
         token = "wit-marker-" + secrets.token_hex(4)
-        container.exec(["/bin/echo", token])
+        if via_init:
+            container.init_run("/bin/echo %s" % token)
+        else:
+            container.exec(["/bin/echo", token])
         return self.wait_for({"kind": "event", "process": {
             "args": lambda a: isinstance(a, list) and token in a}},
             timeout=timeout, what="barrier marker exec")
+
+
+def write_rules(text, name="rules.yaml"):
+    """Write a rule file into a fresh directory of the session's temp dir;
+    returns its path (removed with the session)."""
+    d = tempfile.mkdtemp(prefix="rules.", dir=REG.tmp())
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 # ---------------------------------------------------------------------------

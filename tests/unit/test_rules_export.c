@@ -17,126 +17,133 @@
 
 /* DESIGN.md's example, plus the two groups it names without criteria. */
 static const char design_yaml[] =
-	"apiVersion: neuvector.com/v1\n"
-	"kind: NvSecurityRule\n"
-	"metadata: {name: nv.web.shop, namespace: shop}\n"
-	"spec:\n"
-	"  target:\n"
-	"    policymode: Protect\n"
-	"    selector:\n"
-	"      name: nv.web.shop\n"
-	"      criteria: [{key: service, op: \"=\", value: web.shop}, {key: domain, op: \"=\", value: shop}]\n"
-	"  ingress:\n"
-	"  - {name: from-lb, action: allow, ports: tcp/8080, priority: 0, selector: {name: nv.lb.shop}}\n"
-	"  egress:\n"
-	"  - {name: to-db, action: allow, ports: tcp/5432, selector: {name: nv.db.shop}}\n"
-	"  process_profile: {baseline: zero-drift, mode: Protect}\n"
-	"  process:\n"
-	"  - {name: nginx, path: /usr/sbin/nginx, action: allow}\n"
-	"  - {name: \"*\", path: /usr/bin/*, action: deny}\n"
-	"  file:\n"
-	"  - {filter: /etc/secret/*, recursive: true, behavior: block_access, app: [nginx]}\n"
-	"---\n"
-	"apiVersion: neuvector.com/v1\n"
-	"kind: NvSecurityRule\n"
-	"metadata: {name: nv.lb.shop, namespace: shop}\n"
-	"spec:\n"
-	"  target:\n"
-	"    selector: {name: nv.lb.shop, criteria: [{key: service, op: \"=\", value: lb.shop}]}\n"
-	"---\n"
-	"apiVersion: neuvector.com/v1\n"
-	"kind: NvSecurityRule\n"
-	"metadata: {name: nv.db.shop, namespace: shop}\n"
-	"spec:\n"
-	"  target:\n"
-	"    selector: {name: nv.db.shop, criteria: [{key: service, op: \"=\", value: db.shop}]}\n"
-	"  process_profile: {baseline: basic}\n";
+    "apiVersion: neuvector.com/v1\n"
+    "kind: NvSecurityRule\n"
+    "metadata: {name: nv.web.shop, namespace: shop}\n"
+    "spec:\n"
+    "  target:\n"
+    "    policymode: Protect\n"
+    "    selector:\n"
+    "      name: nv.web.shop\n"
+    "      criteria:\n"
+    "      - {key: service, op: \"=\", value: web.shop}\n"
+    "      - {key: domain, op: \"=\", value: shop}\n"
+    "  ingress:\n"
+    "  - {name: from-lb, action: allow, ports: tcp/8080, priority: 0,\n"
+    "     selector: {name: nv.lb.shop}}\n"
+    "  egress:\n"
+    "  - {name: to-db, action: allow, ports: tcp/5432, selector: {name: nv.db.shop}}\n"
+    "  process_profile: {baseline: zero-drift, mode: Protect}\n"
+    "  process:\n"
+    "  - {name: nginx, path: /usr/sbin/nginx, action: allow}\n"
+    "  - {name: \"*\", path: /usr/bin/*, action: deny}\n"
+    "  file:\n"
+    "  - {filter: /etc/secret/*, recursive: true, behavior: block_access, app: [nginx]}\n"
+    "---\n"
+    "apiVersion: neuvector.com/v1\n"
+    "kind: NvSecurityRule\n"
+    "metadata: {name: nv.lb.shop, namespace: shop}\n"
+    "spec:\n"
+    "  target:\n"
+    "    selector: {name: nv.lb.shop, criteria: [{key: service, op: \"=\", value: lb.shop}]}\n"
+    "---\n"
+    "apiVersion: neuvector.com/v1\n"
+    "kind: NvSecurityRule\n"
+    "metadata: {name: nv.db.shop, namespace: shop}\n"
+    "spec:\n"
+    "  target:\n"
+    "    selector: {name: nv.db.shop, criteria: [{key: service, op: \"=\", value: db.shop}]}\n"
+    "  process_profile: {baseline: basic}\n";
 
 /* Labels (k=v and presence), regex, address peers, reserved peers on both
  * sides, applications, several priorities, a cluster-wide rule. */
 static const char payments_yaml[] =
-	"apiVersion: neuvector.com/v1\n"
-	"kind: NvClusterSecurityRule\n"
-	"metadata: {name: payments}\n"
-	"spec:\n"
-	"  target:\n"
-	"    policymode: Monitor\n"
-	"    selector:\n"
-	"      name: payments\n"
-	"      criteria:\n"
-	"      - {key: label, op: \"=\", value: app=payments}\n"
-	"      - {key: label, op: \"=\", value: tier}\n"
-	"      - {key: label, op: regex, value: \"version=^v[0-9]+$\"}\n"
-	"      - {key: image, op: regex, value: '^registry\\.example\\.com:5000/pay.*:v[0-9]+$'}\n"
-	"      - {key: container, op: \"!regex\", value: \"^debug-\"}\n"
-	"      - {key: node, op: prefix, value: worker-}\n"
-	"      - {key: namespace, op: contains, value: pay}\n"
-	"  ingress:\n"
-	"  - {name: from-world, action: allow, ports: \"tcp/443,udp/53\", priority: 5,\n"
-	"     selector: {name: external}, applications: [HTTP, SSL]}\n"
-	"  - {name: from-nodes, action: deny, ports: icmp, priority: 1, selector: {name: nodes}}\n"
-	"  - {name: from-self, action: allow, ports: tcp/9000, priority: 5, selector: {name: payments}}\n"
-	"  egress:\n"
-	"  - name: to-partner\n"
-	"    action: allow\n"
-	"    ports: tcp/8000-8080\n"
-	"    priority: 2\n"
-	"    selector:\n"
-	"      name: partner-api\n"
-	"      criteria:\n"
-	"      - {key: address, op: \"=\", value: 203.0.113.0/24}\n"
-	"      - {key: address, op: \"=\", value: 198.51.100.1-198.51.100.9}\n"
-	"      - {key: address, op: \"!=\", value: \"2001:db8::/32\"}\n"
-	"  - {name: to-all, action: deny, ports: any, priority: 10, selector: {name: containers}}\n"
-	"  - {name: to-dns, action: allow, ports: udp/53, priority: 2, selector: {name: external}}\n"
-	"  process_profile: {baseline: basic, mode: Monitor}\n"
-	"  process:\n"
-	"  - {name: java, path: /usr/bin/java, action: allow, allow_update: true}\n"
-	"  - {name: sh, path: /bin/*, action: allow}\n"
-	"  - {name: \"*\", path: \"*\", action: deny}\n"
-	"  file:\n"
-	"  - {filter: /etc/pay/keys/*, recursive: true, behavior: block_access, app: [java, keytool]}\n"
-	"  - {filter: /var/log/*.log, recursive: false, behavior: monitor_change}\n";
+    "apiVersion: neuvector.com/v1\n"
+    "kind: NvClusterSecurityRule\n"
+    "metadata: {name: payments}\n"
+    "spec:\n"
+    "  target:\n"
+    "    policymode: Monitor\n"
+    "    selector:\n"
+    "      name: payments\n"
+    "      criteria:\n"
+    "      - {key: label, op: \"=\", value: app=payments}\n"
+    "      - {key: label, op: \"=\", value: tier}\n"
+    "      - {key: label, op: regex, value: \"version=^v[0-9]+$\"}\n"
+    "      - {key: image, op: regex, value: '^registry\\.example\\.com:5000/pay.*:v[0-9]+$'}\n"
+    "      - {key: container, op: \"!regex\", value: \"^debug-\"}\n"
+    "      - {key: node, op: prefix, value: worker-}\n"
+    "      - {key: namespace, op: contains, value: pay}\n"
+    "  ingress:\n"
+    "  - {name: from-world, action: allow, ports: \"tcp/443,udp/53\", priority: 5,\n"
+    "     selector: {name: external}, applications: [HTTP, SSL]}\n"
+    "  - {name: from-nodes, action: deny, ports: icmp, priority: 1, selector: {name: nodes}}\n"
+    "  - {name: from-self, action: allow, ports: tcp/9000, priority: 5,\n"
+    "     selector: {name: payments}}\n"
+    "  egress:\n"
+    "  - name: to-partner\n"
+    "    action: allow\n"
+    "    ports: tcp/8000-8080\n"
+    "    priority: 2\n"
+    "    selector:\n"
+    "      name: partner-api\n"
+    "      criteria:\n"
+    "      - {key: address, op: \"=\", value: 203.0.113.0/24}\n"
+    "      - {key: address, op: \"=\", value: 198.51.100.1-198.51.100.9}\n"
+    "      - {key: address, op: \"!=\", value: \"2001:db8::/32\"}\n"
+    "  - {name: to-all, action: deny, ports: any, priority: 10, selector: {name: containers}}\n"
+    "  - {name: to-dns, action: allow, ports: udp/53, priority: 2, selector: {name: external}}\n"
+    "  process_profile: {baseline: basic, mode: Monitor}\n"
+    "  process:\n"
+    "  - {name: java, path: /usr/bin/java, action: allow, allow_update: true}\n"
+    "  - {name: sh, path: /bin/*, action: allow}\n"
+    "  - {name: \"*\", path: \"*\", action: deny}\n"
+    "  file:\n"
+    "  - {filter: /etc/pay/keys/*, recursive: true, behavior: block_access, app: [java, keytool]}\n"
+    "  - {filter: /var/log/*.log, recursive: false, behavior: monitor_change}\n";
 
 /* Strings YAML misreads when written plain. */
 static const char quirky_yaml[] =
-	"apiVersion: neuvector.com/v1\n"
-	"kind: NvSecurityRule\n"
-	"metadata: {name: quirky, namespace: team-a}\n"
-	"spec:\n"
-	"  target:\n"
-	"    selector:\n"
-	"      name: quirky\n"
-	"      criteria:\n"
-	"      - {key: container, op: \"=\", value: \"*\"}\n"
-	"      - {key: image, op: \"=\", value: \"-dash:latest\"}\n"
-	"      - {key: label, op: \"=\", value: \"k8s.io/app=a: b\"}\n"
-	"      - {key: service, op: \"=\", value: \"true\"}\n"
-	"      - {key: node, op: \"!=\", value: \"123\"}\n"
-	"      - {key: node, op: \"=\", value: \"#not-a-comment\"}\n"
-	"      - {key: node, op: \"=\", value: \"=\"}\n"
-	"      - {key: node, op: \"=\", value: \"it's \\\"quoted\\\" \\\\ back\"}\n"
-	"      - {key: node, op: \"=\", value: \"n\\u00f6de\"}\n"
-	"  ingress:\n"
-	"  - {name: \"- lead\", action: allow, ports: \" tcp/80 , udp/53 \", selector: {name: quirky}}\n"
-	"  egress:\n"
-	"  - {name: \"r: 1\", action: deny, ports: \"tcp/any\", priority: 65535, selector: {name: nodes},\n"
-	"     applications: [\"null\", \"~\", \"yes\", \"*\", \"[x]\", \"{y}\", \"&a\", \"!t\", \"%d\", \"@at\"]}\n"
-	"  process:\n"
-	"  - {name: \"*\", path: \"*\", action: allow}\n"
-	"  - {name: \"yes\", path: \"/opt/my app/bin/x\", action: deny, allow_update: true}\n"
-	"  - {name: \"1.5\", path: \"\", action: allow}\n"
-	"  - {name: \"a\\tb\", path: \"/x/y: z\", action: deny}\n"
-	"  file:\n"
-	"  - {filter: \"/home/*/.ssh/*\", recursive: false, behavior: monitor_change,\n"
-	"     app: [\"- x\", \"off\", \"0x1F\", \"a #b\"]}\n";
+    "apiVersion: neuvector.com/v1\n"
+    "kind: NvSecurityRule\n"
+    "metadata: {name: quirky, namespace: team-a}\n"
+    "spec:\n"
+    "  target:\n"
+    "    selector:\n"
+    "      name: quirky\n"
+    "      criteria:\n"
+    "      - {key: container, op: \"=\", value: \"*\"}\n"
+    "      - {key: image, op: \"=\", value: \"-dash:latest\"}\n"
+    "      - {key: label, op: \"=\", value: \"k8s.io/app=a: b\"}\n"
+    "      - {key: service, op: \"=\", value: \"true\"}\n"
+    "      - {key: node, op: \"!=\", value: \"123\"}\n"
+    "      - {key: node, op: \"=\", value: \"#not-a-comment\"}\n"
+    "      - {key: node, op: \"=\", value: \"=\"}\n"
+    "      - {key: node, op: \"=\", value: \"it's \\\"quoted\\\" \\\\ back\"}\n"
+    "      - {key: node, op: \"=\", value: \"n\\u00f6de\"}\n"
+    "  ingress:\n"
+    "  - {name: \"- lead\", action: allow, ports: \" tcp/80 , udp/53 \",\n"
+    "     selector: {name: quirky}}\n"
+    "  egress:\n"
+    "  - {name: \"r: 1\", action: deny, ports: \"tcp/any\", priority: 65535,\n"
+    "     selector: {name: nodes},\n"
+    "     applications: [\"null\", \"~\", \"yes\", \"*\", \"[x]\", \"{y}\",\n"
+    "       \"&a\", \"!t\", \"%d\", \"@at\"]}\n"
+    "  process:\n"
+    "  - {name: \"*\", path: \"*\", action: allow}\n"
+    "  - {name: \"yes\", path: \"/opt/my app/bin/x\", action: deny, allow_update: true}\n"
+    "  - {name: \"1.5\", path: \"\", action: allow}\n"
+    "  - {name: \"a\\tb\", path: \"/x/y: z\", action: deny}\n"
+    "  file:\n"
+    "  - {filter: \"/home/*/.ssh/*\", recursive: false, behavior: monitor_change,\n"
+    "     app: [\"- x\", \"off\", \"0x1F\", \"a #b\"]}\n";
 
 /* ---- helpers */
 
 static struct policy *load(const char *yaml)
 {
 	struct policy *p = policy__new();
-	struct diags d = { 0 };
+	struct diags d = {0};
 	int err;
 
 	assert_non_null(p);
@@ -229,8 +236,8 @@ static const struct net_rule *nth_net(const struct policy *p, size_t g, bool ing
 	return NULL;
 }
 
-static void assert_net_equal(const struct policy *pa, size_t ga, const struct policy *pb,
-			     size_t gb, bool ingress, bool learned_only)
+static void assert_net_equal(const struct policy *pa, size_t ga, const struct policy *pb, size_t gb,
+			     bool ingress, bool learned_only)
 {
 	size_t i;
 
@@ -341,10 +348,12 @@ static void test_design_example(void **state)
 	assert_non_null(strstr(text, "  namespace: shop\n"));
 	assert_non_null(strstr(text, "    policymode: Protect\n"));
 	/* "domain" is written with its canonical name */
-	assert_non_null(strstr(text, "      - key: namespace\n        op: \"=\"\n        value: shop\n"));
+	assert_non_null(
+	    strstr(text, "      - key: namespace\n        op: \"=\"\n        value: shop\n"));
 	/* the peer carries its criteria, so the document loads alone */
-	assert_non_null(strstr(text, "    selector:\n      name: nv.lb.shop\n      criteria:\n"
-				     "      - key: service\n        op: \"=\"\n        value: lb.shop\n"));
+	assert_non_null(
+	    strstr(text, "    selector:\n      name: nv.lb.shop\n      criteria:\n"
+			 "      - key: service\n        op: \"=\"\n        value: lb.shop\n"));
 	assert_non_null(strstr(text, "    baseline: zero-drift\n    mode: Protect\n"));
 	assert_non_null(strstr(text, "  - name: \"*\"\n    path: \"/usr/bin/*\"\n    action: deny\n"
 				     "    allow_update: false\n"));
@@ -413,14 +422,17 @@ static void test_quoting(void **state)
 	assert_non_null(strstr(text, "value: \"=\"\n"));
 	assert_non_null(strstr(text, "op: \"!=\"\n"));
 	assert_non_null(strstr(text, "value: \"it's \\\"quoted\\\" \\\\ back\"\n"));
-	assert_non_null(strstr(text, "value: \"n\xc3\xb6" "de\"\n")); /* UTF-8 as is */
+	/* UTF-8 as is, not escaped */
+	assert_non_null(strstr(text, "value: \"n\xc3\xb6"
+				     "de\"\n"));
 	assert_non_null(strstr(text, "ports: \" tcp/80 , udp/53 \"\n"));
 	assert_non_null(strstr(text, "priority: 65535\n"));
 	assert_non_null(strstr(text, "- name: \"yes\"\n    path: \"/opt/my app/bin/x\"\n"));
 	assert_non_null(strstr(text, "- name: \"1.5\"\n    path: \"\"\n"));
 	assert_non_null(strstr(text, "- name: \"a\\tb\"\n"));
 	assert_non_null(strstr(text, "    - \"null\"\n    - \"~\"\n    - \"yes\"\n    - \"*\"\n"));
-	assert_non_null(strstr(text, "    - \"- x\"\n    - \"off\"\n    - \"0x1F\"\n    - \"a #b\"\n"));
+	assert_non_null(
+	    strstr(text, "    - \"- x\"\n    - \"off\"\n    - \"0x1F\"\n    - \"a #b\"\n"));
 	free(text);
 	policy__free(p);
 }
@@ -430,17 +442,20 @@ static void test_exact_text(void **state)
 {
 	(void)state;
 	static const char yaml[] =
-		"apiVersion: neuvector.com/v1\n"
-		"kind: NvClusterSecurityRule\n"
-		"metadata: {name: tools}\n"
-		"spec:\n"
-		"  target:\n"
-		"    policymode: Monitor\n"
-		"    selector: {name: tools, criteria: [{key: image, op: \"=\", value: \"registry:5000/tools:*\"}]}\n"
-		"  egress:\n"
-		"  - {name: no-ssh, action: deny, ports: tcp/22, priority: 1, selector: {name: external}}\n"
-		"  process:\n"
-		"  - {name: \"*\", path: /usr/bin/*, action: allow, allow_update: true}\n";
+	    "apiVersion: neuvector.com/v1\n"
+	    "kind: NvClusterSecurityRule\n"
+	    "metadata: {name: tools}\n"
+	    "spec:\n"
+	    "  target:\n"
+	    "    policymode: Monitor\n"
+	    "    selector:\n"
+	    "      name: tools\n"
+	    "      criteria: [{key: image, op: \"=\", value: \"registry:5000/tools:*\"}]\n"
+	    "  egress:\n"
+	    "  - {name: no-ssh, action: deny, ports: tcp/22, priority: 1,\n"
+	    "     selector: {name: external}}\n"
+	    "  process:\n"
+	    "  - {name: \"*\", path: /usr/bin/*, action: allow, allow_update: true}\n";
 	struct policy *p = load(yaml);
 	char *text = export_group(p, "tools", false);
 
@@ -479,7 +494,7 @@ static void test_exact_text(void **state)
 static void test_whole_policy(void **state)
 {
 	(void)state;
-	const char *const srcs[] = { design_yaml, payments_yaml, quirky_yaml };
+	const char *const srcs[] = {design_yaml, payments_yaml, quirky_yaml};
 
 	for (size_t s = 0; s < 3; s++) {
 		struct policy *p = load(srcs[s]), *q;
@@ -522,10 +537,12 @@ static void test_learned(void **state)
 	r = policy__proc_add(p, (size_t)web, "sh", "/bin/busybox");
 	assert_int_equal(r, 2); /* after nginx and "*" */
 	/* api -> web:8080, owned by web (ingress) and by api (egress) */
-	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)web, IPPROTO_TCP, 8080) >= 0);
-	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)api, IPPROTO_TCP, 8080) >= 0);
-	assert_true(policy__net_add(p, (size_t)web, POLICY_G_EXTERNAL, (size_t)web, IPPROTO_UDP, 53) >=
+	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)web, IPPROTO_TCP, 8080) >=
 		    0);
+	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)api, IPPROTO_TCP, 8080) >=
+		    0);
+	assert_true(
+	    policy__net_add(p, (size_t)web, POLICY_G_EXTERNAL, (size_t)web, IPPROTO_UDP, 53) >= 0);
 	assert_int_equal(policy__file_app_add(p, (size_t)web, 0, "php-fpm"), 1);
 	assert_int_equal(policy__file_app_add(p, (size_t)web, 0, "php-fpm"), 0);
 
@@ -541,14 +558,15 @@ static void test_learned(void **state)
 	assert_int_equal(g->n_files, 1);
 	assert_int_equal(g->files[0].n_apps, 2);
 	assert_string_equal(g->files[0].apps[1], "php-fpm");
-	assert_int_equal(g->net_mode, MODE_PROTECT);   /* the target is whole */
+	assert_int_equal(g->net_mode, MODE_PROTECT); /* the target is whole */
 	assert_int_equal(g->baseline, BASELINE_ZERO_DRIFT);
 	assert_null(strstr(text, "from-lb"));
 	assert_null(strstr(text, "to-db"));
 	assert_null(strstr(text, "nginx\n    path")); /* the file rule's app stays */
 	/* the learned peer nv.api.shop comes with its criteria */
-	assert_non_null(strstr(text, "      name: nv.api.shop\n      criteria:\n"
-				     "      - key: service\n        op: \"=\"\n        value: api\n"));
+	assert_non_null(strstr(text,
+			       "      name: nv.api.shop\n      criteria:\n"
+			       "      - key: service\n        op: \"=\"\n        value: api\n"));
 	assert_int_equal(q->n_net, 2);
 	{
 		const struct net_rule *in = nth_net(q, (size_t)(g - q->groups), true, false, 0);
@@ -591,6 +609,69 @@ static void test_learned(void **state)
 	policy__free(p);
 }
 
+/* The sensor keeps what it learned as learned_only exports and reads them
+ * back (load_learned) over the same rule files after a restart: the
+ * policy it gets is the one it had, and saving again writes the same
+ * bytes, so nothing is lost or doubled from one restart to the next. */
+static void test_learned_persisted(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"nv.web.shop", "nv.api.shop", "nv.lb.shop",
+					    "nv.db.shop", "external"};
+	struct policy *p = load(design_yaml), *q = policy__new();
+	struct diags d = {0};
+	char *saved[2];
+	long web = policy__group_find(p, "nv.web.shop"), api;
+	size_t i;
+	int err;
+
+	assert_non_null(q);
+	api = policy__group_learned(p, "api", "shop");
+	assert_true(api >= 0);
+	assert_true(policy__proc_add(p, (size_t)api, "python3", "/usr/bin/python3.11") >= 0);
+	assert_true(policy__proc_add(p, (size_t)web, "sh", "/bin/busybox") >= 0);
+	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)web, IPPROTO_TCP, 8080) >=
+		    0);
+	assert_true(policy__net_add(p, (size_t)api, (size_t)web, (size_t)api, IPPROTO_TCP, 8080) >=
+		    0);
+	assert_true(
+	    policy__net_add(p, (size_t)web, POLICY_G_EXTERNAL, (size_t)web, IPPROTO_UDP, 53) >= 0);
+	assert_int_equal(policy__file_app_add(p, (size_t)web, 0, "php-fpm"), 1);
+	saved[0] = export_group(p, "nv.web.shop", true);
+	saved[1] = export_group(p, "nv.api.shop", true);
+
+	err = policy__load_buffer(q, "rules.yaml", design_yaml, strlen(design_yaml), &d);
+	q->load_learned = true;
+	for (i = 0; i < 2; i++)
+		err |= policy__load_buffer(q, "learned.yaml", saved[i], strlen(saved[i]), &d);
+	q->load_learned = false;
+	err |= policy__finish(q, &d);
+	if (err || d.n_warnings)
+		diags__print(&d, stderr);
+	assert_int_equal(err, 0);
+	assert_int_equal(d.n_warnings, 0);
+	diags__free(&d);
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *a = export_group(p, names[i], false), *b = export_group(q, names[i], false);
+
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+		a = export_group(p, names[i], true);
+		b = export_group(q, names[i], true);
+		assert_string_equal(a, b);
+		free(a);
+		free(b);
+	}
+	/* merged, not doubled */
+	assert_int_equal(q->groups[policy__group_find(q, "nv.web.shop")].n_files, 1);
+	free(saved[0]);
+	free(saved[1]);
+	policy__free(q);
+	policy__free(p);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -624,13 +705,14 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_design_example),
-		cmocka_unit_test(test_labels_regex_address_reserved),
-		cmocka_unit_test(test_quoting),
-		cmocka_unit_test(test_exact_text),
-		cmocka_unit_test(test_whole_policy),
-		cmocka_unit_test(test_learned),
-		cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_design_example),
+	    cmocka_unit_test(test_labels_regex_address_reserved),
+	    cmocka_unit_test(test_quoting),
+	    cmocka_unit_test(test_exact_text),
+	    cmocka_unit_test(test_whole_policy),
+	    cmocka_unit_test(test_learned),
+	    cmocka_unit_test(test_learned_persisted),
+	    cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
