@@ -681,6 +681,12 @@ int containers__detail(struct containers *c, uint64_t cgroup_id, struct containe
 	if (e->meta) {
 		out->init_pid = e->meta->init_pid;
 		out->meta = &e->meta->meta;
+		/* CRI-O keeps the pod's labels on the sandbox (pause) container */
+		if (e->meta->meta.sandbox_id[0] && strcmp(e->meta->meta.sandbox_id, e->ref.id) != 0) {
+			struct meta_entry *sb = meta_find(c, e->meta->meta.sandbox_id);
+			if (sb)
+				out->sandbox = &sb->meta;
+		}
 	}
 	return 0;
 }

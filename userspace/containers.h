@@ -41,6 +41,7 @@ struct container_meta;
 struct container_detail {
 	uint32_t init_pid;                 /* 0 when unknown */
 	const struct container_meta *meta; /* NULL when unknown; borrowed like the view */
+	const struct container_meta *sandbox; /* its pod's sandbox, if known (pod labels) */
 };
 /* For a cgroup containers__lookup attributed to a container: 0, or -ENOENT. */
 int containers__detail(struct containers *c, uint64_t cgroup_id, struct container_detail *out);

@@ -1460,7 +1460,9 @@ static void check_doc(struct ldr *l, struct stage *st, const char *doc_key)
 	long gi;
 	char *k;
 
-	if (strmap_get(&pv->docs, doc_key, &i)) {
+	/* A learned profile is exported under its rule file's document
+	 * name, and read back over it. */
+	if (!p->load_learned && strmap_get(&pv->docs, doc_key, &i)) {
 		dp = &pv->doc_pos[i].pos;
 		ERR(l, st->name_node, "duplicate %s \"%s%s%s\" (first at %s:%u:%u)",
 		    st->cluster ? KIND_CLUSTER : KIND_NS, st->cluster ? "" : st->ns,
@@ -1570,6 +1572,61 @@ static long sel_commit(struct ldr *l, struct sel *s)
 	return gi;
 }
 
+static bool file_rule_same(const struct file_rule *a, const struct file_rule *b)
+{
+	return !strcmp(a->filter.pattern, b->filter.pattern) &&
+	       a->filter.recursive == b->filter.recursive && a->behavior == b->behavior;
+}
+
+/* Adds app to r unless there. 0 or -ENOMEM. */
+static int file_rule_app(struct file_rule *r, const char *app)
+{
+	char **v;
+	size_t i;
+
+	for (i = 0; i < r->n_apps; i++) {
+		if (!strcmp(r->apps[i], app))
+			return 0;
+	}
+	v = reallocarray(r->apps, r->n_apps + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->apps = v;
+	r->apps[r->n_apps] = strdup(app);
+	if (!r->apps[r->n_apps])
+		return -ENOMEM;
+	r->n_apps++;
+	return 0;
+}
+
+/* Learned profiles: a file rule equal to one of the group's (the learned
+ * export writes every file rule, with the apps learned for it) gives only
+ * its apps. The staged rules left over are new. */
+static int files_merge(struct group *g, struct stage *st)
+{
+	struct file_rule *r;
+	size_t i, j, k, n = 0;
+	int rc;
+
+	for (i = 0; i < st->n_files; i++) {
+		r = &st->files[i];
+		for (j = 0; j < g->n_files && !file_rule_same(&g->files[j], r); j++)
+			;
+		if (j == g->n_files) {
+			st->files[n++] = *r;
+			continue;
+		}
+		for (k = 0; k < r->n_apps; k++) {
+			rc = file_rule_app(&g->files[j], r->apps[k]);
+			if (rc < 0)
+				return rc;
+		}
+		file_rule_free(r);
+	}
+	st->n_files = n;
+	return 0;
+}
+
 static int commit_doc(struct ldr *l, struct stage *st, const char *doc_key)
 {
 	struct policy *p = l->p;
@@ -1581,11 +1638,14 @@ static int commit_doc(struct ldr *l, struct stage *st, const char *doc_key)
 	long gi, peer;
 	void *v;
 	char *k;
+	int rc;
 
-	if (grow(&pv->doc_pos, &pv->docs_cap, pv->n_docs, sizeof(*pv->doc_pos)) < 0 ||
-	    strmap_put(&pv->docs, doc_key, pv->n_docs) < 0)
-		return -ENOMEM;
-	pv->doc_pos[pv->n_docs++].pos = pos_of(l, st->name_node);
+	if (!p->load_learned) {
+		if (grow(&pv->doc_pos, &pv->docs_cap, pv->n_docs, sizeof(*pv->doc_pos)) < 0 ||
+		    strmap_put(&pv->docs, doc_key, pv->n_docs) < 0)
+			return -ENOMEM;
+		pv->doc_pos[pv->n_docs++].pos = pos_of(l, st->name_node);
+	}
 
 	gi = sel_commit(l, &st->target);
 	if (gi < 0)
@@ -1610,6 +1670,8 @@ static int commit_doc(struct ldr *l, struct stage *st, const char *doc_key)
 		g->baseline = st->baseline;
 		gx->baseline_pos = pos_of(l, st->baseline_node);
 	}
+	for (i = 0; i < st->n_procs; i++)
+		st->procs[i].learned = p->load_learned;
 	if (st->n_procs) {
 		v = reallocarray(g->procs, g->n_procs + st->n_procs, sizeof(*g->procs));
 		if (!v)
@@ -1618,6 +1680,11 @@ static int commit_doc(struct ldr *l, struct stage *st, const char *doc_key)
 		memcpy(&g->procs[g->n_procs], st->procs, st->n_procs * sizeof(*st->procs));
 		g->n_procs += st->n_procs;
 		st->n_procs = 0;
+	}
+	if (p->load_learned) {
+		rc = files_merge(g, st);
+		if (rc < 0)
+			return rc;
 	}
 	if (st->n_files) {
 		v = reallocarray(g->files, g->n_files + st->n_files, sizeof(*g->files));
@@ -1649,6 +1716,7 @@ static int commit_doc(struct ldr *l, struct stage *st, const char *doc_key)
 		r->from = r->ingress ? (size_t)peer : (size_t)gi;
 		r->to = r->ingress ? (size_t)gi : (size_t)peer;
 		r->order = p->next_order++;
+		r->learned = p->load_learned;
 	}
 	return 0;
 }
@@ -2312,25 +2380,17 @@ long policy__proc_add(struct policy *p, size_t g, const char *name, const char *
 int policy__file_app_add(struct policy *p, size_t g, size_t r, const char *app)
 {
 	struct file_rule *fr;
-	char **v;
-	size_t i;
+	size_t n;
+	int rc;
 
 	if (!p || g >= p->n_groups || r >= p->groups[g].n_files || !app)
 		return -EINVAL;
 	fr = &p->groups[g].files[r];
-	for (i = 0; i < fr->n_apps; i++) {
-		if (!strcmp(fr->apps[i], app))
-			return 0;
-	}
-	v = reallocarray(fr->apps, fr->n_apps + 1, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	fr->apps = v;
-	fr->apps[fr->n_apps] = strdup(app);
-	if (!fr->apps[fr->n_apps])
-		return -ENOMEM;
-	fr->n_apps++;
-	return 1;
+	n = fr->n_apps;
+	rc = file_rule_app(fr, app);
+	if (rc < 0)
+		return rc;
+	return fr->n_apps > n;
 }
 
 long policy__net_add(struct policy *p, size_t from, size_t to, size_t owner, uint8_t proto,

@@ -26,6 +26,7 @@
  * at most this often. */
 #define REFRESH_NS (1000000000ULL)
 #define MAX_WATCHED 64
+#define LABELS_MAX (2 * OCI_LABELS_MAX)
 
 /* What the system tells about one container cgroup. */
 struct cinfo {
@@ -56,7 +57,7 @@ struct sensor_rules {
 	size_t n_watched;
 	bool reload_pending;
 	uint64_t reloads, reload_failures, saves, save_errors;
-	struct entity_label labels[OCI_LABELS_MAX], peer_labels[OCI_LABELS_MAX];
+	struct entity_label labels[LABELS_MAX], peer_labels[LABELS_MAX];
 };
 
 static uint64_t now_ns(void)
@@ -358,10 +359,12 @@ static struct cinfo *container_of(struct sensor_rules *r, const struct container
 	struct cinfo *ci = cinfo_get(r, cv->cgroup_id, d.init_pid);
 	*ec = (struct engine_container){ .view = cv, .labels = labels, .init_pid = d.init_pid,
 					 .node = r->cfg.node };
-	if (d.meta) {
-		for (unsigned i = 0; i < d.meta->n_labels && i < OCI_LABELS_MAX; i++)
-			labels[i] = (struct entity_label){ d.meta->labels[i].key, d.meta->labels[i].value };
-		ec->n_labels = d.meta->n_labels < OCI_LABELS_MAX ? d.meta->n_labels : OCI_LABELS_MAX;
+	/* the container's labels, then its pod's (CRI-O's sandbox) */
+	const struct container_meta *ms[] = { d.meta, d.sandbox };
+	for (size_t m = 0; m < 2; m++) {
+		for (unsigned i = 0; ms[m] && i < ms[m]->n_labels && ec->n_labels < LABELS_MAX; i++)
+			labels[ec->n_labels++] = (struct entity_label){ ms[m]->labels[i].key,
+									ms[m]->labels[i].value };
 	}
 	if (ci) {
 		ec->addrs = ci->addrs;

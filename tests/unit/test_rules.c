@@ -1524,6 +1524,64 @@ static void test_learning(void **state)
 	diags__free(&d);
 }
 
+/* Learned profiles read back over the rule files (policy->load_learned):
+ * same document name, rules marked learned, an equal file rule gives
+ * only its apps. */
+static void test_load_learned(void **state)
+{
+	static const char rules[] =
+		HDR("a") WEB_DEF
+		"  process: [{name: nginx, path: /usr/sbin/nginx}]\n"
+		"  file: [{filter: /etc/ssl/*, recursive: true, behavior: block_access, app: [nginx]}]\n";
+	static const char learned[] =
+		HDR("a") WEB_DEF
+		"  process: [{name: sh, path: /bin/dash, action: allow}]\n"
+		"  egress: [{name: learned-1, action: allow, ports: udp/53, selector: {name: external}}]\n"
+		"  file:\n"
+		"  - {filter: /etc/ssl/*, recursive: true, behavior: block_access, app: [nginx, php-fpm]}\n"
+		"  - {filter: /etc/ssl/*, recursive: false, behavior: block_access, app: [cat]}\n";
+	const struct group *web;
+	struct diags d = { 0 };
+	struct policy *p = policy__new();
+
+	(void)state;
+	assert_int_equal(policy__load_buffer(p, "rules.yaml", rules, strlen(rules), &d), 0);
+	p->load_learned = true;
+	assert_int_equal(policy__load_buffer(p, "learned.yaml", learned, strlen(learned), &d), 0);
+	p->load_learned = false;
+	assert_int_equal(policy__finish(p, &d), 0);
+	assert_int_equal(d.n, 0);
+	web = group(p, "web");
+	assert_int_equal(web->n_procs, 2);
+	assert_false(web->procs[0].learned);
+	assert_string_equal(web->procs[1].name, "sh");
+	assert_true(web->procs[1].learned);
+	assert_int_equal(p->n_net, 1);
+	assert_true(p->net[0].learned);
+	assert_int_equal(web->n_files, 2);
+	assert_int_equal(web->files[0].n_apps, 2);
+	assert_string_equal(web->files[0].apps[0], "nginx");
+	assert_string_equal(web->files[0].apps[1], "php-fpm");
+	assert_false(web->files[1].filter.recursive);
+	assert_string_equal(web->files[1].apps[0], "cat");
+	/* Learning names around what was read back. */
+	assert_int_equal(policy__net_add(p, (size_t)policy__group_find(p, "web"), POLICY_G_EXTERNAL,
+					 (size_t)policy__group_find(p, "web"), IPPROTO_TCP, 443),
+			 1);
+	assert_string_equal(p->net[1].name, "learned-2");
+	policy__free(p);
+
+	/* Read as a rule file, the same document is a duplicate. */
+	p = policy__new();
+	assert_int_equal(policy__load_buffer(p, "rules.yaml", rules, strlen(rules), &d), 0);
+	assert_int_equal(policy__load_buffer(p, "learned.yaml", learned, strlen(learned), &d),
+			 -EINVAL);
+	assert_diag(&d, 0, true, "learned.yaml", 4, 9,
+		    "duplicate NvSecurityRule \"shop/a\" (first at rules.yaml:4:9)");
+	policy__free(p);
+	diags__free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1548,6 +1606,7 @@ int main(void)
 		cmocka_unit_test(test_not_terminated),
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_learning),
+		cmocka_unit_test(test_load_learned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
