@@ -207,8 +207,10 @@ long policy__net_add(struct policy *p, size_t from, size_t to, size_t owner, uin
  * process_profile (if baseline or mode set), process and file rules, and
  * the network rules g owns as ingress/egress with their peer selectors
  * (name and criteria). learned_only: only rules marked learned (file rules
- * with their apps are always written). Written to out starting with "---".
- * 0 or -errno (ENOMEM, EIO).
+ * with their apps are always written), and no policymode/process_profile:
+ * a learned profile never overrides the modes of the rule files. Written to
+ * out starting with "---". 0 or -errno (ENOMEM, EIO, EILSEQ for a string
+ * that is not UTF-8, which YAML cannot hold).
  */
 int policy__export_group(const struct policy *p, size_t g, bool learned_only, FILE *out);
 

@@ -368,7 +368,9 @@ static void ex_document(struct exporter *x, const struct policy *p, size_t gi, b
 	ex_map_start(x);
 	ex_word(x, "target");
 	ex_map_start(x);
-	if (g->net_mode != MODE_UNSET)
+	/* a learned profile is rules only: modes stay the user's, so that
+	 * reloading it never conflicts with a mode changed since */
+	if (!learned_only && g->net_mode != MODE_UNSET)
 		ex_kw(x, "policymode", policy_mode_name(g->net_mode));
 	ex_selector(x, g);
 	ex_map_end(x);
@@ -376,7 +378,7 @@ static void ex_document(struct exporter *x, const struct policy *p, size_t gi, b
 	ex_net(x, p, gi, true, learned_only);
 	ex_net(x, p, gi, false, learned_only);
 
-	if (g->baseline != BASELINE_UNSET || g->proc_mode != MODE_UNSET) {
+	if (!learned_only && (g->baseline != BASELINE_UNSET || g->proc_mode != MODE_UNSET)) {
 		ex_word(x, "process_profile");
 		ex_map_start(x);
 		if (g->baseline != BASELINE_UNSET)

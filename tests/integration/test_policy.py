@@ -372,3 +372,209 @@ def test_file_rules_in_each_mode():
             with web_container(ns) as c:
                 c.start()
                 _file_case(s, c, m, "nv.web." + ns, path, text, i)
+
+
+# 3 -------------------------------------------------------------------------
+
+class NetPair:
+    """A server (pod web-*, group nv.web.NS) and a client (pod client-*,
+    group nv.client.NS), each in its own netns, joined by a veth with v4 and
+    v6 addresses; httpd listens on the server's ports (v4 and v6)."""
+
+    def __init__(self, ns, ports=(8080,)):
+        self.ns = ns
+        self.srv4, self.cli4, self.srv6, self.cli6 = random_net()
+        self.ports = ports
+        self.server_group = "nv.web." + ns
+        self.client_group = "nv.client." + ns
+
+    def __enter__(self):
+        self.na = Netns().create()
+        self.nb = Netns().create()
+        veth_between(self.na, self.nb, a_addrs=(self.srv4 + "/24", self.srv6 + "/64"),
+                     b_addrs=(self.cli4 + "/24", self.cli6 + "/64"))
+        self.srv = web_container(self.ns, netns=self.na)
+        self.cli = web_container(self.ns, pod=CLIENT_POD, netns=self.nb)
+        return self
+
+    def start(self):
+        self.srv.start()
+        self.cli.start()
+        for p in self.ports:
+            self.srv.exec_detached(["httpd", "-f", "-p", str(p), "-h", "/www"])
+        for p in self.ports:
+            wait_listening(self.na, p)
+
+    def get(self, ip, port, check=True):
+        # (busybox-static's wget crashes; nc is what test_capture uses)
+        rc, out, err = self.cli.exec(
+            ["sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc %s %d"
+             % (ip, port)], check=False)
+        if check:
+            assert out.endswith("wacht\n"), "nc %s:%d: rc %d %r %r" % (ip, port, rc, out, err)
+        return rc
+
+    def __exit__(self, *exc):
+        for c in (getattr(self, "cli", None), getattr(self, "srv", None)):
+            if c is not None:
+                c.delete()
+        self.nb.delete()
+        self.na.delete()
+        return False
+
+
+def net_spec(c, name, **net):
+    return fspec(c, name, network=net)
+
+
+def test_network_rules_monitor_protect():
+    for mode in ("Monitor", "Protect"):
+        ns = new_ns()
+        with NetPair(ns, ports=(8080, 8081, 9090)) as np:
+            hostnet = "10.%d.%d" % (random.randint(16, 250), random.randint(1, 250))
+            h_in, h_nodes, c_host = hostnet + ".1", hostnet + ".3", hostnet + ".2"
+            addr_group = "wp-hostaddr-" + ns[3:]
+            web, cli = np.server_group, np.client_group
+            text = web_group(ns, "client", policymode=mode, mode=mode, egress=[
+                '{name: to-web, action: allow, ports: tcp/8080, selector: {name: %s}}' % web,
+                '{name: no-web-8081, action: deny, ports: tcp/8081, selector: {name: %s}}' % web,
+                '{name: tftp-web, action: allow, ports: udp/6969, selector: {name: %s}}' % web,
+                '{name: to-host, action: allow, ports: tcp/7070, selector: {name: %s}}'
+                % addr_group,
+            ], process=['{name: "*", path: "*", action: allow}'])[1]
+            text += web_group(ns, policymode=mode, mode=mode, ingress=[
+                '{name: from-client, action: allow, ports: "tcp/8080,tcp/8081", '
+                'selector: {name: %s}}' % cli,
+            ], process=['{name: "*", path: "*", action: allow}'])[1]
+            text += doc(addr_group, cluster=True, criteria=[("address", "=", h_in)])
+            deny_line = line_of(text, "{name: no-web-8081")
+            path = rules_file(text)
+            veth_to_host(np.nb, host_addrs=(h_in + "/24", h_nodes + "/24"),
+                         ns_addrs=(c_host + "/24",))
+            deny = "alert" if mode == "Monitor" else "deny"
+            with Sensor(["--rules", path, "--window", "1"]) as s:
+                pol = wait_line(s, "policy", {"status": "loaded"}, what="policy")[0]
+                check("policy", pol, {"reason": "start", "network_rules": 5})
+                np.start()
+                srv, cl = np.srv, np.cli
+                np.get(np.srv4, 8080)
+                np.get(np.srv6, 8080)
+                np.get(np.srv4, 9090, check=mode == "Monitor")
+                np.get(np.srv6, 9090, check=mode == "Monitor")
+                np.get(np.srv4, 8081, check=mode == "Monitor")
+                cl.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6969"], check=False)
+                cl.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6970"], check=False)
+                np.get(h_in, 7070, check=False)
+                np.get(h_in, 7071, check=False)
+                np.get(h_nodes, 7072, check=False)
+                s.barrier(srv)
+                s.barrier(cl)
+                # the client: 9090 (v4, v6) matches no egress rule
+                for rip in (np.srv4, np.srv6):
+                    lip = np.cli4 if rip == np.srv4 else np.cli6
+                    v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=9090,
+                                                 remote_ip=rip),
+                                     what="%s: client to %s:9090" % (mode, rip))
+                    check("%s: client to %s:9090" % (mode, rip), v, {
+                        "action": deny, "mode": mode, "severity": "medium",
+                        "rule": {"id": "profile:" + cli, "group": cli},
+                        "container": {"pod": CLIENT_POD, "group": cli},
+                        "process": {"name": "nc", "exe": "/bin/busybox"},
+                        "network": {"proto": "tcp", "direction": "outbound",
+                                    "local_ip": lip, "peer_group": web}})
+                # the explicit deny
+                v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=8081),
+                                 what="%s: client to 8081 (deny rule)" % mode)
+                check("%s: client to 8081 (deny rule)" % mode, v, {
+                    "action": deny, "mode": mode, "severity": "high",
+                    "rule": {"id": "%s:%d" % (path, deny_line), "name": "no-web-8081",
+                             "group": cli},
+                    "network": {"proto": "tcp", "direction": "outbound", "remote_ip": np.srv4,
+                                "peer_group": web}})
+                # UDP: 6969 allowed, 6970 not
+                v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=6970),
+                                 what="%s: client to udp/6970" % mode)
+                check("%s: udp/6970" % mode, v, {
+                    "action": deny, "rule": {"id": "profile:" + cli},
+                    "process": {"name": "tftp"},
+                    "network": {"proto": "udp", "direction": "outbound",
+                                "remote_ip": np.srv4, "peer_group": web}})
+                # the host: in an address group (7070 allowed, 7071 not), or just a node
+                v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=7071),
+                                 what="%s: client to the host's %s:7071" % (mode, h_in))
+                check("%s: host :7071" % mode, v, {
+                    "action": deny, "rule": {"id": "profile:" + cli},
+                    "network": {"proto": "tcp", "remote_ip": h_in, "local_ip": c_host,
+                                "peer_group": addr_group}})
+                v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=7072),
+                                 what="%s: client to the host's %s:7072" % (mode, h_nodes))
+                check("%s: host :7072" % mode, v, {
+                    "action": deny, "rule": {"id": "profile:" + cli},
+                    "network": {"proto": "tcp", "remote_ip": h_nodes, "peer_group": "nodes"}})
+                for port in (8080, 6969, 7070):
+                    assert_none(s, net_spec(cl, None, remote_port=port),
+                                "%s: client to allowed port %d" % (mode, port))
+                # the server: accepts from the client on 8080/8081 are
+                # allowed by its ingress rule, on 9090 not
+                for rip in (np.cli4, np.cli6):
+                    v = wait_finding(s, fspec(srv, "Network.Violation", network={
+                        "local_port": 9090, "remote_ip": rip}),
+                        what="%s: server accepts %s on 9090" % (mode, rip))
+                    check("%s: server accepts on 9090" % mode, v, {
+                        "action": deny, "mode": mode,
+                        "rule": {"id": "profile:" + web, "group": web},
+                        "container": {"pod": POD, "group": web},
+                        "process": {"name": "httpd", "exe": "/bin/busybox"},
+                        "network": {"proto": "tcp", "direction": "inbound",
+                                    "peer_group": cli}})
+                for port in (8080, 8081):
+                    assert_none(s, fspec(srv, None, network={"local_port": port}),
+                                "%s: server accepts on allowed port %d" % (mode, port))
+                assert_none(s, fspec(srv, "Network.Violation", network={
+                    "direction": "outbound"}), "%s: server connects nowhere" % mode)
+
+
+def test_network_discover_learns_then_silent():
+    ns = new_ns()
+    with NetPair(ns, ports=(8080,)) as np:
+        text = web_group(ns, "client", policymode="Discover", mode="Discover")[1]
+        text += web_group(ns, policymode="Discover", mode="Discover")[1]
+        path = rules_file(text)
+        with Sensor(["--rules", path, "--window", "1"]) as s:
+            np.start()
+            np.get(np.srv4, 8080)
+            np.cli.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6969"], check=False)
+            s.barrier(np.srv)
+            s.barrier(np.cli)
+            out = wait_finding(s, net_spec(np.cli, "Network.Profile.Learned", remote_port=8080),
+                               what="client learns tcp/8080 to the server")
+            check("client learns tcp/8080", out, {
+                "action": "learn", "mode": "Discover", "severity": "info",
+                "rule": {"group": np.client_group},
+                "container": {"pod": CLIENT_POD},
+                "network": {"proto": "tcp", "direction": "outbound", "remote_ip": np.srv4,
+                            "peer_group": np.server_group}})
+            udp = wait_finding(s, net_spec(np.cli, "Network.Profile.Learned", remote_port=6969),
+                               what="client learns udp/6969 to the server")
+            check("client learns udp/6969", udp, {
+                "action": "learn", "network": {"proto": "udp", "peer_group": np.server_group}})
+            inb = wait_finding(s, net_spec(np.srv, "Network.Profile.Learned", local_port=8080),
+                               what="server learns tcp/8080 from the client")
+            check("server learns tcp/8080", inb, {
+                "action": "learn", "mode": "Discover",
+                "rule": {"group": np.server_group},
+                "container": {"pod": POD},
+                "network": {"proto": "tcp", "direction": "inbound", "remote_ip": np.cli4,
+                            "peer_group": np.client_group}})
+            assert_none(s, fspec(np.cli, "Network.Violation"), "Discover: no violation")
+            assert_none(s, fspec(np.srv, "Network.Violation"), "Discover: no violation")
+            n_cli = len(findings(s, fspec(np.cli, network={})))
+            n_srv = len(findings(s, fspec(np.srv, network={})))
+            time.sleep(1.1)
+            np.get(np.srv4, 8080)
+            np.cli.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6969"], check=False)
+            s.barrier(np.srv)
+            s.barrier(np.cli)
+            again = findings(s, fspec(np.cli, network={}))[n_cli:] + \
+                findings(s, fspec(np.srv, network={}))[n_srv:]
+            assert not again, "the same conversations again are silent: %s" % again

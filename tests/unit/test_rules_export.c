@@ -279,9 +279,10 @@ static void assert_group_equal(const struct policy *a, const struct policy *b, c
 	assert_str_or_null_equal(x->namespace, y->namespace);
 	assert_true(y->defined);
 	assert_crit_equal(x, y);
-	assert_int_equal(x->net_mode, y->net_mode);
-	assert_int_equal(x->proc_mode, y->proc_mode);
-	assert_int_equal(x->baseline, y->baseline);
+	/* a learned profile carries no modes: those stay the rule files' */
+	assert_int_equal(learned_only ? MODE_UNSET : x->net_mode, y->net_mode);
+	assert_int_equal(learned_only ? MODE_UNSET : x->proc_mode, y->proc_mode);
+	assert_int_equal(learned_only ? BASELINE_UNSET : x->baseline, y->baseline);
 
 	for (i = j = 0; i < x->n_procs; i++) {
 		if (learned_only && !x->procs[i].learned)
@@ -558,8 +559,11 @@ static void test_learned(void **state)
 	assert_int_equal(g->n_files, 1);
 	assert_int_equal(g->files[0].n_apps, 2);
 	assert_string_equal(g->files[0].apps[1], "php-fpm");
-	assert_int_equal(g->net_mode, MODE_PROTECT); /* the target is whole */
-	assert_int_equal(g->baseline, BASELINE_ZERO_DRIFT);
+	/* a learned profile is rules only: no modes, no baseline */
+	assert_int_equal(g->net_mode, MODE_UNSET);
+	assert_int_equal(g->baseline, BASELINE_UNSET);
+	assert_null(strstr(text, "policymode"));
+	assert_null(strstr(text, "process_profile"));
 	assert_null(strstr(text, "from-lb"));
 	assert_null(strstr(text, "to-db"));
 	assert_null(strstr(text, "nginx\n    path")); /* the file rule's app stays */
