@@ -2410,6 +2410,8 @@ long policy__net_add(struct policy *p, size_t from, size_t to, size_t owner, uin
 	case IPPROTO_UDP:
 		rc = asprintf(&r.ports_spec, "%s/%u", proto == IPPROTO_TCP ? "tcp" : "udp",
 			      (unsigned)port);
+		if (rc < 0)
+			r.ports_spec = NULL; /* asprintf leaves it undefined */
 		r.ports = calloc(1, sizeof(*r.ports));
 		if (rc < 0 || !r.ports)
 			goto fail;

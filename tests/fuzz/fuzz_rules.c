@@ -43,7 +43,7 @@ static void check(const struct policy *p, const struct diags *d, int rc_load, in
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct diags d = { 0 };
+	struct diags d = {0};
 	struct policy *p;
 	int rc_load, rc_finish;
 

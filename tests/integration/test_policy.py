@@ -19,7 +19,7 @@ from harness import (REG, Container, Netns, Sensor, matches, run,
                      require_sensor, veth_between, veth_to_host)
 
 POD = "web-7d9f8c6b5-x2x7k"      # service "web"
-CLIENT_POD = "client-5c8d7f9b4-q9w8e"  # service "client"
+CLIENT_POD = "client-6d5f8b7c9-k2m4p"  # service "client"
 
 
 # ---------------------------------------------------------------------------
@@ -400,8 +400,11 @@ class NetPair:
     def start(self):
         self.srv.start()
         self.cli.start()
+        # one listener per address family (a dual-stack socket sees v4
+        # clients as ::ffff:a.b.c.d, which test_network_dual_stack covers)
         for p in self.ports:
-            self.srv.exec_detached(["httpd", "-f", "-p", str(p), "-h", "/www"])
+            for ip in (self.srv4, "[%s]" % self.srv6):
+                self.srv.exec_detached(["httpd", "-f", "-p", "%s:%d" % (ip, p), "-h", "/www"])
         for p in self.ports:
             wait_listening(self.na, p)
 
