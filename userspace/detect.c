@@ -87,8 +87,8 @@ const char *detect_monitored(const char *path)
 		if (strstr(base, ".so") || strncmp(base, "/ld-", 4) == 0)
 			return "core library";
 	}
-	const char *ssh = strstr(path, "/.ssh");
-	if (ssh && (ssh[5] == '/' || ssh[5] == 0))
-		return "ssh keys";
+	for (const char *ssh = strstr(path, "/.ssh"); ssh; ssh = strstr(ssh + 1, "/.ssh"))
+		if (ssh[5] == '/' || ssh[5] == 0)
+			return "ssh keys";
 	return NULL;
 }

@@ -329,6 +329,19 @@ static struct cstate *cstate_get(struct engine *e, const struct engine_container
 	return cs;
 }
 
+/* The learned group of a container, created if need be (Discover only). */
+static long own_group(struct engine *e, struct cstate *cs)
+{
+	size_t before = e->policy->n_groups;
+
+	if (cs->own >= 0)
+		return cs->own;
+	long g = policy__group_learned(e->policy, cs->service, cs->namespace);
+	if (g >= 0 && e->policy->n_groups != before)
+		e->gen++; /* a new group: memberships change */
+	return g;
+}
+
 /* Groups with address criteria: the only ones a host or external peer can
  * belong to besides nodes / external. */
 static void addr_groups_update(struct engine *e)
@@ -572,12 +585,9 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 		if (why && cs->proc_mode == MODE_DISCOVER)
 			why = NULL;
 	} else if (cs->proc_mode == MODE_DISCOVER) {
-		long g = cs->own;
-		if (g < 0)
-			g = policy__group_learned(e->policy, cs->service, cs->namespace);
+		long g = own_group(e, cs);
 		if (g >= 0 && policy__proc_add(e->policy, g, name, exe) >= 0) {
 			e->st.learned++;
-			e->gen++; /* a group may be new, and the rule lists changed */
 			if (e->cfg.learned)
 				e->cfg.learned(e->cfg.learned_ctx, g);
 			f.name = FN_PROCESS_LEARNED;
@@ -608,6 +618,7 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 	} else {
 		snprintf(idbuf, sizeof(idbuf), "profile:%s", cs->name);
 		f.rule.id = idbuf;
+		f.rule.name = "";
 		f.rule.group = cs->name;
 	}
 	snprintf(msg, sizeof(msg), "%s (%s): %s", name, exe, why);
@@ -853,8 +864,9 @@ static bool loopback(uint8_t family, const uint8_t *a)
 
 /* Groups a peer belongs to, as a bitmap in words (caller zeroes), and the
  * group a learned rule names it by. */
-static size_t peer_groups(struct engine *e, const struct engine_peer *peer, uint8_t family,
-			  const uint8_t *addr, uint64_t *bits, size_t words, const char **label)
+static long peer_groups(struct engine *e, const struct engine_peer *peer, uint8_t family,
+			const uint8_t *addr, uint64_t *bits, size_t words, const char **label,
+			struct cstate **peer_cs)
 {
 	const struct policy *p = e->policy;
 	struct entity_addr ea = { .family = family };
@@ -868,15 +880,15 @@ static size_t peer_groups(struct engine *e, const struct engine_peer *peer, uint
 		if (pcs) {
 			memcpy(bits, pcs->member, (words < pcs->member_words ? words : pcs->member_words) * 8);
 			*label = pcs->name;
-			long g = pcs->own >= 0 ? pcs->own :
-				 policy__group_learned(e->policy, pcs->service, pcs->namespace);
-			return g >= 0 ? (size_t)g : POLICY_G_CONTAINERS;
+			*peer_cs = pcs;
+			return pcs->own; /* -1: its learned group does not exist yet */
 		}
 	}
 	if (peer && peer->kind == ENTITY_HOST) {
 		en.kind = ENTITY_HOST;
 		learn_as = POLICY_G_NODES;
 	}
+	*peer_cs = NULL;
 	bits[learn_as / 64] |= 1ULL << (learn_as % 64);
 	*label = p->groups[learn_as].name;
 	addr_groups_update(e);
@@ -890,7 +902,19 @@ static size_t peer_groups(struct engine *e, const struct engine_peer *peer, uint
 			}
 		}
 	}
-	return learn_as;
+	return (long)learn_as;
+}
+
+/* An IPv4 address a dual-stack socket reports as ::ffff:a.b.c.d. */
+static void unmap_v4(uint8_t *family, uint8_t *a)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (*family == AF_INET6 && memcmp(a, prefix, 12) == 0) {
+		memmove(a, a + 12, 4);
+		memset(a + 4, 0, 12);
+		*family = AF_INET;
+	}
 }
 
 static void process_net(struct engine *e, const struct wacht_event *ev, struct cstate *cs,
@@ -901,7 +925,15 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 
 	if (n->op != WACHT_NET_CONNECT && n->op != WACHT_NET_ACCEPT && n->op != WACHT_NET_UDP_SEND)
 		return;
-	if (loopback(n->family, n->raddr))
+	uint8_t family = n->family == AF_INET6 ? AF_INET6 : AF_INET, raddr[16], laddr[16];
+	memcpy(raddr, n->raddr, 16);
+	memcpy(laddr, n->laddr, 16);
+	unmap_v4(&family, raddr);
+	if (n->family == AF_INET6) {
+		uint8_t lf = AF_INET6;
+		unmap_v4(&lf, laddr);
+	}
+	if (loopback(family, raddr))
 		return;
 	uint16_t port = inbound ? n->lport : n->rport;
 	size_t words = (e->policy->n_groups + 63) / 64;
@@ -911,10 +943,8 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 
 	if (!pb)
 		return;
-	size_t peer_learn = peer_groups(e, peer, n->family, n->raddr, pb, words, &label);
-	/* peer_groups may have created a learned group: recompute ours */
-	if (cs->gen != e->gen && cstate_compute(e, cs, c))
-		goto out;
+	struct cstate *pcs = NULL;
+	long peer_learn = peer_groups(e, peer, family, raddr, pb, words, &label, &pcs);
 
 	const struct policy *p = e->policy;
 	const size_t *cand = inbound ? cs->ingress : cs->egress;
@@ -937,10 +967,10 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 	finding_init(&f, ev, cs, c, e->procs);
 	f.has_net = true;
 	f.net.proto = n->proto;
-	f.net.family = n->family == AF_INET6 ? AF_INET6 : AF_INET;
+	f.net.family = family;
 	f.net.inbound = inbound;
-	memcpy(f.net.laddr, n->laddr, 16);
-	memcpy(f.net.raddr, n->raddr, 16);
+	memcpy(f.net.laddr, laddr, 16);
+	memcpy(f.net.raddr, raddr, 16);
 	f.net.lport = n->lport;
 	f.net.rport = n->rport;
 	f.net.peer_group = label;
@@ -955,13 +985,15 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 		snprintf(msg, sizeof(msg), "%s %s/%u %s %s denied by rule %s", inbound ? "from" : "to",
 			 proto, port, inbound ? "to" : "from", cs->name, hit->name);
 	} else if (cs->net_mode == MODE_DISCOVER) {
-		long own = cs->own >= 0 ? cs->own :
-			   policy__group_learned(e->policy, cs->service, cs->namespace);
-		if (own < 0) {
+		long own = own_group(e, cs);
+		if (own >= 0 && peer_learn < 0 && pcs)
+			peer_learn = own_group(e, pcs);
+		if (own < 0 || peer_learn < 0) {
 			e->st.learn_failed++;
 			goto out;
 		}
-		size_t from = inbound ? peer_learn : (size_t)own, to = inbound ? (size_t)own : peer_learn;
+		size_t from = inbound ? (size_t)peer_learn : (size_t)own;
+		size_t to = inbound ? (size_t)own : (size_t)peer_learn;
 		long r = policy__net_add(e->policy, from, to, own, n->proto, port);
 		if (r < 0) {
 			e->st.learn_failed++;

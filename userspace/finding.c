@@ -161,6 +161,9 @@ static uint64_t finding_key(const struct finding *f)
 	h = fnv_str(h, f->container ? f->container->id : "");
 	h = fnv_str(h, f->process.exe);
 	h = fnv_str(h, f->process.name);
+	/* the reason, e.g. which zero-drift condition (messages hold no pid
+	 * or time) */
+	h = fnv_str(h, f->message);
 	if (f->has_file) {
 		h = fnv_str(h, f->file.path);
 		h = fnv_str(h, f->file.op);

@@ -406,8 +406,18 @@ static void refresh_visit(void *ctx, const struct container_view *v, const struc
 static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, struct engine_peer *peer,
 			 struct engine_container *pec)
 {
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
 	uint64_t now = now_ns();
 	uint8_t family = n->family == AF_INET6 ? AF_INET6 : AF_INET;
+	uint8_t raddr[16] = { 0 };
+
+	/* a dual-stack socket's IPv4 peer is ::ffff:a.b.c.d */
+	if (family == AF_INET6 && memcmp(n->raddr, mapped, 12) == 0) {
+		family = AF_INET;
+		memcpy(raddr, n->raddr + 12, 4);
+	} else {
+		memcpy(raddr, n->raddr, 16);
+	}
 
 	*peer = (struct engine_peer){ .kind = ENTITY_EXTERNAL };
 	if (!r->host_ns || now - r->host_ns > ADDR_TTL_NS) {
@@ -415,15 +425,15 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 		r->n_host = k > 0 ? (size_t)k : 0;
 		r->host_ns = now;
 	}
-	if (addr_in(r->host, r->n_host, family, n->raddr)) {
+	if (addr_in(r->host, r->n_host, family, raddr)) {
 		peer->kind = ENTITY_HOST;
 		return;
 	}
-	struct cinfo *ci = peer_find(r, family, n->raddr);
+	struct cinfo *ci = peer_find(r, family, raddr);
 	if (!ci && now - r->refresh_ns > REFRESH_NS) {
 		r->refresh_ns = now;
 		containers__foreach(r->c, refresh_visit, r);
-		ci = peer_find(r, family, n->raddr);
+		ci = peer_find(r, family, raddr);
 	}
 	if (!ci)
 		return;

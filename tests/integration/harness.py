@@ -1006,13 +1006,19 @@ class Sensor:
             fs = [f for f in fs if matches(f, spec)]
         return fs
 
-    def dump_findings(self, n=20):
+    def dump_findings(self, n=20, spec=None):
+        """Counts per name and the last n findings (of the container spec
+        names, when it names one: other containers on this host may be
+        busy)."""
         fs = self.findings()
+        cid = spec.get("container", {}).get("id") if isinstance(spec, dict) else None
+        if cid:
+            fs = [f for f in fs if f.get("container", {}).get("id") == cid]
         counts = {}
         for f in fs:
             counts[f.get("name")] = counts.get(f.get("name"), 0) + 1
-        return "saw %d findings %s; last %d:\n%s\n%s" % (
-            len(fs), json.dumps(counts, sort_keys=True), min(n, len(fs)),
+        return "saw %d findings%s %s; last %d:\n%s\n%s" % (
+            len(fs), " in container %s" % cid if cid else "", json.dumps(counts, sort_keys=True), min(n, len(fs)),
             self._fmt(fs[-n:]), self.log_tail(10))
 
     def wait_finding(self, spec, timeout=10, what=None):
@@ -1030,7 +1036,8 @@ class Sensor:
             if time.monotonic() > deadline:
                 raise AssertionError("%s: wanted %d finding(s), got %d within %ss matching %s\n%s"
                                      % (what or "missing finding", n, len(found),
-                                        timeout, _describe(spec), self.dump_findings()))
+                                        timeout, _describe(spec),
+                                        self.dump_findings(spec=spec)))
             time.sleep(0.05)
 
     def assert_no_finding(self, spec, what=None):
