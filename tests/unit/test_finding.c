@@ -453,7 +453,7 @@ static void test_keys(void **state)
 	aggregator__add(a, &f);
 	assert_int_equal(n_out, 2);
 	assert_int_equal(aggregator__open(a), 2);
-	assert_int_equal(aggregator__suppressed(a), 13);
+	assert_int_equal(aggregator__suppressed(a), 12);
 	aggregator__flush(a, UINT64_MAX);
 	aggregator__free(a);
 	outs_clear(NULL);
