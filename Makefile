@@ -103,7 +103,8 @@ bench: all
 # Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
 bench-rules:
 	$(MAKE) -C bench build/rules_bench
-	bench/build/rules_bench --rules-file rules/default.yaml | tee bench/RESULTS-rules.md
+	{ echo "# rules_bench, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs, $$(date -u +%F)"; echo; \
+	  bench/build/rules_bench --rules-file rules/default.yaml; } | tee bench/RESULTS-rules.md
 
 install-deps:
 	scripts/install-deps.sh

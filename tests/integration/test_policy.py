@@ -176,6 +176,20 @@ def check(what, have, want):
         raise AssertionError("%s: %s\n  seen: %s" % (what, "; ".join(diff), have))
 
 
+class Sensor(Sensor):
+    """The harness's Sensor, refusing to run without its syscall
+    tracepoints (seen when another sensor on this host unmounted tracefs
+    while this one started): every file and network test would then fail
+    for a reason that is not theirs."""
+
+    def start(self):
+        super().start()
+        log = self.log_tail(50)
+        if "has no tracepoint for" in log:
+            raise AssertionError("sensor started without syscall tracepoints:\n" + log)
+        return self
+
+
 def web_container(ns, pod=POD, **kw):
     return Container(pod=pod, namespace=ns, **kw)
 
@@ -1053,6 +1067,18 @@ def test_learned_profile_persists_and_exports():
         assert exported == saved, (exported, saved)
         rc, o, e = check_rules(out)
         assert rc == 0 and o.startswith("rules OK:"), (rc, o, e)
+        with open(os.path.join(out, np.client_group + ".yaml")) as f:
+            y = f.read()
+        for want in ("kind: NvSecurityRule\nmetadata:\n  name: %s\n  namespace: %s\n"
+                     % (np.client_group, ns),
+                     "  - name: uname\n    path: /bin/busybox\n    action: allow\n",
+                     "    action: allow\n    ports: tcp/8080\n",
+                     "      name: %s\n" % np.server_group,
+                     '  - filter: "/secret/*"\n    recursive: true\n    behavior: block_access\n'
+                     "    app:\n    - cat\n    - head\n"):
+            assert want in y, "export of %s lacks %r:\n%s" % (np.client_group, want, y)
+        for no in ("policymode", "process_profile"):
+            assert no not in y, "the export carries rules, not modes: %r in\n%s" % (no, y)
         # The export carries rules, not modes: Monitor comes from documents
         # of our own (other names) that target the exported groups.
         # (our Monitor documents again, under names of their own)
