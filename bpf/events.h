@@ -68,6 +68,7 @@ enum wacht_drop_reason {
 #define WACHT_F_PATH_FROM_FD (1u << 4)  /* path taken from the opened file itself */
 #define WACHT_F_HOST (1u << 5)        /* process in the host mount namespace */
 #define WACHT_F_STDIO_SOCKET (1u << 6) /* exec: fd 0 and fd 1 are one socket (a reverse shell's shape) */
+#define WACHT_F_CREATED (1u << 7)     /* file open/creat: this call created the file */
 
 struct wacht_hdr {
 	__u64 ts_ns;     /* bpf_ktime_get_boot_ns() */

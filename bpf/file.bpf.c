@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /* file.bpf.c: finish the record of a syscall that opens or changes a path. */
+#define FMODE_CREATED 0x100000
 #include "userpath.bpf.h"
 #include <bpf/bpf_tracing.h>
 
@@ -71,8 +72,14 @@ int handle_file_exit(struct sc_exit_ctx *ctx)
 
 	if ((sc.op == WACHT_FILE_OPEN || sc.op == WACHT_FILE_CREAT) && ret >= 0) {
 		/* the file really opened: no symlink or ".." games */
-		e->path_len = put_file_path(s, task, task_fd_file(task, ret), pos, &e->hdr.flags);
+		struct file *f = task_fd_file(task, ret);
+
+		e->path_len = put_file_path(s, task, f, pos, &e->hdr.flags);
 		e->hdr.flags |= WACHT_F_PATH_FROM_FD;
+		/* O_CREAT on an existing file does not create it: the VFS marks
+		 * the file it did create (do_open -> FMODE_CREATED, 4.19+) */
+		if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
+			e->hdr.flags |= WACHT_F_CREATED;
 		canonical = true;
 	} else if (sc.fd < ARG_CWD) {
 		e->path_len = put_file_path(s, task, task_fd_file(task, (int)p.args[sc.fd & 7]), pos,

@@ -640,6 +640,12 @@ static void check_escalation(struct engine *e, const struct wacht_event *ev, str
 		const struct proc_entry *parent = proc_table__lookup(e->procs, h->ppid);
 		prev = parent ? parent->euid : PROC_UID_UNKNOWN;
 	}
+	/* a set-user-ID root exec by a user: the real uid still says who it was
+	 * (also when the process came from the runtime, whose history is not
+	 * evaluated) */
+	if (h->type == WACHT_EV_EXEC && h->euid == 0 && h->uid != 0 && h->uid != PROC_UID_UNKNOWN &&
+	    (prev == 0 || prev == PROC_UID_UNKNOWN))
+		prev = h->uid;
 	if (prev != h->euid || self->uid != h->uid)
 		proc_table__set_creds(e->procs, h->tgid, h->uid, h->euid);
 	if (!cs || h->euid != 0 || prev == 0 || prev == PROC_UID_UNKNOWN ||
@@ -691,9 +697,10 @@ static const char *change_op(const struct wacht_file *fl)
 {
 	switch (fl->op) {
 	case WACHT_FILE_OPEN:
-		return (fl->open_flags & O_CREAT) ? "create" : "modify";
+		/* O_CREAT on a file that exists opens it: the kernel says which */
+		return (fl->hdr.flags & WACHT_F_CREATED) ? "create" : "modify";
 	case WACHT_FILE_CREAT:
-		return "create";
+		return (fl->hdr.flags & WACHT_F_CREATED) ? "create" : "modify";
 	case WACHT_FILE_UNLINK:
 	case WACHT_FILE_RMDIR:
 		return "delete";

@@ -338,7 +338,11 @@ static void cinfo_upper(struct cinfo *ci)
 	fclose(f);
 }
 
-static bool in_upper(struct cinfo *ci, const char *exe)
+/* Whether the file the exec ran is the one in the writable layer. The
+ * upper layer is looked at after the fact, so a copy written there since
+ * the exec must not count: overlayfs reports the real file's inode number
+ * (same file system layers) and its ctime, which the exec record holds. */
+static bool in_upper(struct cinfo *ci, const char *exe, const struct wacht_exec *x)
 {
 	char path[PATH_MAX * 2];
 	struct stat st;
@@ -347,7 +351,10 @@ static bool in_upper(struct cinfo *ci, const char *exe)
 	if (!ci->upper[0] || exe[0] != '/')
 		return false;
 	snprintf(path, sizeof(path), "%s%s", ci->upper, exe);
-	return lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (lstat(path, &st) || !S_ISREG(st.st_mode))
+		return false;
+	uint64_t ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec;
+	return st.st_ino == x->exe_ino || (x->exe_ctime_ns && ctime_ns == x->exe_ctime_ns);
 }
 
 static struct cinfo *container_of(struct sensor_rules *r, const struct container_view *cv,
@@ -463,7 +470,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		ec.n_addrs = ci->n_addrs;
 	}
 	if (ev->hdr->type == WACHT_EV_EXEC && ci)
-		xf.exe_in_upper = in_upper(ci, ev->exe);
+		xf.exe_in_upper = in_upper(ci, ev->exe, ev->exec);
 	if (ev->hdr->type == WACHT_EV_NET)
 		resolve_peer(r, ev->net, &peer, &pec);
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);

@@ -309,7 +309,9 @@ class Container:
             self.bundle = tempfile.mkdtemp(prefix=self.id[:40] + ".", dir=REG.tmp())
             build_rootfs(self.image_root, hostname=self.pod[:63])
             if list(args) == CONTROL_INIT:
-                os.mkfifo(os.path.join(self.image_root, CONTROL_FIFO.lstrip("/")), 0o600)
+                fifo = os.path.join(self.image_root, CONTROL_FIFO.lstrip("/"))
+                os.mkfifo(fifo)
+                os.chmod(fifo, 0o666)   # whatever user the init runs as
             if self.overlay:
                 for d in ("upper", "work", "rootfs"):
                     os.makedirs(os.path.join(self.bundle, d), exist_ok=True)

@@ -574,6 +574,23 @@ def test_zero_drift_image_binary_replaced_and_allow_update():
         k.done()
 
 
+def test_zero_drift_verdict_is_about_the_binary_that_ran():
+    # The image's /opt/ls runs, and only afterwards is replaced: the
+    # process that ran was the image's binary, no drift.
+    # (Fails until the sensor is fixed: the upper-layer check is made when
+    # the exec event is processed, after the replacement happened.)
+    c = _zd_container()
+    sensor, rules = _zd_sensor()
+    with sensor as s, c:
+        c.start()
+        k = Checks(s)
+        rc, out = c.init_run("/opt/ls /opt; cp /bin/busybox /opt/ls")
+        k.equal("/opt/ls from the image", out, "cat\ndate\nls\n")
+        s.barrier(c, via_init=True)
+        k.none(of(c, VIOLATION), "the image's /opt/ls, replaced after it ran")
+        k.done()
+
+
 def test_zero_drift_binary_replaced_before_sensor_started():
     # Only the overlay's upper layer still tells that /opt/date is not the
     # image's.
@@ -670,3 +687,39 @@ def test_zero_drift_without_overlay():
             "process": {"name": "ls", "exe": "/opt/ls"},
             "message": "ls (/opt/ls): " + DRIFT})
         k.done()
+
+
+# the harness support these tests rely on ---------------------------------
+
+def test_harness_overlay_user_and_init_run():
+    from harness import check_clean, snapshot
+    c = Container(overlay=True, args=CONTROL_INIT, user=(1000, 1000)).prepare()
+    put(c, "/opt/ls", copy=BUSYBOX, mode=0o755)
+    with c:
+        c.start()
+        root = c.rootfs
+        assert os.path.ismount(root), root
+        with open("/proc/%d/mountinfo" % c.pid()) as f:
+            top = [l for l in f if l.split()[4] == "/"][-1]
+        assert " - overlay overlay " in top and "upperdir=%s," % c.upper in top, top
+        # the init runs commands as the container's user; its writes land in
+        # the upper layer, the image stays as it was
+        rc, out = c.init_run("id; echo hi > /tmp/new; /opt/ls /opt")
+        assert (rc, out) == (0, "uid=1000 gid=1000\nls\n"), (rc, out)
+        assert os.path.isfile(os.path.join(c.upper, "tmp/new"))
+        assert not os.path.exists(os.path.join(c.image_root, "tmp/new"))
+        rc, out = c.init_run("exit 3", check=False)
+        assert rc == 3, rc
+        rc, out, _ = c.exec(["id"], user="0:0")
+        assert out == "uid=0(root) gid=0(root)\n", out
+    assert not os.path.ismount(root), "overlay still mounted after delete()"
+    assert not os.path.exists(c.bundle), c.bundle
+
+    # a container nobody deletes: the checker reports it and unmounts
+    before = snapshot()
+    leaked = Container(overlay=True)
+    leaked.start()
+    problems = check_clean(before, fix=True)
+    assert any("runc container %s left" % leaked.id in p for p in problems), problems
+    assert not os.path.ismount(leaked.rootfs)
+    assert check_clean(before, fix=True) == [], "still dirty after the fix"

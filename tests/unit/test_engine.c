@@ -92,6 +92,19 @@ static void sink(void *ctx, const struct finding *f)
 	g->rport = f->net.rport;
 }
 
+/* Forgets the last finding collected. */
+static void got_pop(void)
+{
+	struct got *g = &got[--n_got];
+	char **s[] = { &g->name, &g->rule_id, &g->rule_name, &g->rule_group, &g->group,
+		       &g->cid, &g->pname, &g->exe, &g->parent_exe, &g->fpath, &g->fop,
+		       &g->peer, &g->msg };
+
+	for (size_t k = 0; k < sizeof(s) / sizeof(s[0]); k++)
+		free(*s[k]);
+	memset(g, 0, sizeof(*g));
+}
+
 static void got_clear(void)
 {
 	for (size_t i = 0; i < n_got; i++) {
@@ -357,6 +370,9 @@ static void fork_p(const struct engine_container *c, uint32_t parent, uint32_t c
 	engine__event(eng, &ev, c, NULL, NULL);
 }
 
+/* Set while a test opens existing files with O_CREAT. */
+static bool created_off;
+
 /* euid_override: UINT32_MAX to use the process's known euid. */
 static void file_x(const struct engine_container *c, uint32_t tgid, uint32_t op, uint32_t oflags,
 		   int64_t result, const char *path, const char *path2, uint32_t euid_override)
@@ -379,7 +395,10 @@ static void file_x(const struct engine_container *c, uint32_t tgid, uint32_t op,
 	f->path_len = put(&off, path, strlen(path) + 1);
 	if (path2)
 		f->path2_len = put(&off, path2, strlen(path2) + 1);
-	hdr_fill(&f->hdr, WACHT_EV_FILE, off, c, tgid, ppid, uid, euid, 0, comm);
+	/* as the kernel says for these tests: O_CREAT that succeeded created
+	 * the file (file_exists() below opens an existing one) */
+	hdr_fill(&f->hdr, WACHT_EV_FILE, off, c, tgid, ppid, uid, euid,
+		 (oflags & O_CREAT) && result >= 0 && !created_off ? WACHT_F_CREATED : 0, comm);
 	decode(off, &ev);
 	engine__event(eng, &ev, c, NULL, NULL);
 }
@@ -1408,6 +1427,16 @@ static void test_file_rules(void **state)
 		assert_string_equal(got[0].fpath, "/etc/app/conf.d/a.conf");
 		assert_string_equal(got[0].fop, "create");
 		assert_string_equal(got[0].msg, "sh: create /etc/app/conf.d/a.conf (watched by /etc/app/*)");
+		/* O_CREAT on a file that exists (the kernel did not mark it
+		 * created): a modification, and not aggregated with the create */
+		created_off = true;
+		file_p(&web, 602, WACHT_FILE_OPEN, O_WRONLY | O_CREAT | O_APPEND, 3, "/etc/app/conf.d/a.conf",
+		       NULL);
+		created_off = false;
+		expect_n(2);
+		assert_string_equal(got[1].fop, "modify");
+		assert_string_equal(got[1].msg, "sh: modify /etc/app/conf.d/a.conf (watched by /etc/app/*)");
+		got_pop();
 		file_p(&web, 602, WACHT_FILE_OPEN, O_WRONLY, -EACCES, "/etc/app/b.conf", NULL);
 		file_p(&web, 602, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/app/b.conf", NULL);
 		file_p(&web, 602, WACHT_FILE_OPEN, O_WRONLY, 3, "/etc/apps/b.conf", NULL);
