@@ -411,6 +411,18 @@ static void rule_ref(struct finding *f, const struct policy *p, size_t g, const 
 	f->rule.group = p->groups[g].name;
 }
 
+/* A built-in detection's finding: its name, severity, action and rule. */
+static void builtin(struct finding *f, const char *name, enum severity sev,
+		    enum finding_action action, const char *id, const char *rule_name)
+{
+	f->name = name;
+	f->severity = sev;
+	f->action = action;
+	f->rule.id = id;
+	f->rule.name = rule_name;
+	f->rule.group = "";
+}
+
 /* Protect turns a finding into a decision; the other modes alert. */
 static enum finding_action decide(enum policy_mode m, enum finding_action protect)
 {
@@ -527,42 +539,30 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 	/* built-in: suspicious programs and everything they start */
 	uint32_t flags = self ? self->flags : 0;
 	if (!explicitly_allowed && (flags & PROC_F_SUSPICIOUS)) {
-		f.name = FN_SUSPICIOUS;
-		f.severity = SEV_HIGH;
-		f.action = builtin_action;
-		f.rule.id = "builtin:suspicious-process";
-		f.rule.name = "suspicious process";
+		builtin(&f, FN_SUSPICIOUS, SEV_HIGH, builtin_action, "builtin:suspicious-process",
+			"suspicious process");
 		snprintf(msg, sizeof(msg), "%s started by a suspicious process", name);
 		f.message = msg;
 		report(e, &f);
 	} else if (!explicitly_allowed &&
 		   (detect_suspicious(name) || detect_suspicious(base_name(exe)))) {
 		proc_table__set_flags(e->procs, h->tgid, PROC_F_SUSPICIOUS);
-		f.name = FN_SUSPICIOUS;
-		f.severity = SEV_HIGH;
-		f.action = builtin_action;
-		f.rule.id = "builtin:suspicious-process";
-		f.rule.name = "suspicious process";
+		builtin(&f, FN_SUSPICIOUS, SEV_HIGH, builtin_action, "builtin:suspicious-process",
+			"suspicious process");
 		snprintf(msg, sizeof(msg), "suspicious process %s (%s)", name, exe);
 		f.message = msg;
 		report(e, &f);
 	}
 	if (h->flags & WACHT_F_STDIO_SOCKET) {
-		f.name = FN_TUNNEL;
-		f.severity = SEV_CRITICAL;
-		f.action = decide(cs->proc_mode, FACT_KILL);
-		f.rule.id = "builtin:reverse-shell";
-		f.rule.name = "reverse shell";
+		builtin(&f, FN_TUNNEL, SEV_CRITICAL, decide(cs->proc_mode, FACT_KILL),
+			"builtin:reverse-shell", "reverse shell");
 		snprintf(msg, sizeof(msg), "%s runs with standard input and output on one socket", name);
 		f.message = msg;
 		report(e, &f);
 	}
 	if (detect_package_manager(name) || detect_package_manager(base_name(exe))) {
-		f.name = FN_PACKAGE_MANAGER;
-		f.severity = SEV_MEDIUM;
-		f.action = builtin_action;
-		f.rule.id = "builtin:package-manager";
-		f.rule.name = "package manager";
+		builtin(&f, FN_PACKAGE_MANAGER, SEV_MEDIUM, builtin_action, "builtin:package-manager",
+			"package manager");
 		snprintf(msg, sizeof(msg), "package manager %s runs in a container", name);
 		f.message = msg;
 		report(e, &f);
@@ -660,12 +660,9 @@ static void check_escalation(struct engine *e, const struct wacht_event *ev, str
 	struct finding f;
 	char msg[256];
 	finding_init(&f, ev, cs, c, e->procs);
-	f.name = FN_PRIV_ESC;
-	f.severity = SEV_CRITICAL;
 	f.mode = cs->proc_mode;
-	f.action = decide(cs->proc_mode, FACT_KILL);
-	f.rule.id = "builtin:privilege-escalation";
-	f.rule.name = "privilege escalation";
+	builtin(&f, FN_PRIV_ESC, SEV_CRITICAL, decide(cs->proc_mode, FACT_KILL),
+		"builtin:privilege-escalation", "privilege escalation");
 	snprintf(msg, sizeof(msg), "%s became root (euid %u -> 0) without su or sudo", name, prev);
 	f.message = msg;
 	report(e, &f);
@@ -832,12 +829,8 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 	if (!db && ev->path2[0])
 		db = detect_package_db(ev->path2);
 	if (db) {
-		f.name = FN_PACKAGE_UPDATED;
-		f.severity = SEV_MEDIUM;
-		f.action = FACT_ALERT;
-		f.rule.id = "builtin:package-database";
-		f.rule.name = "package database";
-		f.rule.group = "";
+		builtin(&f, FN_PACKAGE_UPDATED, SEV_MEDIUM, FACT_ALERT, "builtin:package-database",
+			"package database");
 		snprintf(msg, sizeof(msg), "%s changed the %s package database (%s %s)", comm, db,
 			 f.file.op, target);
 		report(e, &f);
@@ -849,12 +842,7 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 	if (!why && ev->path2[0])
 		why = detect_monitored(ev->path2);
 	if (why) {
-		f.name = FN_FILE_MODIFIED;
-		f.severity = SEV_HIGH;
-		f.action = FACT_ALERT;
-		f.rule.id = "builtin:monitored-file";
-		f.rule.name = why;
-		f.rule.group = "";
+		builtin(&f, FN_FILE_MODIFIED, SEV_HIGH, FACT_ALERT, "builtin:monitored-file", why);
 		snprintf(msg, sizeof(msg), "%s: %s %s (%s)", comm, f.file.op, target, why);
 		report(e, &f);
 	}

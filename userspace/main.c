@@ -85,6 +85,22 @@ enum {
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS,
 };
 
+/* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
+static int parse_seconds(const char *opt, const char *arg, unsigned long max, unsigned *out)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || arg[0] == '-' || v > max) {
+		fprintf(stderr, "wacht-sensor: %s: '%s' is not a number of seconds from 0 to %lu\n", opt,
+			arg, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
 static int check_rules(const char *const *paths)
 {
 	struct ruleset_source src = { .paths = paths };
@@ -184,18 +200,10 @@ int main(int argc, char **argv)
 		case OPT_NODE:
 			cfg.node = optarg;
 			break;
-		case OPT_STATS: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || v > 86400) {
-				fprintf(stderr, "wacht-sensor: --stats-interval: '%s' is not a number of "
-						"seconds from 0 to 86400\n", optarg);
+		case OPT_STATS:
+			if (parse_seconds("--stats-interval", optarg, 86400, &cfg.stats_interval))
 				return 2;
-			}
-			cfg.stats_interval = v;
 			break;
-		}
 		case OPT_READY:
 			cfg.ready_file = optarg;
 			break;
@@ -240,18 +248,10 @@ int main(int argc, char **argv)
 		case OPT_NO_STATE:
 			cfg.state_dir = NULL;
 			break;
-		case OPT_WINDOW: {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || v > 3600) {
-				fprintf(stderr, "wacht-sensor: --window: '%s' is not a number of seconds "
-						"from 0 to 3600\n", optarg);
+		case OPT_WINDOW:
+			if (parse_seconds("--window", optarg, 3600, &cfg.window))
 				return 2;
-			}
-			cfg.window = v;
 			break;
-		}
 		case OPT_EXPORT_LEARNED:
 			export_dir = optarg;
 			break;
