@@ -73,10 +73,10 @@ static void usage(FILE *f)
 "Needs root (or CAP_SYS_ADMIN, CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE) and a\n"
 "kernel with BTF (/sys/kernel/btf/vmlinux) and syscall tracepoints. Attaches\n"
 "BTF tracepoints and one syscalls:sys_enter_X/sys_exit_X pair per reported\n"
-"syscall; mounts tracefs at /sys/kernel/tracing if it is not mounted (and\n"
-"unmounts it at exit); pins nothing. SIGINT or SIGTERM detaches everything\n"
-"and prints final counters. Exit status: 0 after a signal, 1 when it cannot\n"
-"start, 2 on a usage error.\n");
+"syscall; mounts tracefs at /sys/kernel/tracing (and cgroup2) if not mounted,\n"
+"in a private mount namespace only it sees; pins nothing. SIGINT or SIGTERM\n"
+"detaches everything and prints final counters. Exit status: 0 after a\n"
+"signal, 1 when it cannot start, 2 on a usage error.\n");
 }
 
 enum {

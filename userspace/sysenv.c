@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* sysenv.c: privileges, BTF, cgroup v2 mount, node name, clocks. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,32 @@ int64_t sysenv_host_mntns(void)
 	}
 }
 
+/*
+ * What the sensor mounts (cgroup2, tracefs when absent) it mounts in a mount
+ * namespace of its own, made on first need: no other process sees those
+ * mounts, they vanish with the sensor even if it is killed, and another
+ * sensor or tool that mounts or unmounts the same file systems meanwhile
+ * cannot pull them away from this one. Mounts stay slaves of the host's,
+ * so runtimes' new state directories and mounts still show here. The host
+ * mount namespace was recorded before (sysenv_host_mntns).
+ */
+static int private_mounts(void)
+{
+	static bool done;
+
+	if (done)
+		return 0;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL)) {
+		int err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to make a private mount namespace: %s\n",
+			strerror(-err));
+		errno = -err;
+		return err;
+	}
+	done = true;
+	return 0;
+}
+
 int sysenv_cgroup2_root(char *buf, size_t size, int *mounted_here)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -107,6 +134,8 @@ int sysenv_cgroup2_root(char *buf, size_t size, int *mounted_here)
 	}
 	fclose(f);
 
+	if (private_mounts())
+		goto mount_fail;
 	if (mkdir("/run/wacht", 0700) && errno != EEXIST)
 		goto mount_fail;
 	if (mkdir(WACHT_CGROUP2_MNT, 0700) && errno != EEXIST)
@@ -143,8 +172,8 @@ int sysenv_tracefs(int *mounted_here)
 	if (access(TRACEFS "/events/syscalls", F_OK) == 0 ||
 	    access(DEBUGFS_TRACING "/events/syscalls", F_OK) == 0)
 		return 0;
-	if (access(TRACEFS, F_OK) != 0 || mount("tracefs", TRACEFS, "tracefs",
-						  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+	if (access(TRACEFS, F_OK) != 0 || private_mounts() ||
+	    mount("tracefs", TRACEFS, "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
 		int err = -errno;
 		fprintf(stderr,
 			"wacht-sensor: tracefs is not mounted and mounting it at %s failed: %s\n"
