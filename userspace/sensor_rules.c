@@ -124,15 +124,16 @@ static void watch_rules(struct sensor_rules *r)
 			continue;
 		snprintf(dir, sizeof(dir), "%s", paths[i]);
 		if (!S_ISDIR(st.st_mode)) {
-			char *slash = strrchr(dir, '/');
-			file = slash ? slash + 1 : dir;
-			file = strrchr(paths[i], '/') ? strrchr(paths[i], '/') + 1 : paths[i];
-			if (slash)
-				*slash = 0;
-			else
+			/* a file: watch its directory (editors and ConfigMaps
+			 * replace files by renaming), react to its name */
+			const char *slash = strrchr(paths[i], '/');
+			file = slash ? slash + 1 : paths[i];
+			if (!slash)
 				snprintf(dir, sizeof(dir), ".");
-			if (!dir[0])
+			else if (slash == paths[i])
 				snprintf(dir, sizeof(dir), "/");
+			else
+				dir[slash - paths[i]] = 0;
 		}
 		int wd = inotify_add_watch(r->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
 							IN_CREATE | IN_DELETE | IN_ATTRIB);
