@@ -14,9 +14,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 WFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
-PKGS := libbpf json-c yaml-0.1
+PKGS := libbpf json-c yaml-0.1 libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c)
 LDLIBS += $(PKG_LIBS) -lelf -lz
 
 # BPF: one object per concern, statically linked into one skeleton.
@@ -38,6 +38,12 @@ PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC),$(wildcard userspace/*.c))
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
 
+# The wire format: C generated from proto/wacht.proto at build time (never
+# checked in, never edited). Linked wherever the pure sources are.
+PB_SRC := $(BUILD)/wacht.pb-c.c
+PB_HDR := $(BUILD)/wacht.pb-c.h
+PB_OBJ := $(BUILD)/wacht.pb-c.o
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
@@ -57,6 +63,16 @@ $(BUILD)/wacht.skel.h: $(BUILD)/wacht.bpf.o
 
 $(BUILD)/loader.o: $(BUILD)/wacht.skel.h
 
+# Both files from one protoc-c run (a grouped target).
+$(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
+	protoc-c --proto_path=proto --c_out=$(BUILD) $<
+
+# Any userspace object may include wire.h, hence wacht.pb-c.h.
+$(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o: $(PB_HDR)
+
+$(PB_OBJ): $(PB_SRC) $(PB_HDR)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -64,15 +80,15 @@ $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h | $(BUILD)
 $(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD)
 	$(CC) -c $< -o $@
 
-$(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS)
+$(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) -lcmocka $(PKG_LIBS)
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) -lcmocka $(PKG_LIBS)
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
 
 unit: $(UNIT_BINS)
 unit-san: $(SAN_BINS)
@@ -83,8 +99,8 @@ $(BUILD) $(BUILD)/bpf $(BUILD)/unit $(BUILD)/unit-san $(BUILD)/fuzz:
 # libFuzzer targets for every parser of untrusted input.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(wildcard userspace/*.h) | $(BUILD)/fuzz
-	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRCS) $(PKG_LIBS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) | $(BUILD)/fuzz
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRCS) $(PB_SRC) $(PKG_LIBS)
 fuzz: $(FUZZ_BINS)
 
 test: all unit unit-san
