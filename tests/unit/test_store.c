@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* test_store.c: the aggregator's SQLite finding store. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define SEC 1000000000LL
+#define T0 (1700000000LL * SEC)
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct store *s;
+};
+
+/* One finding and its parts, built like a decoded wire message. */
+struct tf {
+	Wacht__V1__Finding f;
+	Wacht__V1__Rule r;
+	Wacht__V1__Container c;
+	Wacht__V1__Process p;
+	Wacht__V1__File file;
+	ProtobufCBinaryData args[2];
+	char id[64];
+};
+
+static void tf_init(struct tf *t, const char *id, int64_t time, const char *ns, const char *pod,
+		    const char *exe)
+{
+	static const Wacht__V1__Finding f0 = WACHT__V1__FINDING__INIT;
+	static const Wacht__V1__Rule r0 = WACHT__V1__RULE__INIT;
+	static const Wacht__V1__Container c0 = WACHT__V1__CONTAINER__INIT;
+	static const Wacht__V1__Process p0 = WACHT__V1__PROCESS__INIT;
+	static const Wacht__V1__File file0 = WACHT__V1__FILE__INIT;
+
+	t->f = f0;
+	t->r = r0;
+	t->c = c0;
+	t->p = p0;
+	t->file = file0;
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	t->f.id = t->id;
+	t->f.time_unix_ns = time;
+	t->f.node = "node-a";
+	t->f.name = "Process.Profile.Violation";
+	t->f.severity = WACHT__V1__SEVERITY__SEVERITY_HIGH;
+	t->f.action = WACHT__V1__ACTION__ACTION_ALERT;
+	t->f.mode = WACHT__V1__MODE__MODE_MONITOR;
+	t->r.id = "rules.yaml:12";
+	t->r.name = "no-shell";
+	t->f.rule = &t->r;
+	t->c.id = "c0ffee";
+	t->c.name = "web";
+	t->c.image = "nginx:1.25";
+	t->c.pod = (char *)pod;
+	t->c.namespace_ = (char *)ns;
+	t->f.container = &t->c;
+	t->p.pid = 4242;
+	t->p.exe.data = (uint8_t *)exe;
+	t->p.exe.len = strlen(exe);
+	t->p.name.data = (uint8_t *)"sh";
+	t->p.name.len = 2;
+	t->args[0].data = (uint8_t *)"sh";
+	t->args[0].len = 2;
+	t->args[1].data = (uint8_t *)"-c\"x";
+	t->args[1].len = 4;
+	t->p.args = t->args;
+	t->p.n_args = 2;
+	t->f.process = &t->p;
+	t->f.message.data = (uint8_t *)"shell started";
+	t->f.message.len = strlen("shell started");
+	t->f.count = 1;
+}
+
+static int add1(struct store *s, struct tf *t)
+{
+	const Wacht__V1__Finding *one = &t->f;
+
+	return store__add_findings(s, &one, 1, T0);
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	char *err = NULL;
+
+	assert_non_null(fx);
+	strcpy(fx->dir, "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
+	fx->s = store__open(fx->path, &(struct store_opts){ .merge_window_ns = 10 * SEC }, &err);
+	assert_null(err);
+	assert_non_null(fx->s);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	char cmd[128];
+
+	store__close(fx->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+/* Collected rows: id, count, first/last seen. */
+struct rows {
+	int n;
+	char id[64][32];
+	uint64_t count[64];
+	int64_t first[64], last[64];
+	char ns[64][32];
+	bool acked[64];
+	char ack_by[64][16], ack_comment[64][32];
+	char args[64][64], exe[64][32];
+};
+
+static int collect(void *ctx, const struct store_row *r)
+{
+	struct rows *rs = ctx;
+	int i = rs->n++;
+
+	snprintf(rs->id[i], sizeof(rs->id[i]), "%s", r->id);
+	rs->count[i] = r->count;
+	rs->first[i] = r->first_seen;
+	rs->last[i] = r->last_seen;
+	snprintf(rs->ns[i], sizeof(rs->ns[i]), "%s", r->namespace_);
+	rs->acked[i] = r->acknowledged;
+	snprintf(rs->ack_by[i], sizeof(rs->ack_by[i]), "%s", r->ack_by);
+	snprintf(rs->ack_comment[i], sizeof(rs->ack_comment[i]), "%s", r->ack_comment);
+	snprintf(rs->args[i], sizeof(rs->args[i]), "%s", r->args_json);
+	snprintf(rs->exe[i], sizeof(rs->exe[i]), "%s", r->exe);
+	return 0;
+}
+
+static int query(struct store *s, const struct store_filter *flt, struct rows *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	return store__query(s, flt, collect, rs, NULL);
+}
+
+static void test_schema_and_reopen(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t;
+	struct rows rs;
+	char *err = NULL;
+	sqlite3 *db;
+
+	assert_int_equal(store__schema_version(fx->s), STORE_SCHEMA_VERSION);
+	tf_init(&t, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	assert_int_equal(add1(fx->s, &t), 1);
+	store__close(fx->s);
+	fx->s = store__open(fx->path, NULL, &err);
+	assert_non_null(fx->s);
+	assert_int_equal(store__schema_version(fx->s), STORE_SCHEMA_VERSION);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 1);
+	assert_string_equal(rs.id[0], "s1:1");
+	assert_string_equal(rs.exe[0], "/bin/sh");
+	assert_string_equal(rs.args[0], "[\"sh\",\"-c\\\"x\"]");
+	/* a database from a newer aggregator is refused, with a message */
+	store__close(fx->s);
+	fx->s = NULL;
+	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store__open(fx->path, NULL, &err));
+	assert_int_equal(errno, EPROTO);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "store: failed to migrate"));
+	free(err);
+}
+
+static void test_idempotent(void **state)
+{
+	struct fx *fx = *state;
+	struct tf a, b, c;
+	const Wacht__V1__Finding *batch[3] = { &a.f, &b.f, &c.f };
+	struct rows rs;
+
+	tf_init(&a, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	tf_init(&b, "s1:2", T0 + SEC, "shop", "web-1", "/bin/bash");
+	tf_init(&c, "s1:3", T0 + 2 * SEC, "shop", "web-1", "/bin/dash");
+	assert_int_equal(store__add_findings(fx->s, batch, 3, T0), 3);
+	/* the whole batch again (a lost ack), then a mixed batch */
+	assert_int_equal(store__add_findings(fx->s, batch, 3, T0), 0);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 3);
+	assert_int_equal(rs.count[0] + rs.count[1] + rs.count[2], 3);
+	/* a bad finding rolls the whole batch back */
+	tf_init(&c, "s1:4", T0, "shop", "web-1", "/bin/zsh");
+	b.f.id = "";
+	assert_int_equal(store__add_findings(fx->s, batch, 3, T0), -EINVAL);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 3);
+}
+
+static void test_merge_window(void **state)
+{
+	struct fx *fx = *state;
+	struct tf a, b, c, d;
+	struct rows rs;
+
+	tf_init(&a, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	tf_init(&b, "s1:2", T0 + 3 * SEC, "shop", "web-1", "/bin/sh");
+	b.f.count = 5;
+	tf_init(&c, "s2:7", T0 + 9 * SEC, "shop", "web-1", "/bin/sh");
+	tf_init(&d, "s1:3", T0 + 11 * SEC, "shop", "web-1", "/bin/sh"); /* past the window */
+	assert_int_equal(add1(fx->s, &a), 1);
+	assert_int_equal(add1(fx->s, &b), 1);
+	assert_int_equal(add1(fx->s, &c), 1);
+	assert_int_equal(add1(fx->s, &d), 1);
+	/* a merged id resent is still recognised */
+	assert_int_equal(add1(fx->s, &b), 0);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 2);
+	assert_string_equal(rs.id[0], "s1:3");
+	assert_int_equal(rs.count[0], 1);
+	assert_string_equal(rs.id[1], "s1:1");
+	assert_int_equal(rs.count[1], 7);
+	assert_int_equal(rs.first[1], T0);
+	assert_int_equal(rs.last[1], T0 + 9 * SEC);
+	/* a different message is a different finding */
+	tf_init(&a, "s1:9", T0 + SEC, "shop", "web-1", "/bin/sh");
+	a.f.message.data = (uint8_t *)"other";
+	a.f.message.len = 5;
+	assert_int_equal(add1(fx->s, &a), 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 3);
+}
+
+static void test_filters(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t[4];
+	const Wacht__V1__Finding *batch[4] = { &t[0].f, &t[1].f, &t[2].f, &t[3].f };
+	struct rows rs;
+
+	tf_init(&t[0], "s1:1", T0, "shop", "web-1", "/bin/a");
+	tf_init(&t[1], "s1:2", T0 + 100 * SEC, "shop", "web-2", "/bin/b");
+	t[1].f.severity = WACHT__V1__SEVERITY__SEVERITY_LOW;
+	tf_init(&t[2], "s2:1", T0 + 200 * SEC, "bank", "api-1", "/bin/c");
+	t[2].f.node = "node-b";
+	t[2].f.name = "Network.Violation";
+	tf_init(&t[3], "s2:2", T0 + 300 * SEC, "", "", "/bin/d");
+	t[3].f.container = NULL; /* a host process */
+	t[3].f.severity = WACHT__V1__SEVERITY__SEVERITY_CRITICAL;
+	assert_int_equal(store__add_findings(fx->s, batch, 4, T0), 4);
+
+	assert_int_equal(query(fx->s, &(struct store_filter){ .since = T0 + 100 * SEC }, &rs), 3);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .until = T0 + 100 * SEC }, &rs), 2);
+	assert_string_equal(rs.id[0], "s1:2");
+	assert_string_equal(rs.id[1], "s1:1");
+	assert_int_equal(query(fx->s, &(struct store_filter){
+		.min_severity = WACHT__V1__SEVERITY__SEVERITY_HIGH }, &rs), 3);
+	assert_int_equal(query(fx->s, &(struct store_filter){
+		.min_severity = WACHT__V1__SEVERITY__SEVERITY_CRITICAL }, &rs), 1);
+	assert_string_equal(rs.id[0], "s2:2");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .namespace_ = "shop" }, &rs), 2);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .pod = "web-2" }, &rs), 1);
+	assert_string_equal(rs.id[0], "s1:2");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .name = "Network.Violation" }, &rs), 1);
+	assert_string_equal(rs.id[0], "s2:1");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .node = "node-b" }, &rs), 1);
+	assert_string_equal(rs.id[0], "s2:1");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .id = "s1:2" }, &rs), 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .namespace_ = "shop", .pod = "web-1" },
+			       &rs), 1);
+	assert_string_equal(rs.id[0], "s1:1");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .namespace_ = "nope" }, &rs), 0);
+
+	/* scope: a token for "bank" only, one for nothing, one for two */
+	const char *bank[] = { "bank" }, *two[] = { "shop", "bank" };
+	assert_int_equal(query(fx->s, &(struct store_filter){ .scoped = true, .scope = bank,
+							      .n_scope = 1 }, &rs), 1);
+	assert_string_equal(rs.ns[0], "bank");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .scoped = true }, &rs), 0);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .scoped = true, .scope = two,
+							      .n_scope = 2 }, &rs), 3);
+	/* scope and a filter outside it: nothing */
+	assert_int_equal(query(fx->s, &(struct store_filter){ .scoped = true, .scope = bank,
+							      .n_scope = 1, .namespace_ = "shop" }, &rs), 0);
+
+	/* ack / unack */
+	assert_int_equal(store__ack(fx->s, "s1:2", true, "alice", "known job", T0 + 500 * SEC), 0);
+	assert_int_equal(store__ack(fx->s, "s9:9", true, "alice", NULL, T0), -ENOENT);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .ack = STORE_ACK_YES }, &rs), 1);
+	assert_string_equal(rs.id[0], "s1:2");
+	assert_true(rs.acked[0]);
+	assert_string_equal(rs.ack_by[0], "alice");
+	assert_string_equal(rs.ack_comment[0], "known job");
+	assert_int_equal(query(fx->s, &(struct store_filter){ .ack = STORE_ACK_NO }, &rs), 3);
+	assert_int_equal(store__ack(fx->s, "s1:2", false, "bob", "not so sure", T0 + 600 * SEC), 0);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .ack = STORE_ACK_YES }, &rs), 0);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .id = "s1:2" }, &rs), 1);
+	assert_false(rs.acked[0]);
+	assert_string_equal(rs.ack_by[0], "bob");
+}
+
+static void test_pagination(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t;
+	struct rows rs;
+	struct store_cursor cur;
+	char id[32], seen[64] = { 0 };
+	int total = 0, n;
+
+	/* 25 findings, pairs sharing one last_seen (the rowid breaks ties) */
+	for (int i = 0; i < 25; i++) {
+		snprintf(id, sizeof(id), "s1:%d", i);
+		tf_init(&t, id, T0 + (i / 2) * SEC, "shop", "web-1", "/bin/sh");
+		t.f.message.len = 0;
+		t.p.pid = i;
+		t.p.exe.data = (uint8_t *)id; /* distinct merge keys */
+		t.p.exe.len = strlen(id);
+		assert_int_equal(add1(fx->s, &t), 1);
+	}
+	struct store_filter flt = { .limit = 10 };
+	for (int page = 0;; page++) {
+		memset(&rs, 0, sizeof(rs));
+		n = store__query(fx->s, &flt, collect, &rs, &cur);
+		assert_true(n >= 0);
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			int k = atoi(rs.id[i] + 3);
+			assert_false(seen[k]);
+			seen[k] = 1;
+			if (i > 0)
+				assert_true(rs.last[i] <= rs.last[i - 1]);
+		}
+		total += n;
+		/* newer findings arriving between pages do not shift them */
+		snprintf(id, sizeof(id), "s2:%d", page);
+		tf_init(&t, id, T0 + 1000 * SEC, "shop", "web-1", id);
+		assert_int_equal(add1(fx->s, &t), 1);
+		flt.after = &cur;
+	}
+	assert_int_equal(total, 25);
+	for (int k = 0; k < 25; k++)
+		assert_true(seen[k]);
+}
+
+static void test_retention(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t;
+	struct rows rs;
+	char id[32];
+
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "s1:%d", i);
+		tf_init(&t, id, T0 + i * 100 * SEC, "shop", "web-1", id);
+		assert_int_equal(add1(fx->s, &t), 1);
+	}
+	/* by age: now = T0 + 1000 s, 450 s: 0..5 are older */
+	assert_int_equal(store__retention(fx->s, 450 * SEC, 0, T0 + 1000 * SEC), 6);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 4);
+	assert_string_equal(rs.id[3], "s1:6");
+	/* by rows: keep the newest 2 */
+	assert_int_equal(store__retention(fx->s, 0, 2, T0), 2);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 2);
+	assert_string_equal(rs.id[0], "s1:9");
+	assert_string_equal(rs.id[1], "s1:8");
+	assert_int_equal(store__retention(fx->s, 0, 2, T0), 0);
+	/* a deleted finding's id is forgotten with it (documented) */
+	snprintf(id, sizeof(id), "s1:0");
+	tf_init(&t, id, T0, "shop", "web-1", id);
+	assert_int_equal(add1(fx->s, &t), 1);
+}
+
+static void test_backup_restore(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t;
+	struct rows rs, rs2;
+	char id[32], bak[160];
+	struct store *r;
+	sqlite3 *other;
+	char *err = NULL;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "s1:%d", i);
+		tf_init(&t, id, T0 + i * SEC, "shop", "web-1", id);
+		assert_int_equal(add1(fx->s, &t), 1);
+	}
+	assert_int_equal(store__ack(fx->s, "s1:3", true, "alice", "ok", T0), 0);
+	/* another connection holds an open write transaction */
+	assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE; UPDATE findings SET count = 99;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	snprintf(bak, sizeof(bak), "%s/backup.db", fx->dir);
+	assert_int_equal(store__backup(fx->s, bak), 0);
+	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	assert_int_equal(access(bak, F_OK), 0);
+
+	r = store__open(bak, NULL, &err);
+	assert_non_null(r);
+	assert_int_equal(store__schema_version(r), STORE_SCHEMA_VERSION);
+	assert_int_equal(query(r, &(struct store_filter){ 0 }, &rs2), 20);
+	/* the uncommitted update is not in the copy */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(rs2.count[i], 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 20);
+	for (int i = 0; i < 20; i++) {
+		assert_string_equal(rs.id[i], rs2.id[i]);
+		assert_int_equal(rs.last[i], rs2.last[i]);
+		assert_int_equal(rs.acked[i], rs2.acked[i]);
+		assert_int_equal(rs.count[i], 99);
+	}
+	assert_int_equal(query(r, &(struct store_filter){ .ack = STORE_ACK_YES }, &rs2), 1);
+	assert_string_equal(rs2.id[0], "s1:3");
+	/* the restored store keeps its ids */
+	assert_int_equal(add1(r, &t), 0);
+	store__close(r);
+}
+
+static int collect_sensor(void *ctx, const struct store_sensor *row)
+{
+	char *out = ctx;
+	size_t len = strlen(out);
+
+	snprintf(out + len, 256 - len, "%s/%s/%s/%s/%lld/%llu;", row->node, row->sensor_id,
+		 row->version, row->kernel, (long long)row->last_seen,
+		 (unsigned long long)row->drops);
+	return 0;
+}
+
+static void test_sensors(void **state)
+{
+	struct fx *fx = *state;
+	Wacht__V1__SensorHello h = WACHT__V1__SENSOR_HELLO__INIT;
+	char out[256] = "";
+
+	h.node = "node-b";
+	h.sensor_id = "sb";
+	h.sensor_version = "v1";
+	h.kernel = "6.1.0";
+	assert_int_equal(store__sensor_hello(fx->s, &h, 5), 0);
+	h.node = "node-a";
+	h.sensor_id = "sa";
+	assert_int_equal(store__sensor_hello(fx->s, &h, 6), 0);
+	h.sensor_version = "v2";
+	assert_int_equal(store__sensor_hello(fx->s, &h, 7), 0);
+	assert_int_equal(store__sensor_drops(fx->s, "sb", 12, 8), 0);
+	assert_int_equal(store__sensor_drops(fx->s, "sx", 1, 8), -ENOENT);
+	assert_int_equal(store__sensors(fx->s, collect_sensor, out), 0);
+	assert_string_equal(out, "node-a/sa/v2/6.1.0/7/0;node-b/sb/v1/6.1.0/8/12;");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_schema_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_merge_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pagination, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sensors, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store.c: the aggregator's finding store in SQLite (see store.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "jsonw.h"
+#include "store.h"
+
+#define DEFAULT_MERGE_WINDOW_NS (60LL * 1000000000LL)
+#define DEFAULT_BUSY_MS 5000
+#define DEFAULT_LIMIT 100
+
+/*
+ * Schema migrations: migrations[i] takes user_version i to i + 1, in the
+ * same transaction as the version bump. Never edit a released entry; add
+ * one.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE findings ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT," /* keyset cursor; never reused */
+	" id TEXT NOT NULL UNIQUE,"  /* the first sensor id stored in this row */
+	" merge_key BLOB NOT NULL,"
+	" first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+	" count INTEGER NOT NULL,"
+	" node TEXT NOT NULL, name TEXT NOT NULL,"
+	" severity INTEGER NOT NULL, action INTEGER NOT NULL, mode INTEGER NOT NULL,"
+	" rule_id TEXT NOT NULL, rule_name TEXT NOT NULL, rule_group TEXT NOT NULL,"
+	" container_id TEXT NOT NULL, container_name TEXT NOT NULL, image TEXT NOT NULL,"
+	" pod TEXT NOT NULL, namespace TEXT NOT NULL, grp TEXT NOT NULL,"
+	" pid INTEGER NOT NULL, ppid INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	" euid INTEGER NOT NULL,"
+	" exe TEXT NOT NULL, process_name TEXT NOT NULL, parent_exe TEXT NOT NULL,"
+	" args TEXT NOT NULL,"
+	" file_path TEXT NOT NULL, file_op TEXT NOT NULL,"
+	" net_proto INTEGER NOT NULL, net_direction INTEGER NOT NULL,"
+	" local_ip BLOB, local_port INTEGER NOT NULL,"
+	" remote_ip BLOB, remote_port INTEGER NOT NULL, peer_group TEXT NOT NULL,"
+	" message TEXT NOT NULL,"
+	" acknowledged INTEGER NOT NULL DEFAULT 0, ack_by TEXT NOT NULL DEFAULT '',"
+	" ack_comment TEXT NOT NULL DEFAULT '', ack_time INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX findings_time ON findings(last_seen);"
+	"CREATE INDEX findings_severity ON findings(severity, last_seen);"
+	"CREATE INDEX findings_namespace ON findings(namespace, last_seen);"
+	"CREATE INDEX findings_pod ON findings(pod, last_seen);"
+	"CREATE INDEX findings_name ON findings(name, last_seen);"
+	"CREATE INDEX findings_node ON findings(node, last_seen);"
+	"CREATE INDEX findings_merge ON findings(merge_key, first_seen);"
+	/* every id received, including those merged into another row */
+	"CREATE TABLE received (id TEXT PRIMARY KEY, finding INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX received_finding ON received(finding);"
+	"CREATE TRIGGER findings_deleted AFTER DELETE ON findings BEGIN"
+	" DELETE FROM received WHERE finding = old.seq; END;"
+	"CREATE TABLE sensors (sensor_id TEXT PRIMARY KEY, node TEXT NOT NULL,"
+	" version TEXT NOT NULL, kernel TEXT NOT NULL, start_time INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL, drops INTEGER NOT NULL DEFAULT 0);",
+};
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+enum stmt_id {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_SEEN,
+	ST_MERGE_FIND,
+	ST_MERGE_UPDATE,
+	ST_INSERT,
+	ST_RECEIVED,
+	ST_QUERY,
+	ST_ACK,
+	ST_RET_AGE,
+	ST_RET_ROWS,
+	ST_SENSOR_UPSERT,
+	ST_SENSOR_DROPS,
+	ST_SENSORS,
+	ST__COUNT,
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SEEN] = "SELECT 1 FROM received WHERE id = ?1",
+	[ST_MERGE_FIND] = "SELECT seq FROM findings WHERE merge_key = ?1"
+			  " AND first_seen > ?2 AND first_seen < ?3"
+			  " ORDER BY first_seen DESC LIMIT 1",
+	[ST_MERGE_UPDATE] = "UPDATE findings SET count = count + ?2,"
+			    " first_seen = min(first_seen, ?3), last_seen = max(last_seen, ?3)"
+			    " WHERE seq = ?1",
+	[ST_INSERT] = "INSERT INTO findings (id, merge_key, first_seen, last_seen, count,"
+		      " node, name, severity, action, mode, rule_id, rule_name, rule_group,"
+		      " container_id, container_name, image, pod, namespace, grp,"
+		      " pid, ppid, uid, euid, exe, process_name, parent_exe, args,"
+		      " file_path, file_op, net_proto, net_direction, local_ip, local_port,"
+		      " remote_ip, remote_port, peer_group, message) VALUES (?1, ?2, ?3, ?4,"
+		      " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+		      " ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33,"
+		      " ?34, ?35, ?36, ?37)",
+	[ST_RECEIVED] = "INSERT INTO received (id, finding) VALUES (?1, ?2)",
+	[ST_QUERY] = "SELECT seq, id, node, name, first_seen, last_seen, count, severity,"
+		     " action, mode, rule_id, rule_name, rule_group, container_id,"
+		     " container_name, image, pod, namespace, grp, pid, exe, process_name,"
+		     " args, file_path, file_op, net_proto, net_direction, local_ip,"
+		     " local_port, remote_ip, remote_port, peer_group, message,"
+		     " acknowledged, ack_by, ack_comment, ack_time FROM findings WHERE"
+		     " (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR last_seen >= ?2)"
+		     " AND (?3 IS NULL OR last_seen <= ?3) AND severity >= ?4"
+		     " AND (?5 IS NULL OR namespace = ?5) AND (?6 IS NULL OR pod = ?6)"
+		     " AND (?7 IS NULL OR name = ?7) AND (?8 IS NULL OR node = ?8)"
+		     " AND (?9 IS NULL OR acknowledged = ?9)"
+		     " AND (?10 IS NULL OR namespace IN (SELECT value FROM json_each(?10)))"
+		     " AND (?11 IS NULL OR last_seen < ?11 OR (last_seen = ?11 AND seq < ?12))"
+		     " ORDER BY last_seen DESC, seq DESC LIMIT ?13",
+	[ST_ACK] = "UPDATE findings SET acknowledged = ?2, ack_by = ?3, ack_comment = ?4,"
+		   " ack_time = ?5 WHERE id = ?1",
+	[ST_RET_AGE] = "DELETE FROM findings WHERE last_seen < ?1",
+	[ST_RET_ROWS] = "DELETE FROM findings WHERE seq IN (SELECT seq FROM findings"
+			" ORDER BY last_seen ASC, seq ASC LIMIT"
+			" max(0, (SELECT count(*) FROM findings) - ?1))",
+	[ST_SENSOR_UPSERT] = "INSERT INTO sensors (sensor_id, node, version, kernel,"
+			     " start_time, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+			     " ON CONFLICT(sensor_id) DO UPDATE SET node = excluded.node,"
+			     " version = excluded.version, kernel = excluded.kernel,"
+			     " start_time = excluded.start_time, last_seen = excluded.last_seen",
+	[ST_SENSOR_DROPS] = "UPDATE sensors SET drops = ?2, last_seen = ?3 WHERE sensor_id = ?1",
+	[ST_SENSORS] = "SELECT node, sensor_id, version, kernel, last_seen, drops FROM sensors"
+		       " ORDER BY node, sensor_id",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST__COUNT]; /* prepared on first use, kept */
+	int64_t merge_window_ns;
+	struct jsonw *jw;              /* args and scope lists */
+	uint8_t *key;                  /* merge key buffer */
+	size_t key_len, key_cap;
+};
+
+/* An SQLite result code as a negative errno. */
+static int sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_TOOBIG:
+		return -EMSGSIZE;
+	default:
+		return -EIO;
+	}
+}
+
+const char *store__errmsg(const struct store *s)
+{
+	return s && s->db ? sqlite3_errmsg(s->db) : "out of memory";
+}
+
+static sqlite3_stmt *stmt_get(struct store *s, enum stmt_id id, int *err)
+{
+	int rc;
+
+	if (!s->stmt[id]) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					&s->stmt[id], NULL);
+		if (rc != SQLITE_OK) {
+			*err = sqlite_errno(rc);
+			return NULL;
+		}
+	}
+	return s->stmt[id];
+}
+
+/* Runs a statement without result rows (or ignoring them); resets it. */
+static int stmt_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+static int exec_simple(struct store *s, enum stmt_id id)
+{
+	int err = 0;
+	sqlite3_stmt *st = stmt_get(s, id, &err);
+
+	return st ? stmt_done(st) : err;
+}
+
+static int set_err(char **err, const char *what, const char *path, const char *why)
+{
+	if (err && asprintf(err, "store: failed to %s %s: %s", what, path, why) < 0)
+		*err = NULL;
+	return 0;
+}
+
+static int migrate(struct store *s, char **err, const char *path)
+{
+	sqlite3_stmt *st;
+	int rc, version;
+	char sql[64];
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		goto fail;
+	if (version > STORE_SCHEMA_VERSION) {
+		set_err(err, "migrate", path,
+			"schema version is newer than this aggregator's; upgrade it");
+		return -EPROTO;
+	}
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			goto fail;
+		rc = sqlite3_exec(s->db, migrations[version], NULL, NULL, NULL);
+		if (rc == SQLITE_OK) {
+			/* a PRAGMA takes no bound parameters; the value is ours */
+			snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+			rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			set_err(err, "migrate", path, sqlite3_errmsg(s->db));
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return sqlite_errno(rc);
+		}
+	}
+	return 0;
+fail:
+	set_err(err, "migrate", path, sqlite3_errmsg(s->db));
+	return sqlite_errno(rc);
+}
+
+struct store *store__open(const char *path, const struct store_opts *opts, char **err)
+{
+	struct store *s;
+	int rc, ret;
+
+	if (err)
+		*err = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->jw = jsonw__new())) {
+		set_err(err, "open", path, strerror(ENOMEM));
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->merge_window_ns = opts && opts->merge_window_ns > 0 ? opts->merge_window_ns
+							       : DEFAULT_MERGE_WINDOW_NS;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, "open", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		ret = sqlite_errno(rc);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms
+								      : DEFAULT_BUSY_MS);
+	/* WAL: readers (queries, backups) never block the ingest writer.
+	 * synchronous=NORMAL: a power loss may lose the last transactions but
+	 * never corrupts; sensors resend what was not acked. */
+	rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+				 " PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, "configure", path, sqlite3_errmsg(s->db));
+		ret = sqlite_errno(rc);
+		goto fail;
+	}
+	ret = migrate(s, err, path);
+	if (ret)
+		goto fail;
+	return s;
+fail:
+	store__close(s);
+	errno = -ret;
+	return NULL;
+}
+
+void store__close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	sqlite3_close(s->db);
+	jsonw__free(s->jw);
+	free(s->key);
+	free(s);
+}
+
+int store__schema_version(struct store *s)
+{
+	sqlite3_stmt *st;
+	int v = -EIO, rc;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_errno(rc);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* ---- ingest */
+
+static const char *str_or_empty(const char *p)
+{
+	return p ? p : "";
+}
+
+static int key_add(struct store *s, const void *p, size_t n)
+{
+	uint32_t len = (uint32_t)n;
+
+	if (s->key_len + n + sizeof(len) > s->key_cap) {
+		size_t cap = (s->key_len + n + sizeof(len)) * 2;
+		uint8_t *k = realloc(s->key, cap);
+
+		if (!k)
+			return -ENOMEM;
+		s->key = k;
+		s->key_cap = cap;
+	}
+	/* length-prefixed, so ("ab","c") and ("a","bc") differ */
+	memcpy(s->key + s->key_len, &len, sizeof(len));
+	memcpy(s->key + s->key_len + sizeof(len), p, n);
+	s->key_len += sizeof(len) + n;
+	return 0;
+}
+
+static int key_str(struct store *s, const char *p)
+{
+	p = str_or_empty(p);
+	return key_add(s, p, strlen(p));
+}
+
+static int key_bytes(struct store *s, ProtobufCBinaryData b)
+{
+	return key_add(s, b.data ? b.data : (const uint8_t *)"", b.data ? b.len : 0);
+}
+
+static int merge_key(struct store *s, const Wacht__V1__Finding *f)
+{
+	static const ProtobufCBinaryData none = { 0, NULL };
+	uint32_t action = f->action, rport = f->network ? f->network->remote_port : 0;
+	int err = 0;
+
+	s->key_len = 0;
+	err |= key_str(s, f->node);
+	err |= key_str(s, f->name);
+	err |= key_str(s, f->rule ? f->rule->id : "");
+	err |= key_add(s, &action, sizeof(action));
+	err |= key_str(s, f->container ? f->container->id : "");
+	err |= key_bytes(s, f->process ? f->process->exe : none);
+	err |= key_bytes(s, f->process ? f->process->name : none);
+	err |= key_bytes(s, f->file ? f->file->path : none);
+	err |= key_str(s, f->file ? f->file->op : "");
+	err |= key_bytes(s, f->network ? f->network->remote_ip : none);
+	err |= key_add(s, &rport, sizeof(rport));
+	err |= key_bytes(s, f->message);
+	return err ? -ENOMEM : 0;
+}
+
+static void bind_bytes_text(sqlite3_stmt *st, int i, ProtobufCBinaryData b)
+{
+	sqlite3_bind_text(st, i, b.data ? (const char *)b.data : "", b.data ? (int)b.len : 0,
+			  SQLITE_TRANSIENT);
+}
+
+static void bind_str(sqlite3_stmt *st, int i, const char *p)
+{
+	sqlite3_bind_text(st, i, str_or_empty(p), -1, SQLITE_TRANSIENT);
+}
+
+static void bind_ip(sqlite3_stmt *st, int i, ProtobufCBinaryData b)
+{
+	if (b.len && b.data)
+		sqlite3_bind_blob(st, i, b.data, (int)b.len, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
+static int insert_row(struct store *s, const Wacht__V1__Finding *f, int64_t t, int64_t count,
+		      sqlite3_int64 *seq)
+{
+	static const Wacht__V1__Rule no_rule = WACHT__V1__RULE__INIT;
+	static const Wacht__V1__Container no_ct = WACHT__V1__CONTAINER__INIT;
+	static const Wacht__V1__Process no_proc = WACHT__V1__PROCESS__INIT;
+	static const Wacht__V1__File no_file = WACHT__V1__FILE__INIT;
+	static const Wacht__V1__Network no_net = WACHT__V1__NETWORK__INIT;
+	const Wacht__V1__Rule *r = f->rule ? f->rule : &no_rule;
+	const Wacht__V1__Container *c = f->container ? f->container : &no_ct;
+	const Wacht__V1__Process *p = f->process ? f->process : &no_proc;
+	const Wacht__V1__File *fl = f->file ? f->file : &no_file;
+	const Wacht__V1__Network *n = f->network ? f->network : &no_net;
+	const char *args;
+	size_t args_len;
+	sqlite3_stmt *st;
+	int err = 0;
+
+	jsonw__reset(s->jw);
+	jsonw__arr_begin(s->jw, NULL);
+	for (size_t i = 0; i < p->n_args; i++)
+		jsonw__strn(s->jw, NULL, (const char *)p->args[i].data, p->args[i].len);
+	jsonw__arr_end(s->jw);
+	if (jsonw__error(s->jw))
+		return jsonw__error(s->jw);
+	args = jsonw__data(s->jw, &args_len);
+
+	st = stmt_get(s, ST_INSERT, &err);
+	if (!st)
+		return err;
+	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, s->key, (int)s->key_len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, t);
+	sqlite3_bind_int64(st, 4, t);
+	sqlite3_bind_int64(st, 5, count);
+	bind_str(st, 6, f->node);
+	bind_str(st, 7, f->name);
+	sqlite3_bind_int(st, 8, f->severity);
+	sqlite3_bind_int(st, 9, f->action);
+	sqlite3_bind_int(st, 10, f->mode);
+	bind_str(st, 11, r->id);
+	bind_str(st, 12, r->name);
+	bind_str(st, 13, r->group);
+	bind_str(st, 14, c->id);
+	bind_str(st, 15, c->name);
+	bind_str(st, 16, c->image);
+	bind_str(st, 17, c->pod);
+	bind_str(st, 18, c->namespace_);
+	bind_str(st, 19, c->group);
+	sqlite3_bind_int64(st, 20, p->pid);
+	sqlite3_bind_int64(st, 21, p->ppid);
+	sqlite3_bind_int64(st, 22, p->uid);
+	sqlite3_bind_int64(st, 23, p->euid);
+	bind_bytes_text(st, 24, p->exe);
+	bind_bytes_text(st, 25, p->name);
+	bind_bytes_text(st, 26, p->parent_exe);
+	sqlite3_bind_text(st, 27, args, (int)args_len, SQLITE_TRANSIENT);
+	bind_bytes_text(st, 28, fl->path);
+	bind_str(st, 29, fl->op);
+	sqlite3_bind_int64(st, 30, n->proto);
+	sqlite3_bind_int(st, 31, n->direction);
+	bind_ip(st, 32, n->local_ip);
+	sqlite3_bind_int64(st, 33, n->local_port);
+	bind_ip(st, 34, n->remote_ip);
+	sqlite3_bind_int64(st, 35, n->remote_port);
+	bind_str(st, 36, n->peer_group);
+	bind_bytes_text(st, 37, f->message);
+	err = stmt_done(st);
+	if (!err)
+		*seq = sqlite3_last_insert_rowid(s->db);
+	return err;
+}
+
+/* 1 stored or merged, 0 seen before, or -errno. */
+static int add_one(struct store *s, const Wacht__V1__Finding *f, int64_t now)
+{
+	int64_t t = f->time_unix_ns > 0 ? f->time_unix_ns : now;
+	int64_t count = f->count == 0 ? 1 : f->count > INT32_MAX ? INT32_MAX : (int64_t)f->count;
+	sqlite3_int64 seq = 0;
+	sqlite3_stmt *st;
+	int err = 0, rc;
+
+	if (!f->id || !f->id[0])
+		return -EINVAL;
+	st = stmt_get(s, ST_SEEN, &err);
+	if (!st)
+		return err;
+	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return sqlite_errno(rc);
+
+	err = merge_key(s, f);
+	if (err)
+		return err;
+	st = stmt_get(s, ST_MERGE_FIND, &err);
+	if (!st)
+		return err;
+	sqlite3_bind_blob(st, 1, s->key, (int)s->key_len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, sat_add(t, -s->merge_window_ns));
+	sqlite3_bind_int64(st, 3, sat_add(t, s->merge_window_ns));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sqlite_errno(rc);
+
+	if (seq) {
+		st = stmt_get(s, ST_MERGE_UPDATE, &err);
+		if (!st)
+			return err;
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, count);
+		sqlite3_bind_int64(st, 3, t);
+		err = stmt_done(st);
+	} else {
+		err = insert_row(s, f, t, count, &seq);
+	}
+	if (err)
+		return err;
+	st = stmt_get(s, ST_RECEIVED, &err);
+	if (!st)
+		return err;
+	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, seq);
+	err = stmt_done(st);
+	return err ? err : 1;
+}
+
+int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, size_t n,
+			int64_t now)
+{
+	int err, stored = 0;
+
+	err = exec_simple(s, ST_BEGIN);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		err = add_one(s, f[i], now);
+		if (err < 0)
+			goto fail;
+		stored += err;
+	}
+	err = exec_simple(s, ST_COMMIT);
+	if (err)
+		goto fail;
+	return stored;
+fail:
+	exec_simple(s, ST_ROLLBACK);
+	return err;
+}
+
+/* ---- sensors */
+
+int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_t now)
+{
+	int err = 0;
+	sqlite3_stmt *st;
+
+	if (!h->sensor_id || !h->sensor_id[0])
+		return -EINVAL;
+	st = stmt_get(s, ST_SENSOR_UPSERT, &err);
+	if (!st)
+		return err;
+	bind_str(st, 1, h->sensor_id);
+	bind_str(st, 2, h->node);
+	bind_str(st, 3, h->sensor_version);
+	bind_str(st, 4, h->kernel);
+	sqlite3_bind_int64(st, 5, h->start_time_unix_ns);
+	sqlite3_bind_int64(st, 6, now);
+	return stmt_done(st);
+}
+
+int store__sensor_drops(struct store *s, const char *sensor_id, uint64_t drops, int64_t now)
+{
+	int err = 0;
+	sqlite3_stmt *st = stmt_get(s, ST_SENSOR_DROPS, &err);
+
+	if (!st)
+		return err;
+	bind_str(st, 1, sensor_id);
+	sqlite3_bind_int64(st, 2, drops > INT64_MAX ? INT64_MAX : (int64_t)drops);
+	sqlite3_bind_int64(st, 3, now);
+	err = stmt_done(st);
+	if (!err && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *p = (const char *)sqlite3_column_text(st, i);
+
+	return p ? p : "";
+}
+
+int store__sensors(struct store *s, store_sensor_cb cb, void *ctx)
+{
+	struct store_sensor row;
+	int err = 0, rc;
+	sqlite3_stmt *st = stmt_get(s, ST_SENSORS, &err);
+
+	if (!st)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row.node = col_text(st, 0);
+		row.sensor_id = col_text(st, 1);
+		row.version = col_text(st, 2);
+		row.kernel = col_text(st, 3);
+		row.last_seen = sqlite3_column_int64(st, 4);
+		row.drops = (uint64_t)sqlite3_column_int64(st, 5);
+		err = cb(ctx, &row);
+		if (err)
+			break;
+	}
+	sqlite3_reset(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+/* ---- queries */
+
+static void bind_opt_str(sqlite3_stmt *st, int i, const char *p)
+{
+	if (p)
+		sqlite3_bind_text(st, i, p, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void row_read(sqlite3_stmt *st, struct store_row *r)
+{
+	r->rowid = sqlite3_column_int64(st, 0);
+	r->id = col_text(st, 1);
+	r->node = col_text(st, 2);
+	r->name = col_text(st, 3);
+	r->first_seen = sqlite3_column_int64(st, 4);
+	r->last_seen = sqlite3_column_int64(st, 5);
+	r->count = (uint64_t)sqlite3_column_int64(st, 6);
+	r->severity = sqlite3_column_int(st, 7);
+	r->action = sqlite3_column_int(st, 8);
+	r->mode = sqlite3_column_int(st, 9);
+	r->rule_id = col_text(st, 10);
+	r->rule_name = col_text(st, 11);
+	r->rule_group = col_text(st, 12);
+	r->container_id = col_text(st, 13);
+	r->container_name = col_text(st, 14);
+	r->image = col_text(st, 15);
+	r->pod = col_text(st, 16);
+	r->namespace_ = col_text(st, 17);
+	r->group = col_text(st, 18);
+	r->pid = (uint32_t)sqlite3_column_int64(st, 19);
+	r->exe = col_text(st, 20);
+	r->process_name = col_text(st, 21);
+	r->args_json = col_text(st, 22);
+	r->file_path = col_text(st, 23);
+	r->file_op = col_text(st, 24);
+	r->net_proto = (uint32_t)sqlite3_column_int64(st, 25);
+	r->net_direction = (uint32_t)sqlite3_column_int64(st, 26);
+	r->local_ip = sqlite3_column_blob(st, 27);
+	r->local_ip_len = (size_t)sqlite3_column_bytes(st, 27);
+	r->local_port = (uint32_t)sqlite3_column_int64(st, 28);
+	r->remote_ip = sqlite3_column_blob(st, 29);
+	r->remote_ip_len = (size_t)sqlite3_column_bytes(st, 29);
+	r->remote_port = (uint32_t)sqlite3_column_int64(st, 30);
+	r->peer_group = col_text(st, 31);
+	r->message = col_text(st, 32);
+	r->acknowledged = sqlite3_column_int(st, 33) != 0;
+	r->ack_by = col_text(st, 34);
+	r->ack_comment = col_text(st, 35);
+	r->ack_time = sqlite3_column_int64(st, 36);
+}
+
+int store__query(struct store *s, const struct store_filter *flt, store_row_cb cb, void *ctx,
+		 struct store_cursor *next)
+{
+	struct store_row row;
+	sqlite3_stmt *st;
+	int err = 0, rc, n = 0;
+
+	st = stmt_get(s, ST_QUERY, &err);
+	if (!st)
+		return err;
+	bind_opt_str(st, 1, flt->id);
+	if (flt->since)
+		sqlite3_bind_int64(st, 2, flt->since);
+	if (flt->until)
+		sqlite3_bind_int64(st, 3, flt->until);
+	sqlite3_bind_int(st, 4, flt->min_severity);
+	bind_opt_str(st, 5, flt->namespace_);
+	bind_opt_str(st, 6, flt->pod);
+	bind_opt_str(st, 7, flt->name);
+	bind_opt_str(st, 8, flt->node);
+	if (flt->ack != STORE_ACK_ANY)
+		sqlite3_bind_int(st, 9, flt->ack == STORE_ACK_YES);
+	if (flt->scoped) {
+		/* the scope as a JSON array: one statement for any list size */
+		jsonw__reset(s->jw);
+		jsonw__arr_begin(s->jw, NULL);
+		for (size_t i = 0; i < flt->n_scope; i++)
+			jsonw__str(s->jw, NULL, flt->scope[i]);
+		jsonw__arr_end(s->jw);
+		if (jsonw__error(s->jw)) {
+			sqlite3_clear_bindings(st);
+			return jsonw__error(s->jw);
+		}
+		sqlite3_bind_text(st, 10, jsonw__data(s->jw, NULL), -1, SQLITE_TRANSIENT);
+	}
+	if (flt->after) {
+		sqlite3_bind_int64(st, 11, flt->after->last_seen);
+		sqlite3_bind_int64(st, 12, flt->after->rowid);
+	}
+	sqlite3_bind_int64(st, 13, flt->limit ? (int64_t)flt->limit : DEFAULT_LIMIT);
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row_read(st, &row);
+		if (next) {
+			next->last_seen = row.last_seen;
+			next->rowid = row.rowid;
+		}
+		err = cb(ctx, &row);
+		if (err)
+			break;
+		n++;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? n : sqlite_errno(rc);
+}
+
+int store__ack(struct store *s, const char *id, bool ack, const char *who, const char *comment,
+	       int64_t now)
+{
+	int err = 0;
+	sqlite3_stmt *st = stmt_get(s, ST_ACK, &err);
+
+	if (!st)
+		return err;
+	bind_str(st, 1, id);
+	sqlite3_bind_int(st, 2, ack);
+	bind_str(st, 3, who);
+	bind_str(st, 4, comment);
+	sqlite3_bind_int64(st, 5, now);
+	err = stmt_done(st);
+	if (!err && sqlite3_changes(s->db) == 0)
+		err = -ENOENT;
+	return err;
+}
+
+int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows, int64_t now)
+{
+	int64_t deleted = 0;
+	sqlite3_stmt *st;
+	int err;
+
+	err = exec_simple(s, ST_BEGIN);
+	if (err)
+		return err;
+	if (max_age_ns > 0) {
+		st = stmt_get(s, ST_RET_AGE, &err);
+		if (!st)
+			goto fail;
+		sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
+		err = stmt_done(st);
+		if (err)
+			goto fail;
+		deleted += sqlite3_changes(s->db);
+	}
+	if (max_rows > 0) {
+		st = stmt_get(s, ST_RET_ROWS, &err);
+		if (!st)
+			goto fail;
+		sqlite3_bind_int64(st, 1, max_rows > INT64_MAX ? INT64_MAX : (int64_t)max_rows);
+		err = stmt_done(st);
+		if (err)
+			goto fail;
+		deleted += sqlite3_changes(s->db);
+	}
+	err = exec_simple(s, ST_COMMIT);
+	if (err)
+		goto fail;
+	return deleted;
+fail:
+	exec_simple(s, ST_ROLLBACK);
+	return err;
+}
+
+int store__backup(struct store *s, const char *path)
+{
+	sqlite3_backup *b;
+	sqlite3 *dst = NULL;
+	char *tmp;
+	int rc, err;
+
+	if (asprintf(&tmp, "%s.tmp", path) < 0)
+		return -ENOMEM;
+	unlink(tmp);
+	rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		err = sqlite_errno(rc);
+		goto out;
+	}
+	b = sqlite3_backup_init(dst, "main", s->db, "main");
+	if (!b) {
+		err = sqlite_errno(sqlite3_errcode(dst));
+		goto out;
+	}
+	/* All pages in one step: one read transaction on the source, so the
+	 * copy is one snapshot (WAL: writers elsewhere do not block it). */
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		err = sqlite_errno(rc);
+		goto out;
+	}
+	/* the copy keeps the WAL flag; fold its WAL into the file before
+	 * renaming, so that path alone is the backup */
+	rc = sqlite3_close(dst);
+	dst = NULL;
+	if (rc != SQLITE_OK) {
+		err = sqlite_errno(rc);
+		goto out;
+	}
+	err = rename(tmp, path) ? -errno : 0;
+out:
+	if (dst)
+		sqlite3_close(dst);
+	if (err)
+		unlink(tmp);
+	free(tmp);
+	return err;
+}

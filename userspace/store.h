@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store.h: the aggregator's finding store (SQLite, WAL): idempotent and
+ * merging ingest, filtered keyset-paginated queries, acknowledgement,
+ * retention, online backup. */
+#ifndef WACHT_STORE_H
+#define WACHT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wacht.pb-c.h" /* generated from proto/wacht.proto */
+
+/* PRAGMA user_version this code creates and migrates to. A database with a
+ * higher version (written by a newer aggregator) is refused. */
+#define STORE_SCHEMA_VERSION 1
+
+/* All times are nanoseconds since the Unix epoch (UTC), as on the wire. */
+struct store_opts {
+	/* Identical findings (same merge key) whose times are less than this
+	 * apart from a stored row's first_seen are merged into it. 0: 60 s. */
+	int64_t merge_window_ns;
+	int busy_timeout_ms; /* 0: 5000 */
+};
+
+/*
+ * Opens (creating if needed) the database at path and migrates its schema
+ * to STORE_SCHEMA_VERSION. NULL on failure, with errno set and *err (if err
+ * is not NULL) a message "store: failed to VERB PATH: reason" the caller
+ * frees. opts may be NULL for defaults. Free with store__close.
+ * One store is one connection: use it from one thread at a time.
+ */
+struct store;
+struct store *store__open(const char *path, const struct store_opts *opts, char **err);
+void store__close(struct store *s); /* accepts NULL */
+/* The last SQLite error message of this store (borrowed). */
+const char *store__errmsg(const struct store *s);
+/* The schema version of the open database (PRAGMA user_version). */
+int store__schema_version(struct store *s);
+
+/*
+ * Stores n findings in one transaction (all or none). A finding whose id was
+ * stored before (on its own or merged into a row) is ignored: sensors resend
+ * after a lost ack. A finding with the merge key of a stored row (node,
+ * name, rule id, action, container id, exe, process name, file path and op,
+ * remote ip and port, message) whose time is within the merge window of
+ * that row's first_seen adds its count (0 counts as 1) to the row and
+ * widens first_seen/last_seen instead of adding a row. A finding with no
+ * time (<= 0) is taken as seen at now. Returns the number of findings
+ * stored or merged, or a negative errno (-EINVAL for a finding without an
+ * id, -EBUSY, -ENOSPC, -EIO ...).
+ * Ids are remembered as long as the row they went into: once retention
+ * deleted it, a resend of that id is stored again.
+ */
+int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, size_t n,
+			int64_t now);
+
+/* Records a sensor's hello (upsert by sensor_id). 0 or -errno. */
+int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_t now);
+/* Sets the drop counter a sensor reported, and its last_seen. 0, -ENOENT
+ * for an unknown sensor, or -errno. */
+int store__sensor_drops(struct store *s, const char *sensor_id, uint64_t drops, int64_t now);
+
+struct store_sensor {
+	const char *node, *sensor_id, *version, *kernel;
+	int64_t last_seen;
+	uint64_t drops;
+};
+typedef int (*store_sensor_cb)(void *ctx, const struct store_sensor *row);
+/* Every sensor, by node then sensor_id; strings borrowed for the call.
+ * A non-zero return of cb stops and is returned; else 0 or -errno. */
+int store__sensors(struct store *s, store_sensor_cb cb, void *ctx);
+
+enum store_ack_filter { STORE_ACK_ANY = 0, STORE_ACK_YES, STORE_ACK_NO };
+
+/* Keyset cursor: rows strictly older than (last_seen, rowid). */
+struct store_cursor {
+	int64_t last_seen;
+	int64_t rowid;
+};
+
+/* Every member is optional (NULL / 0: no condition). */
+struct store_filter {
+	const char *id;         /* one finding */
+	int64_t since, until;   /* on last_seen, inclusive; 0: unbounded */
+	int min_severity;       /* Wacht__V1__Severity */
+	const char *namespace_, *pod, *name, *node;
+	enum store_ack_filter ack;
+	/* The token's scope: when scoped, only findings whose namespace is one
+	 * of the n_scope names (host findings have namespace "") are seen.
+	 * Not scoped: every namespace. */
+	bool scoped;
+	const char *const *scope;
+	size_t n_scope;
+	size_t limit;           /* 0: 100 */
+	const struct store_cursor *after; /* NULL: from the newest */
+};
+
+/* One row; strings borrowed for the duration of the callback, "" when
+ * unknown. Byte fields from the wire (exe, names, paths, message) are stored
+ * as they came. */
+struct store_row {
+	int64_t rowid;
+	const char *id, *node, *name;
+	int64_t first_seen, last_seen;
+	uint64_t count;
+	int severity, action, mode; /* the wire enums */
+	const char *rule_id, *rule_name, *rule_group;
+	const char *container_id, *container_name, *image, *pod, *namespace_, *group;
+	uint32_t pid;
+	const char *exe, *process_name;
+	const char *args_json;      /* JSON array of strings */
+	const char *file_path, *file_op;
+	uint32_t net_proto, net_direction;
+	const void *local_ip, *remote_ip; /* 4 or 16 bytes, or NULL */
+	size_t local_ip_len, remote_ip_len;
+	uint32_t local_port, remote_port;
+	const char *peer_group;
+	const char *message;
+	bool acknowledged;
+	const char *ack_by, *ack_comment;
+	int64_t ack_time;
+};
+typedef int (*store_row_cb)(void *ctx, const struct store_row *row);
+
+/*
+ * Findings matching flt, newest first (by last_seen, then rowid), at most
+ * flt->limit. A non-zero return of cb stops and is returned. Else the
+ * number of rows passed to cb, or -errno; *next (if not NULL) is set to the
+ * cursor of the last row passed, to ask for the next page. Rows inserted
+ * after a page was read are newer and do not shift later pages; a row that
+ * a merge moved to a newer last_seen meanwhile is not seen again.
+ */
+int store__query(struct store *s, const struct store_filter *flt, store_row_cb cb, void *ctx,
+		 struct store_cursor *next);
+
+/* Acknowledges (ack) or unacknowledges the finding with this id, recording
+ * who, comment (NULL: "") and now. 0, -ENOENT, or -errno. */
+int store__ack(struct store *s, const char *id, bool ack, const char *who, const char *comment,
+	       int64_t now);
+
+/* Deletes findings last seen before now - max_age_ns (max_age_ns 0: no age
+ * limit), then the oldest beyond max_rows (0: no row limit). Returns the
+ * number deleted or -errno. */
+int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows, int64_t now);
+
+/* A consistent copy of the database, as of one moment, to path (written to
+ * path.tmp and renamed into place), while the store stays in use (other
+ * connections may be writing). Restore: open the copy with store__open.
+ * 0 or -errno. */
+int store__backup(struct store *s, const char *path);
+
+#endif /* WACHT_STORE_H */
