@@ -423,6 +423,18 @@ static void builtin(struct finding *f, const char *name, enum severity sev,
 	f->rule.group = "";
 }
 
+/* Group g learned something: counted, saved by the owner, and reported as
+ * finding name with action learn. */
+static void learned(struct engine *e, struct finding *f, size_t g, const char *name)
+{
+	e->st.learned++;
+	if (e->cfg.learned)
+		e->cfg.learned(e->cfg.learned_ctx, g);
+	f->name = name;
+	f->severity = SEV_INFO;
+	f->action = FACT_LEARN;
+}
+
 /* Protect turns a finding into a decision; the other modes alert. */
 static enum finding_action decide(enum policy_mode m, enum finding_action protect)
 {
@@ -587,12 +599,7 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 	} else if (cs->proc_mode == MODE_DISCOVER) {
 		long g = own_group(e, cs);
 		if (g >= 0 && policy__proc_add(e->policy, g, name, exe) >= 0) {
-			e->st.learned++;
-			if (e->cfg.learned)
-				e->cfg.learned(e->cfg.learned_ctx, g);
-			f.name = FN_PROCESS_LEARNED;
-			f.severity = SEV_INFO;
-			f.action = FACT_LEARN;
+			learned(e, &f, g, FN_PROCESS_LEARNED);
 			snprintf(idbuf, sizeof(idbuf), "learned:%s", e->policy->groups[g].name);
 			f.rule.id = idbuf;
 			f.rule.name = "";
@@ -795,12 +802,7 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 			size_t k = blocking - p->groups[blocking_group].files;
 			int added = policy__file_app_add(e->policy, blocking_group, k, comm);
 			if (added > 0) {
-				e->st.learned++;
-				if (e->cfg.learned)
-					e->cfg.learned(e->cfg.learned_ctx, blocking_group);
-				f.name = FN_FILE_LEARNED;
-				f.severity = SEV_INFO;
-				f.action = FACT_LEARN;
+				learned(e, &f, blocking_group, FN_FILE_LEARNED);
 				rule_ref(&f, p, blocking_group, &blocking->pos, blocking->filter.pattern,
 					 idbuf, sizeof(idbuf));
 				snprintf(msg, sizeof(msg), "learned %s as an app of %s", comm,
@@ -994,14 +996,9 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 			e->st.learn_failed++;
 			goto out;
 		}
-		e->st.learned++;
-		e->gen++;
-		if (e->cfg.learned)
-			e->cfg.learned(e->cfg.learned_ctx, own);
+		e->gen++; /* the rule lists of the containers changed */
+		learned(e, &f, own, FN_NET_LEARNED);
 		p = e->policy;
-		f.name = FN_NET_LEARNED;
-		f.severity = SEV_INFO;
-		f.action = FACT_LEARN;
 		rule_ref(&f, p, own, &p->net[r].pos, p->net[r].name, idbuf, sizeof(idbuf));
 		snprintf(msg, sizeof(msg), "learned %s -> %s %s/%u", p->groups[from].name,
 			 p->groups[to].name, proto, port);

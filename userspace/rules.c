@@ -132,52 +132,74 @@ const char *policy_mode_name(enum policy_mode m)
 	}
 }
 
+/* The enums of the rule files: names (case-insensitive) to values. */
+struct enum_name {
+	const char *name;
+	int value;
+};
+
+static int enum_parse(const struct enum_name *t, const char *s, int *out)
+{
+	for (; t->name; t++) {
+		if (!strcasecmp(s, t->name)) {
+			*out = t->value;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 int policy_mode_parse(const char *s, enum policy_mode *out)
 {
-	if (!strcasecmp(s, "Discover"))
-		*out = MODE_DISCOVER;
-	else if (!strcasecmp(s, "Monitor"))
-		*out = MODE_MONITOR;
-	else if (!strcasecmp(s, "Protect"))
-		*out = MODE_PROTECT;
-	else if (!strcasecmp(s, "N/A"))
-		*out = MODE_UNSET;
-	else
-		return -EINVAL;
-	return 0;
+	static const struct enum_name t[] = {
+		{ "Discover", MODE_DISCOVER }, { "Monitor", MODE_MONITOR },
+		{ "Protect", MODE_PROTECT },   { "N/A", MODE_UNSET },
+		{ NULL, 0 },
+	};
+	int v, err = enum_parse(t, s, &v);
+
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static int baseline_parse(const char *s, enum policy_baseline *out)
 {
-	if (!strcasecmp(s, "basic") || !strcasecmp(s, "default"))
-		*out = BASELINE_BASIC;
-	else if (!strcasecmp(s, "zero-drift") || !strcasecmp(s, "zero_drift"))
-		*out = BASELINE_ZERO_DRIFT;
-	else
-		return -EINVAL;
-	return 0;
+	static const struct enum_name t[] = {
+		{ "basic", BASELINE_BASIC },	     { "default", BASELINE_BASIC },
+		{ "zero-drift", BASELINE_ZERO_DRIFT }, { "zero_drift", BASELINE_ZERO_DRIFT },
+		{ NULL, 0 },
+	};
+	int v, err = enum_parse(t, s, &v);
+
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static int action_parse(const char *s, enum policy_action *out)
 {
-	if (!strcasecmp(s, "allow"))
-		*out = ACTION_ALLOW;
-	else if (!strcasecmp(s, "deny"))
-		*out = ACTION_DENY;
-	else
-		return -EINVAL;
-	return 0;
+	static const struct enum_name t[] = {
+		{ "allow", ACTION_ALLOW }, { "deny", ACTION_DENY }, { NULL, 0 },
+	};
+	int v, err = enum_parse(t, s, &v);
+
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static int behavior_parse(const char *s, enum file_behavior *out)
 {
-	if (!strcasecmp(s, "monitor_change"))
-		*out = FILE_MONITOR_CHANGE;
-	else if (!strcasecmp(s, "block_access"))
-		*out = FILE_BLOCK_ACCESS;
-	else
-		return -EINVAL;
-	return 0;
+	static const struct enum_name t[] = {
+		{ "monitor_change", FILE_MONITOR_CHANGE }, { "block_access", FILE_BLOCK_ACCESS },
+		{ NULL, 0 },
+	};
+	int v, err = enum_parse(t, s, &v);
+
+	if (!err)
+		*out = v;
+	return err;
 }
 
 static enum group_kind group_kind_of(const char *name)

@@ -211,20 +211,20 @@ static int handle_event(void *ctx, const void *data, size_t size)
 		s->uc.runtime_init++;
 	/* the rule engine sees what a container's workload does (not the
 	 * runtime preparing it), and every process's credentials */
-	if (!cgroup_ev && !runtime_init && s->rules) {
-		const struct container_view *cv = NULL;
+	bool host = h->flags & WACHT_F_HOST;
+	bool evaluate = !cgroup_ev && !runtime_init && s->rules;
+	bool print = s->cfg->verbose ||
+		     (s->cfg->events && printed_by_default(h->type) && !runtime_init);
+	const struct container_view *cv = NULL;
 
-		if (!(h->flags & WACHT_F_HOST))
-			cv = containers__lookup(s->containers, h->cgroup_id, h->tgid);
-		sensor_rules__event(s->rules, &ev, cv);
-	}
+	/* one lookup serves both */
+	if ((evaluate && !host) || (print && (!cgroup_ev || !host)))
+		cv = containers__lookup(s->containers, h->cgroup_id, cgroup_ev ? 0 : h->tgid);
+	if (evaluate)
+		sensor_rules__event(s->rules, &ev, host ? NULL : cv);
 	if (h->type == WACHT_EV_CGROUP_RMDIR && s->rules)
 		sensor_rules__container_gone(s->rules, h->cgroup_id);
-	if (s->cfg->verbose || (s->cfg->events && printed_by_default(h->type) && !runtime_init)) {
-		const struct container_view *cv = NULL;
-
-		if (!cgroup_ev || !(h->flags & WACHT_F_HOST))
-			cv = containers__lookup(s->containers, h->cgroup_id, cgroup_ev ? 0 : h->tgid);
+	if (print) {
 		if (!cv && !cgroup_ev && !s->cfg->capture_host) {
 			/* a sandboxed host service (own mount namespace, no
 			 * container cgroup): not a container */
