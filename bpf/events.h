@@ -17,7 +17,7 @@
 
 /* The includer provides __u8..__u64/__s32/__s64: vmlinux.h in BPF code,
  * <linux/types.h> in userspace. */
-#define WACHT_ABI_VERSION 1
+#define WACHT_ABI_VERSION 2
 
 /* Event types. Numbers are never reused; retire by leaving a gap. */
 enum wacht_event_type {
@@ -69,6 +69,7 @@ enum wacht_drop_reason {
 #define WACHT_F_HOST (1u << 5)        /* process in the host mount namespace */
 #define WACHT_F_STDIO_SOCKET (1u << 6) /* exec: fd 0 and fd 1 are one socket (a reverse shell's shape) */
 #define WACHT_F_CREATED (1u << 7)     /* file open/creat: this call created the file */
+#define WACHT_F_DENIED (1u << 8)      /* net: refused by the kernel (cgroup hook), not by the peer */
 
 struct wacht_hdr {
 	__u64 ts_ns;     /* bpf_ktime_get_boot_ns() */
@@ -103,7 +104,7 @@ struct wacht_exec {
 	__u32 argv_len;
 	__u32 argc;
 	__u32 old_pid;       /* pid before exec (differs when a thread execs) */
-	__u32 _pad;
+	__u32 verdict;       /* enforcement: WACHT_V_* | enum wacht_kill_reason (enforce.h) */
 };
 _Static_assert(sizeof(struct wacht_exec) == 136, "wacht_exec ABI");
 

@@ -46,7 +46,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	hdr_fill(&e->hdr, WACHT_EV_EXEC, task);
 	e->old_pid = old_pid;
-	e->_pad = 0;
+	e->verdict = 0;
 
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);

@@ -1018,6 +1018,42 @@ out:
 		free(pb);
 }
 
+/* ---- the enforcement compiler's view */
+
+int engine__view(struct engine *e, const struct engine_container *c, struct engine_view *out)
+{
+	struct cstate *cs = e->policy ? cstate_get(e, c) : NULL;
+
+	if (!cs)
+		return -ENOMEM;
+	*out = (struct engine_view){
+		.group = cs->name,
+		.member = cs->member,
+		.member_words = cs->member_words,
+		.order = cs->order,
+		.n_order = cs->n_order,
+		.egress = cs->egress,
+		.ingress = cs->ingress,
+		.n_egress = cs->n_egress,
+		.n_ingress = cs->n_ingress,
+		.net_mode = cs->net_mode,
+		.proc_mode = cs->proc_mode,
+		.baseline = cs->baseline,
+	};
+	return 0;
+}
+
+void engine__peer_member(struct engine *e, bool host, uint8_t family, const uint8_t *addr,
+			 uint64_t *bits, size_t words)
+{
+	struct engine_peer peer = { .kind = host ? ENTITY_HOST : ENTITY_EXTERNAL };
+	const char *label;
+	struct cstate *pcs;
+
+	if (e->policy)
+		peer_groups(e, &peer, family, addr, bits, words, &label, &pcs);
+}
+
 /* ---- entry */
 
 void engine__event(struct engine *e, const struct wacht_event *ev, const struct engine_container *c,

@@ -76,6 +76,29 @@ struct policy *engine__policy(const struct engine *e);
 void engine__event(struct engine *e, const struct wacht_event *ev, const struct engine_container *c,
 		   const struct engine_exec_facts *xf, const struct engine_peer *peer);
 
+/*
+ * What the enforcement compiler reads of a container's evaluated state.
+ * Borrowed: valid until the next call into the engine.
+ */
+struct engine_view {
+	const char *group;           /* its own group's name, nv.<service>.<namespace> */
+	const uint64_t *member;      /* bitmap over the policy's groups */
+	size_t member_words;
+	const size_t *order;         /* member groups, in process/file rule order */
+	size_t n_order;
+	const size_t *egress, *ingress; /* indexes into policy->net, in match order */
+	size_t n_egress, n_ingress;
+	enum policy_mode net_mode, proc_mode;
+	enum policy_baseline baseline;
+};
+/* 0, or -ENOMEM; also (re)computes membership as an event would. */
+int engine__view(struct engine *e, const struct engine_container *c, struct engine_view *out);
+/* Groups a peer that is not a container is in: nodes (host) or external,
+ * plus every group whose address criteria match addr. bits has words
+ * words, zeroed by the caller. */
+void engine__peer_member(struct engine *e, bool host, uint8_t family, const uint8_t *addr,
+			 uint64_t *bits, size_t words);
+
 /* The container with this cgroup is gone: its state is freed. */
 void engine__container_gone(struct engine *e, uint64_t cgroup_id);
 /* Closes aggregation windows (call about once a second; UINT64_MAX: all). */

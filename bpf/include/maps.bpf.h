@@ -6,6 +6,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "events.h"
+#include "enforce.h"
 
 /*
  * maps.bpf.c defines WACHT_DEFINE_MAPS before including this header and so
@@ -27,6 +28,8 @@ WACHT_RODATA(__u8, cfg_capture_host, 0);   /* also report host processes */
 WACHT_RODATA(__u8, cfg_file_filter, 0);    /* file events only under file_prefixes */
 WACHT_RODATA(__u8, cfg_capture_file, 1);
 WACHT_RODATA(__u8, cfg_capture_net, 1);
+/* 0: alert-only (--alert-only): the kernel never kills, stops or refuses */
+WACHT_RODATA(__u8, cfg_enforce, 0);
 
 /* All events to userspace, in one ring so that their order is global: a
  * process's exit always follows everything it did. 8 MiB holds ~40k typical
@@ -125,5 +128,130 @@ WACHT_EXTERN struct {
 	__type(key, struct wacht_udp_peer);
 	__type(value, __u8);
 } udp_peers SEC(".maps");
+
+/* ---- enforcement (bpf/enforce.h). Owner of every policy map: userspace's
+ * enforcement compiler (userspace/enforce.c) writes, the kernel reads. */
+
+/* Per container, by cgroup id. No entry: identity not resolved, never act. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct wacht_cg_policy);
+} enforce_cgroups SEC(".maps");
+
+/* Process rules of every container's first-match list (bpf/enforce.h). */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct wacht_proc_key);
+	__type(value, struct wacht_proc_val);
+} proc_rules SEC(".maps");
+
+/* Built-in names: hash of a process name -> WACHT_BUILTIN_*. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 512);
+	__type(key, __u64);
+	__type(value, __u32);
+} builtin_names SEC(".maps");
+
+/* Files a container process opened for writing (or created): a binary
+ * among them is drift under zero-drift. Owner: kernel (file.bpf.c).
+ * LRU: an evicted inode is only found by userspace's upper-layer check. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct wacht_inode_key);
+	__type(value, __u64);
+} written_inodes SEC(".maps");
+
+/* Cgroups created after the sensor started and not compiled yet: the
+ * first exec in one is held (SIGSTOP) until userspace compiled it. Owner:
+ * kernel inserts (cgroup_mkdir), userspace deletes once compiled. Value:
+ * creation time (boot ns). */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} cgroups_new SEC(".maps");
+
+/* Held execs, by tgid (bpf/enforce.h). Owner: kernel inserts, userspace
+ * decides (decide_held) and deletes. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct wacht_exec_keys);
+} held_execs SEC(".maps");
+
+/* [0]: boot time of userspace's last heartbeat. Execs are held only while
+ * it is recent, so a sensor that stopped never leaves a process waiting. */
+#define WACHT_HEARTBEAT_NS (2ULL * 1000000000ULL)
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} heartbeat SEC(".maps");
+
+/* What enforcement did, per CPU: index WACHT_EC_*. */
+#define WACHT_EC_KILL 0
+#define WACHT_EC_HOLD 1
+#define WACHT_EC_CONNECT_DENY 2
+#define WACHT_EC_SENDMSG_DENY 3
+#define WACHT_EC_INGRESS_DROP 4
+#define WACHT_EC_HOLD_FULL 5 /* held_execs full: the exec ran unchecked */
+#define WACHT_EC_MAX 8
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WACHT_EC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} enforce_counters SEC(".maps");
+
+/* Network segmentation: peer classes of exact addresses and of address
+ * groups' CIDRs, and per (container, peer class, direction) the rules. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct wacht_addr_key);
+	__type(value, __u32);
+} peer_addrs SEC(".maps");
+
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct wacht_cidr_key);
+	__type(value, __u32);
+} peer_cidrs SEC(".maps");
+
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct wacht_net_key);
+	__type(value, struct wacht_net_rules);
+} net_rules SEC(".maps");
+
+/* A connect/sendmsg the cgroup hook refused, by pid_tgid, for the record
+ * the syscall's exit writes (WACHT_F_DENIED). */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u32);
+} net_denied SEC(".maps");
+
+static __always_inline void enforce_count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&enforce_counters, &idx);
+
+	if (c)
+		*c += 1;
+}
 
 #endif /* WACHT_MAPS_BPF_H */
