@@ -28,7 +28,7 @@ BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
 
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
-SYS_SRCS := userspace/loader.c userspace/containers.c \
+SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is

@@ -10,6 +10,14 @@ static __always_inline int cgroup_event(struct cgroup *cgrp, const char *path, _
 	 * bpf_get_current_cgroup_id() returns; cgrp_dfl_root has id 0 */
 	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0)
 		return 0;
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+	if (cfg_enforce && type == WACHT_EV_CGROUP_MKDIR) {
+		/* until userspace compiled it, the first exec in it is held */
+		__u64 now = bpf_ktime_get_boot_ns();
+		bpf_map_update_elem(&cgroups_new, &id, &now, BPF_ANY);
+	} else if (type == WACHT_EV_CGROUP_RMDIR) {
+		bpf_map_delete_elem(&cgroups_new, &id);
+	}
 	struct wacht_scratch *s = scratch_get(type);
 	if (!s)
 		return 0;
@@ -17,7 +25,7 @@ static __always_inline int cgroup_event(struct cgroup *cgrp, const char *path, _
 	struct task_struct *task = (void *)bpf_get_current_task_btf();
 
 	hdr_fill(&e->hdr, type, task);
-	e->hdr.cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	e->hdr.cgroup_id = id;
 	e->level = BPF_CORE_READ(cgrp, level);
 	long n = bpf_probe_read_kernel_str(&s->rec[sizeof(*e)], WACHT_CGROUP_PATH_MAX, path);
 	if (n < 0) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) OR Apache-2.0 */
 /*
  * enforce.h: the ABI of the policy maps, which userspace (the enforcement
- * compiler, userspace/enforce.c) fills and the kernel decides from.
+ * compiler, userspace/enforce_compile.c) fills and the kernel decides from.
  *
  * Same rules as events.h: includes nothing (the includer provides the
  * __u* types), fixed widths, explicit padding, a size assert on every
@@ -75,6 +75,15 @@ enum wacht_kill_reason {
 #define WACHT_V_ENFORCED (1u << 10)/* the container's policy was in the maps (a decision was taken) */
 #define WACHT_V_DRIFT (1u << 11)   /* the binary was written in a container after its start */
 
+/* What enforcement did, per CPU (map enforce_counters): index WACHT_EC_*. */
+#define WACHT_EC_KILL 0
+#define WACHT_EC_HOLD 1
+#define WACHT_EC_CONNECT_DENY 2
+#define WACHT_EC_SENDMSG_DENY 3
+#define WACHT_EC_INGRESS_DROP 4
+#define WACHT_EC_HOLD_FULL 5 /* held_execs full: the exec ran unchecked */
+#define WACHT_EC_MAX 8
+
 /* ---- hashing (FNV-1a, 64 bit); 0 is reserved for "any" */
 #define WACHT_HASH_INIT 0xcbf29ce484222325ULL
 #define WACHT_HASH_PRIME 0x100000001b3ULL
@@ -85,22 +94,25 @@ enum wacht_kill_reason {
  * once the container's policy is in the maps, then delivers SIGKILL or
  * SIGCONT to the stopped process. */
 #define WACHT_DIRS_MAX 16
+#define WACHT_ANC_MAX 8
 struct wacht_exec_keys {
 	__u64 cgroup_id;
-	__u64 name_hash;
+	__u64 name_hash;              /* the name process rules match (engine_exec_name) */
 	__u64 base_hash;              /* basename of the executed file */
-	__u64 exe_hash;
-	__u64 dir_hash[WACHT_DIRS_MAX];/* prefixes of exe ending before a '/', deepest last */
+	__u64 exe_hash;               /* the executed file's path in the container */
+	__u64 dir_hash[WACHT_DIRS_MAX];/* exe's directories: the prefix before each '/', shallowest first */
 	__u32 n_dirs;
 	__u32 flags;                  /* WACHT_XK_* */
 	__u32 tgid;
-	__u32 verdict;                /* out (decide_held): WACHT_V_* | reason */
+	__u32 verdict;                /* out: WACHT_V_* | reason */
+	__u32 anc[WACHT_ANC_MAX];     /* tgid, then its ancestors while in the same cgroup */
+	__u32 n_anc;
+	__u32 _pad;
 };
-_Static_assert(sizeof(struct wacht_exec_keys) == 176, "wacht_exec_keys ABI");
+_Static_assert(sizeof(struct wacht_exec_keys) == 216, "wacht_exec_keys ABI");
 #define WACHT_XK_STDIO_SOCKET (1u << 0)
 #define WACHT_XK_DRIFT (1u << 1)
-#define WACHT_XK_FOREIGN (1u << 2)   /* not a descendant of init_tgid (set by the kernel) */
-#define WACHT_XK_ANCESTRY (1u << 3)  /* ancestry known: FOREIGN is meaningful */
+#define WACHT_XK_ANC_END (1u << 2)   /* anc[] ends where the chain leaves the cgroup */
 
 /* Written binaries (map written_inodes, LRU): key = (s_dev, i_ino). */
 struct wacht_inode_key {
@@ -124,7 +136,7 @@ _Static_assert(sizeof(struct wacht_addr_key) == 20, "wacht_addr_key ABI");
 
 struct wacht_cidr_key {    /* peer_cidrs (LPM): prefixlen counts family bits too */
 	__u32 prefixlen;   /* 32 (family) + address bits */
-	__u32 family;      /* big-endian in the trie's view: see enforce.c */
+	__u32 family;      /* big-endian in the trie's view: see enforce_net.c */
 	__u8 addr[16];
 };
 _Static_assert(sizeof(struct wacht_cidr_key) == 24, "wacht_cidr_key ABI");

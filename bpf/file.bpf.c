@@ -5,6 +5,7 @@
 #include <bpf/bpf_tracing.h>
 
 #define O_WRONLY_ 01
+#define O_RDWR_ 02
 #define O_CREAT_ 0100
 #define O_TRUNC_ 01000
 #define AT_REMOVEDIR_ 0x200
@@ -80,6 +81,17 @@ int handle_file_exit(struct sc_exit_ctx *ctx)
 		 * the file it did create (do_open -> FMODE_CREATED, 4.19+) */
 		if (f && (BPF_CORE_READ(f, f_mode) & FMODE_CREATED))
 			e->hdr.flags |= WACHT_F_CREATED;
+		/* a file opened for writing in a container may become a binary
+		 * that zero-drift forbids: remembered by inode, before the
+		 * writer can exec it (the open has not returned yet) */
+		if (f && (e->open_flags & (O_WRONLY_ | O_RDWR_ | O_CREAT_ | O_TRUNC_)) &&
+		    task_mntns(task) != cfg_host_mntns) {
+			struct inode *ino = BPF_CORE_READ(f, f_inode);
+			struct wacht_inode_key ik = { .ino = BPF_CORE_READ(ino, i_ino),
+						      .dev = BPF_CORE_READ(ino, i_sb, s_dev) };
+			__u64 now = bpf_ktime_get_boot_ns();
+			bpf_map_update_elem(&written_inodes, &ik, &now, BPF_ANY);
+		}
 		canonical = true;
 	} else if (sc.fd < ARG_CWD) {
 		e->path_len = put_file_path(s, task, task_fd_file(task, (int)p.args[sc.fd & 7]), pos,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
 /* process.bpf.c: exec, fork and exit of processes, for the process tree. */
 #include "path.bpf.h"
+#include "enforce.bpf.h"
 #include <bpf/bpf_tracing.h>
 
 /* Filenames passed to execve are kept to 2 KiB so that exe + filename +
@@ -68,11 +69,12 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (stdio_is_one_socket(task))
 		e->hdr.flags |= WACHT_F_STDIO_SOCKET;
 
-	__u32 pos = sizeof(*e);
+	__u32 pos = sizeof(*e), exe_pos = pos;
 	__u32 off = path_walk(s, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt),
 			      task, &e->hdr.flags);
 	e->exe_len = path_put(s, off, pos);
 	pos += e->exe_len;
+	__u32 fn_pos = pos;
 
 	long n = bpf_probe_read_kernel_str(&s->rec[pos & (WACHT_RECORD_MAX / 2 - 1)], FILENAME_MAX,
 					   BPF_CORE_READ(bprm, filename));
@@ -106,9 +108,12 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		s->rec[(pos + alen - 1) & (WACHT_RECORD_MAX - 1)] = 0;
 	e->argv_len = alen;
 	e->argc = BPF_CORE_READ(bprm, argc);
+	__u32 argv_pos = pos;
 	pos += alen;
 
-	emit(e, pos);
+	e->verdict = enforce_exec(s, e, task, exe_pos, fn_pos, argv_pos);
+	/* a held process waits for userspace: wake it now */
+	emit_wake(e, pos, e->verdict & WACHT_V_HELD);
 	return 0;
 }
 

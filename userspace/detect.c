@@ -23,6 +23,16 @@ static const char *const package_managers[] = {
 };
 static const char *const escalation_tools[] = { "su", "sudo", "doas", NULL };
 
+const char *const *detect_suspicious_names(void)
+{
+	return suspicious;
+}
+
+const char *const *detect_package_manager_names(void)
+{
+	return package_managers;
+}
+
 bool detect_suspicious(const char *name)
 {
 	return in_list(suspicious, name);

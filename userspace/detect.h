@@ -10,6 +10,10 @@
 /* nmap, nc, ncat, netcat, socat, sshd, ssh, scp, telnet, in.telnetd,
  * iodine, iodined, dnscat, dns2tcpc, dns2tcpd (exact process name). */
 bool detect_suspicious(const char *name);
+/* The tables themselves, NULL-terminated (compiled into the kernel's
+ * builtin_names map for enforcement). */
+const char *const *detect_suspicious_names(void);
+const char *const *detect_package_manager_names(void);
 /* apt, apt-get, aptitude, dpkg, rpm, yum, dnf, microdnf, apk, zypper. */
 bool detect_package_manager(const char *name);
 /* su, sudo, doas: expected to make a non-root user root. */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "detect.h"
+#include "enforce_compile.h"
 #include "engine.h"
 
 #define CS_BUCKETS 1024
@@ -530,6 +531,23 @@ const char *engine_exec_name(const struct wacht_event *ev)
 	return base_name(fn);
 }
 
+/* What happened to an exec Protect forbids is what the kernel did (it
+ * decides at the exec, from the compiled policy): kill if it killed,
+ * otherwise alert, with note saying why nothing was killed. */
+static enum finding_action exec_action(const struct engine *e, const struct cstate *cs,
+				       const struct engine_exec_facts *xf, const char **note)
+{
+	*note = "";
+	if (cs->proc_mode != MODE_PROTECT)
+		return FACT_ALERT;
+	if (xf && (xf->verdict & WACHT_V_KILLED))
+		return FACT_KILL;
+	*note = e->cfg.alert_only ? " (not killed: enforcement is off, --alert-only)" :
+		xf && (xf->verdict & WACHT_V_ENFORCED) ? " (not killed: the kernel's policy allowed it)" :
+							   " (not killed: not enforced in the kernel)";
+	return FACT_ALERT;
+}
+
 static void process_exec(struct engine *e, const struct wacht_event *ev, struct cstate *cs,
 			 const struct engine_container *c, const struct engine_exec_facts *xf)
 {
@@ -541,8 +559,11 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 	struct finding f;
 	struct proc_match m = proc_rules_match(p, cs, name, exe);
 	bool explicitly_allowed = m.r && m.r->action == ACTION_ALLOW && !m.r->learned;
-	enum finding_action builtin_action =
-		explicitly_allowed ? FACT_ALERT : decide(cs->proc_mode, FACT_KILL);
+	const char *note;
+	enum finding_action kill_or_alert = exec_action(e, cs, xf, &note);
+	enum finding_action builtin_action = explicitly_allowed ? FACT_ALERT : kill_or_alert;
+	const char *bnote = explicitly_allowed ? "" : note;
+	bool reported = false;
 
 	finding_init(&f, ev, cs, c, e->procs);
 	f.process.name = name;
@@ -553,31 +574,36 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 	if (!explicitly_allowed && (flags & PROC_F_SUSPICIOUS)) {
 		builtin(&f, FN_SUSPICIOUS, SEV_HIGH, builtin_action, "builtin:suspicious-process",
 			"suspicious process");
-		snprintf(msg, sizeof(msg), "%s started by a suspicious process", name);
+		snprintf(msg, sizeof(msg), "%s started by a suspicious process%s", name, bnote);
 		f.message = msg;
 		report(e, &f);
+		reported = true;
 	} else if (!explicitly_allowed &&
 		   (detect_suspicious(name) || detect_suspicious(base_name(exe)))) {
 		proc_table__set_flags(e->procs, h->tgid, PROC_F_SUSPICIOUS);
 		builtin(&f, FN_SUSPICIOUS, SEV_HIGH, builtin_action, "builtin:suspicious-process",
 			"suspicious process");
-		snprintf(msg, sizeof(msg), "suspicious process %s (%s)", name, exe);
+		snprintf(msg, sizeof(msg), "suspicious process %s (%s)%s", name, exe, bnote);
 		f.message = msg;
 		report(e, &f);
+		reported = true;
 	}
 	if (h->flags & WACHT_F_STDIO_SOCKET) {
-		builtin(&f, FN_TUNNEL, SEV_CRITICAL, decide(cs->proc_mode, FACT_KILL),
-			"builtin:reverse-shell", "reverse shell");
-		snprintf(msg, sizeof(msg), "%s runs with standard input and output on one socket", name);
+		builtin(&f, FN_TUNNEL, SEV_CRITICAL, kill_or_alert, "builtin:reverse-shell",
+			"reverse shell");
+		snprintf(msg, sizeof(msg), "%s runs with standard input and output on one socket%s",
+			 name, note);
 		f.message = msg;
 		report(e, &f);
+		reported = true;
 	}
 	if (detect_package_manager(name) || detect_package_manager(base_name(exe))) {
 		builtin(&f, FN_PACKAGE_MANAGER, SEV_MEDIUM, builtin_action, "builtin:package-manager",
 			"package manager");
-		snprintf(msg, sizeof(msg), "package manager %s runs in a container", name);
+		snprintf(msg, sizeof(msg), "package manager %s runs in a container%s", name, bnote);
 		f.message = msg;
 		report(e, &f);
+		reported = true;
 	}
 
 	/* the process profile */
@@ -615,11 +641,15 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 		      foreign ? "zero-drift: not started by the container's root process" :
 				"not in the process profile";
 	}
+	if (!why && !reported && xf && (xf->verdict & WACHT_V_KILLED)) {
+		/* the kernel knew more (a binary it saw written): its reason */
+		why = enforce_reason_name(xf->verdict);
+	}
 	if (!why)
 		return;
 	f.name = FN_PROCESS_VIOLATION;
 	f.severity = SEV_HIGH;
-	f.action = decide(cs->proc_mode, FACT_KILL);
+	f.action = kill_or_alert;
 	if (m.r) {
 		rule_ref(&f, p, m.group, &m.r->pos, m.r->name, idbuf, sizeof(idbuf));
 	} else {
@@ -628,7 +658,7 @@ static void process_exec(struct engine *e, const struct wacht_event *ev, struct 
 		f.rule.name = "";
 		f.rule.group = cs->name;
 	}
-	snprintf(msg, sizeof(msg), "%s (%s): %s", name, exe, why);
+	snprintf(msg, sizeof(msg), "%s (%s): %s%s", name, exe, why, note);
 	report(e, &f);
 }
 
@@ -668,8 +698,9 @@ static void check_escalation(struct engine *e, const struct wacht_event *ev, str
 	char msg[256];
 	finding_init(&f, ev, cs, c, e->procs);
 	f.mode = cs->proc_mode;
-	builtin(&f, FN_PRIV_ESC, SEV_CRITICAL, decide(cs->proc_mode, FACT_KILL),
-		"builtin:privilege-escalation", "privilege escalation");
+	/* reported, never killed: the kernel does not decide on credentials */
+	builtin(&f, FN_PRIV_ESC, SEV_CRITICAL, FACT_ALERT, "builtin:privilege-escalation",
+		"privilege escalation");
 	snprintf(msg, sizeof(msg), "%s became root (euid %u -> 0) without su or sudo", name, prev);
 	f.message = msg;
 	report(e, &f);

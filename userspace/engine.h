@@ -31,6 +31,7 @@ struct engine_container {
 /* Facts about an exec only the system can tell. */
 struct engine_exec_facts {
 	bool exe_in_upper;   /* the binary is in the container's writable layer */
+	uint32_t verdict;    /* the kernel's: WACHT_V_* | reason (bpf/enforce.h) */
 };
 
 /* The other end of a connection, resolved by the sensor. */
@@ -41,6 +42,7 @@ struct engine_peer {
 
 struct engine_config {
 	uint64_t window_ns;  /* aggregation window for identical findings */
+	bool alert_only;     /* enforcement is off: Protect findings say so */
 	finding_sink sink;   /* receives every finding (after aggregation) */
 	void *sink_ctx;
 	/* a group's learned profile grew (persist it); may be NULL */

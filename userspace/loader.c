@@ -143,6 +143,7 @@ struct loader *loader__open(const struct loader_config *cfg, int *errp)
 	l->skel->rodata->cfg_capture_file = cfg->capture_file;
 	l->skel->rodata->cfg_capture_net = cfg->capture_net;
 	l->skel->rodata->cfg_file_filter = cfg->file_prefixes && cfg->file_prefixes[0];
+	l->skel->rodata->cfg_enforce = cfg->enforce;
 	/* tail-call targets are attached through exit_progs, not by libbpf */
 	bpf_program__set_autoattach(l->skel->progs.handle_file_exit, false);
 	bpf_program__set_autoattach(l->skel->progs.handle_net_exit, false);
@@ -243,6 +244,22 @@ static int sum_percpu(int fd, __u32 key, int ncpu, uint64_t *out)
 	for (int c = 0; c < ncpu; c++)
 		*out += vals[c];
 	return 0;
+}
+
+void loader__enforce_fds(const struct loader *l, struct loader_enforce *out)
+{
+	const struct wacht_bpf *k = l->skel;
+
+	*out = (struct loader_enforce){
+		.cgroups = bpf_map__fd(k->maps.enforce_cgroups),
+		.proc_rules = bpf_map__fd(k->maps.proc_rules),
+		.builtin_names = bpf_map__fd(k->maps.builtin_names),
+		.cgroups_new = bpf_map__fd(k->maps.cgroups_new),
+		.held = bpf_map__fd(k->maps.held_execs),
+		.heartbeat = bpf_map__fd(k->maps.heartbeat),
+		.counters = bpf_map__fd(k->maps.enforce_counters),
+		.decide_held = bpf_program__fd(k->progs.decide_held),
+	};
 }
 
 int loader__read_counters(const struct loader *l, uint64_t *drops, uint64_t *sent)

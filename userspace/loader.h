@@ -15,6 +15,7 @@ struct loader_config {
 	bool capture_net;
 	const char *const *file_prefixes; /* NULL-terminated; empty = no filter */
 	bool verbose_libbpf;
+	bool enforce;       /* Protect mode acts (kills, refuses); false: alert-only */
 };
 
 struct loader; /* opaque: owns the skeleton, links and ring buffer */
@@ -35,6 +36,14 @@ int loader__epoll_fd(const struct loader *l);
 /* Sum over CPUs of drops[type][reason] and sent[type]. */
 int loader__read_counters(const struct loader *l, uint64_t *drops /* [WACHT_EV_MAX*WACHT_DROP_MAX] */,
 			  uint64_t *sent /* [WACHT_EV_MAX] */);
+/* The enforcement maps and the held-exec decision program (bpf/enforce.h),
+ * for the enforcer, which owns their contents. Borrowed fds. */
+struct loader_enforce {
+	int cgroups, proc_rules, builtin_names, cgroups_new, held, heartbeat, counters;
+	int decide_held; /* program fd */
+};
+void loader__enforce_fds(const struct loader *l, struct loader_enforce *out);
+
 /* Number of links attached (for the status line). */
 size_t loader__link_count(const struct loader *l);
 

@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "      --no-state           keep learned profiles in memory only\n"
 "      --window SEC         identical findings within SEC seconds are reported\n"
 "                           once, then once with their count (default: 10)\n"
+"      --alert-only         never kill, refuse or block, also in Protect mode:\n"
+"                           findings say alert (also: WACHT_ALERT_ONLY=1)\n"
 "      --check-rules PATH   validate rule files (repeatable) and exit: 0 valid,\n"
 "                           1 errors (each as FILE:LINE:COLUMN); loads no BPF\n"
 "      --export-learned DIR write what was learned (the state directory, read\n"
@@ -82,7 +84,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NODE = 256, OPT_STATS, OPT_READY, OPT_HOST, OPT_PREFIX, OPT_NO_FILE, OPT_NO_NET,
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
-	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS,
+	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
 		{ "check-rules", required_argument, NULL, OPT_CHECK_RULES },
 		{ "export-learned", required_argument, NULL, OPT_EXPORT_LEARNED },
 		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "alert-only", no_argument, NULL, OPT_ALERT_ONLY },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
@@ -188,6 +191,11 @@ int main(int argc, char **argv)
 		.window = 10,
 	};
 	int c;
+	/* the same switch for a DaemonSet's environment (a ConfigMap key) */
+	const char *ao = getenv("WACHT_ALERT_ONLY");
+
+	if (ao && *ao && strcmp(ao, "0") != 0 && strcmp(ao, "false") != 0)
+		cfg.alert_only = true;
 
 	while ((c = getopt_long(argc, argv, "o:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -196,6 +204,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			cfg.verbose = true;
+			break;
+		case OPT_ALERT_ONLY:
+			cfg.alert_only = true;
 			break;
 		case OPT_NODE:
 			cfg.node = optarg;

@@ -42,6 +42,7 @@ struct user_counters {
 struct sensor {
 	const struct sensor_config *cfg;
 	struct loader *loader;
+	struct enforcer *enf;
 	struct containers *containers;
 	struct proc_table *procs;
 	struct sensor_rules *rules;
@@ -401,6 +402,7 @@ int sensor_run(const struct sensor_config *cfg)
 		},
 		.node = s.node,
 		.window_ns = (uint64_t)cfg->window * 1000000000ULL,
+		.alert_only = cfg->alert_only,
 		.sink = print_finding,
 		.policy_loaded = print_policy,
 		.ctx = &s,
@@ -425,6 +427,7 @@ int sensor_run(const struct sensor_config *cfg)
 		.capture_net = cfg->capture_net,
 		.file_prefixes = cfg->file_prefixes,
 		.verbose_libbpf = cfg->debug_bpf,
+		.enforce = !cfg->alert_only,
 	};
 	s.loader = loader__open(&lc, &err);
 	if (!s.loader)
@@ -435,6 +438,14 @@ int sensor_run(const struct sensor_config *cfg)
 	 * ring buffer already */
 	containers__scan(s.containers);
 	scan_procs(&s);
+	/* every container known now is compiled into the kernel before we
+	 * say ready; new ones are held at their first exec until compiled */
+	s.enf = enforcer__new(s.loader, !cfg->alert_only);
+	if (!s.enf) {
+		fprintf(stderr, "wacht-sensor: out of memory\n");
+		goto out;
+	}
+	sensor_rules__set_enforcer(s.rules, s.enf);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -456,9 +467,10 @@ int sensor_run(const struct sensor_config *cfg)
 	if (cfg->ready_file && (err = write_ready(cfg->ready_file, &s)))
 		fprintf(stderr, "wacht-sensor: failed to write ready file %s: %s\n", cfg->ready_file,
 			strerror(-err));
-	fprintf(stderr, "wacht-sensor: ready on node %s: %zu programs attached, %zu cgroups known%s\n",
+	fprintf(stderr, "wacht-sensor: ready on node %s: %zu programs attached, %zu cgroups known%s%s\n",
 		s.node, loader__link_count(s.loader), containers__count(s.containers),
-		cfg->capture_host ? ", host processes included" : "");
+		cfg->capture_host ? ", host processes included" : "",
+		cfg->alert_only ? ", alert-only (nothing is enforced)" : "");
 
 	unsigned ticks = 0;
 	bool running = true;
@@ -466,6 +478,7 @@ int sensor_run(const struct sensor_config *cfg)
 		struct epoll_event evs[8];
 		int n = epoll_wait(epfd, evs, 8, WACHT_DRAIN_MS);
 
+		enforcer__heartbeat(s.enf);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -517,6 +530,10 @@ out:
 		fclose(s.out);
 	else if (s.out)
 		fflush(s.out);
+	/* held execs are let go before the programs go */
+	if (s.rules)
+		sensor_rules__set_enforcer(s.rules, NULL);
+	enforcer__free(s.enf);
 	loader__free(s.loader);
 	sensor_rules__free(s.rules);
 	containers__free(s.containers);

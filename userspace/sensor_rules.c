@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "enforce.h"
 #include "netaddr.h"
 #include "oci.h"
 #include "sensor_rules.h"
@@ -27,6 +28,7 @@
 #define REFRESH_NS (1000000000ULL)
 #define MAX_WATCHED 64
 #define LABELS_MAX (2 * OCI_LABELS_MAX)
+#define HELD_MAX 256
 
 /* What the system tells about one container cgroup. */
 struct cinfo {
@@ -58,7 +60,13 @@ struct sensor_rules {
 	bool reload_pending;
 	uint64_t reloads, reload_failures, saves, save_errors;
 	struct entity_label labels[LABELS_MAX], peer_labels[LABELS_MAX];
+	struct enforcer *enf;      /* borrowed; NULL: no enforcement */
+	uint32_t held_seen[HELD_MAX]; /* held at the last tick: released at this one */
+	size_t n_held_seen;
 };
+
+static void enforce_all(struct sensor_rules *r);
+static void release_stale(struct sensor_rules *r);
 
 static uint64_t now_ns(void)
 {
@@ -72,6 +80,11 @@ static uint64_t now_ns(void)
 
 static void learned(void *ctx, size_t g)
 {
+	struct sensor_rules *lr = ctx;
+
+	/* the learned rules are part of the compiled policy */
+	if (lr->enf)
+		enforcer__invalidate(lr->enf);
 	struct sensor_rules *r = ctx;
 
 	for (size_t i = 0; i < r->n_dirty; i++)
@@ -162,6 +175,7 @@ struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 	r->ifd = -1;
 	struct engine_config ec = {
 		.window_ns = cfg->window_ns,
+		.alert_only = cfg->alert_only,
 		.sink = cfg->sink,
 		.sink_ctx = cfg->ctx,
 		.learned = learned,
@@ -224,6 +238,10 @@ int sensor_rules__reload(struct sensor_rules *r, const char *why)
 	engine__tick(r->engine, UINT64_MAX);
 	engine__set_policy(r->engine, p);
 	r->reloads++;
+	if (r->enf) {
+		enforcer__invalidate(r->enf);
+		enforce_all(r);
+	}
 	return 0;
 }
 
@@ -258,6 +276,10 @@ void sensor_rules__handle_inotify(struct sensor_rules *r)
 void sensor_rules__tick(struct sensor_rules *r, uint64_t now)
 {
 	engine__tick(r->engine, now);
+	if (r->enf && now != UINT64_MAX) {
+		enforce_all(r);
+		release_stale(r);
+	}
 	if (r->n_dirty)
 		save_learned(r);
 	if (r->reload_pending)
@@ -453,15 +475,95 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 	peer->container = pec;
 }
 
+/* ---- enforcement: compile containers into the kernel, release held execs */
+
+static void enforce_one(struct sensor_rules *r, const struct container_view *cv,
+			const struct engine_container *ec)
+{
+	struct engine_view v;
+
+	if (engine__view(r->engine, ec, &v) == 0)
+		enforcer__container(r->enf, cv->cgroup_id, engine__policy(r->engine), &v,
+				    ec->init_pid);
+}
+
+static void enforce_visit(void *ctx, const struct container_view *cv,
+			  const struct container_detail *d)
+{
+	struct sensor_rules *r = ctx;
+	struct engine_container ec;
+
+	(void)d;
+	if (enforcer__current(r->enf, cv->cgroup_id))
+		return;
+	container_of(r, cv, &ec, r->labels);
+	enforce_one(r, cv, &ec);
+}
+
+/* Every known container whose compiled policy is not the current one. */
+static void enforce_all(struct sensor_rules *r)
+{
+	containers__foreach(r->c, enforce_visit, r);
+}
+
+/* The exec of tgid in cgroup cgid was held: compile its container (or
+ * mark it unknown), then let the kernel decide. */
+static uint32_t release_held(struct sensor_rules *r, uint32_t tgid, uint64_t cgid,
+			     const struct container_view *cv)
+{
+	if (!cv)
+		cv = containers__lookup(r->c, cgid, tgid);
+	if (cv && !enforcer__current(r->enf, cgid)) {
+		struct engine_container ec;
+		container_of(r, cv, &ec, r->labels);
+		enforce_one(r, cv, &ec);
+	}
+	if (!cv || !enforcer__current(r->enf, cgid))
+		enforcer__unknown(r->enf, cgid);
+	return enforcer__release(r->enf, tgid);
+}
+
+/* A held exec whose record was lost (ring buffer full) or not resolved by
+ * its event: released at the next tick after it was first seen. */
+static void release_stale(struct sensor_rules *r)
+{
+	uint32_t tgids[HELD_MAX];
+	uint64_t cgs[HELD_MAX];
+	size_t n = enforcer__held(r->enf, tgids, cgs, HELD_MAX), keep = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < r->n_held_seen && !seen; k++)
+			seen = r->held_seen[k] == tgids[i];
+		if (seen)
+			release_held(r, tgids[i], cgs[i], NULL);
+		else
+			r->held_seen[keep++] = tgids[i];
+	}
+	r->n_held_seen = keep;
+}
+
+void sensor_rules__set_enforcer(struct sensor_rules *r, struct enforcer *enf)
+{
+	r->enf = enf;
+	if (enf)
+		enforce_all(r);
+}
+
 void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 			 const struct container_view *cv)
 {
 	struct engine_container ec, pec;
 	struct engine_exec_facts xf = { 0 };
 	struct engine_peer peer;
+	bool exec = ev->hdr->type == WACHT_EV_EXEC;
 
+	if (exec)
+		xf.verdict = ev->exec->verdict;
+	if (exec && r->enf && (xf.verdict & WACHT_V_HELD))
+		xf.verdict = release_held(r, ev->hdr->tgid, ev->hdr->cgroup_id, cv);
 	if (!cv) {
-		engine__event(r->engine, ev, NULL, NULL, NULL);
+		engine__event(r->engine, ev, NULL, exec ? &xf : NULL, NULL);
 		return;
 	}
 	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
@@ -470,7 +572,11 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		ec.addrs = ci->addrs;
 		ec.n_addrs = ci->n_addrs;
 	}
-	if (ev->hdr->type == WACHT_EV_EXEC && ci)
+	/* a container seen for the first time (started while the sensor was
+	 * starting): compiled now, in time for its next exec */
+	if (r->enf && !enforcer__current(r->enf, cv->cgroup_id))
+		enforce_one(r, cv, &ec);
+	if (exec && ci)
 		xf.exe_in_upper = in_upper(ci, ev->exe, ev->exec);
 	if (ev->hdr->type == WACHT_EV_NET)
 		resolve_peer(r, ev->net, &peer, &pec);
@@ -482,6 +588,8 @@ void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
 	struct cinfo **pp = &r->ci[cgroup_id % CI_BUCKETS];
 
 	engine__container_gone(r->engine, cgroup_id);
+	if (r->enf)
+		enforcer__gone(r->enf, cgroup_id);
 	for (; *pp; pp = &(*pp)->next) {
 		if ((*pp)->cgroup_id == cgroup_id) {
 			struct cinfo *ci = *pp;
@@ -511,4 +619,6 @@ void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w)
 	jsonw__u64(w, "learned_saves", r->saves);
 	jsonw__u64(w, "learned_save_errors", r->save_errors);
 	jsonw__obj_end(w);
+	if (r->enf)
+		enforcer__stats(r->enf, w);
 }

@@ -11,6 +11,7 @@
 
 #include "containers.h"
 #include "decode.h"
+#include "enforcer.h"
 #include "engine.h"
 #include "jsonw.h"
 #include "policy.h"
@@ -23,6 +24,7 @@ struct sensor_rules_config {
 	struct ruleset_source src;
 	const char *node;
 	uint64_t window_ns;
+	bool alert_only;
 	finding_sink sink;
 	/* after every load or reload attempt: ok, and what the diagnostics say */
 	void (*policy_loaded)(void *ctx, bool ok, const char *why, const struct diags *d,
@@ -34,6 +36,11 @@ struct sensor_rules_config {
 struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 				       struct containers *c, struct proc_table *procs);
 void sensor_rules__free(struct sensor_rules *r); /* accepts NULL; saves what was learned */
+
+/* Enforcement: from now on every container's policy is compiled into the
+ * kernel through enf (borrowed; NULL: none). Compiles every container
+ * known now. */
+void sensor_rules__set_enforcer(struct sensor_rules *r, struct enforcer *enf);
 
 /* One event, after the process table was updated for it. cv: the
  * container (NULL for a host process). */

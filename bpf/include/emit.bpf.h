@@ -60,7 +60,7 @@ static __always_inline void hdr_fill(struct wacht_hdr *h, __u32 type,
 
 /* Submit size bytes of rec; the flags in the header become drop counts too,
  * so a truncation is never silent. */
-static __always_inline void emit(void *rec, __u32 size)
+static __always_inline void emit_wake(void *rec, __u32 size, bool now)
 {
 	struct wacht_hdr *h = rec;
 	__u32 type = h->type;
@@ -74,7 +74,7 @@ static __always_inline void emit(void *rec, __u32 size)
 	__u64 sz = BOUND(size, WACHT_RECORD_MAX);
 
 	h->size = sz;
-	__u64 wake = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WACHT_WAKEUP_BYTES ?
+	__u64 wake = now || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WACHT_WAKEUP_BYTES ?
 			     BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 
 	if (bpf_ringbuf_output(&events, rec, sz, wake)) {
@@ -84,6 +84,11 @@ static __always_inline void emit(void *rec, __u32 size)
 	__u64 *c = bpf_map_lookup_elem(&sent_counters, &type);
 	if (c)
 		*c += 1;
+}
+
+static __always_inline void emit(void *rec, __u32 size)
+{
+	emit_wake(rec, size, false);
 }
 
 #endif

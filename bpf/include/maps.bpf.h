@@ -64,10 +64,17 @@ WACHT_EXTERN struct {
 /* Per-CPU scratch space for building one record and one path: records are
  * far larger than the 512-byte BPF stack. Tracepoint programs do not nest
  * on one CPU except from interrupts, where none of ours run. */
+/* The state of a string hash loop (enforce.bpf.h). */
+struct wacht_hash_state {
+	__u64 h, base;
+	__u32 pos, len, dirs, _pad;
+};
 struct wacht_scratch {
 	__u8 rec[WACHT_RECORD_MAX];
 	__u8 path[WACHT_PATH_MAX * 2]; /* a path is built backwards in the lower half */
 	struct wacht_prefix_key key;
+	struct wacht_exec_keys keys;   /* an exec's enforcement lookup keys */
+	struct wacht_hash_state hash;
 };
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -130,7 +137,7 @@ WACHT_EXTERN struct {
 } udp_peers SEC(".maps");
 
 /* ---- enforcement (bpf/enforce.h). Owner of every policy map: userspace's
- * enforcement compiler (userspace/enforce.c) writes, the kernel reads. */
+ * enforcement compiler (userspace/enforce_compile.c) writes, the kernel reads. */
 
 /* Per container, by cgroup id. No entry: identity not resolved, never act. */
 WACHT_EXTERN struct {
@@ -197,14 +204,7 @@ WACHT_EXTERN struct {
 	__type(value, __u64);
 } heartbeat SEC(".maps");
 
-/* What enforcement did, per CPU: index WACHT_EC_*. */
-#define WACHT_EC_KILL 0
-#define WACHT_EC_HOLD 1
-#define WACHT_EC_CONNECT_DENY 2
-#define WACHT_EC_SENDMSG_DENY 3
-#define WACHT_EC_INGRESS_DROP 4
-#define WACHT_EC_HOLD_FULL 5 /* held_execs full: the exec ran unchecked */
-#define WACHT_EC_MAX 8
+/* What enforcement did, per CPU: index WACHT_EC_* (bpf/enforce.h). */
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, WACHT_EC_MAX);
