@@ -671,6 +671,17 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 	return &e->view;
 }
 
+const struct container_view *containers__refresh(struct containers *c, uint64_t cgroup_id,
+						 uint32_t tgid)
+{
+	/* what the runtime wrote and inotify told, then the disk itself */
+	containers__handle_inotify(c);
+	struct cg_entry *e = cg_find(c, cgroup_id);
+	if (e && !e->meta)
+		e->meta_tried_ns = 0;
+	return containers__lookup(c, cgroup_id, tgid);
+}
+
 int containers__detail(struct containers *c, uint64_t cgroup_id, struct container_detail *out)
 {
 	struct cg_entry *e = cg_find(c, cgroup_id);

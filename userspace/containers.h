@@ -29,6 +29,12 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 
 /* inotify fd watching the runtimes' state directories; call
  * containers__handle_inotify when it is readable. */
+/* As lookup, but first reads what inotify has waiting and, if the
+ * container's metadata is still unknown, looks on disk now: for a decision
+ * that cannot wait (a held exec). */
+const struct container_view *containers__refresh(struct containers *c, uint64_t cgroup_id,
+						 uint32_t tgid);
+
 int containers__inotify_fd(const struct containers *c);
 void containers__handle_inotify(struct containers *c);
 /* Forget containers gone for longer than the grace period. */

@@ -275,7 +275,7 @@ void enforcer__unknown(struct enforcer *e, uint64_t cgroup_id)
 	if (c) {
 		pset_unref(e, c->set);
 		c->set = NULL;
-		c->gen = e->gen;
+		c->gen = 0; /* compiled as soon as its identity is known */
 	}
 	e->unknown++;
 }

@@ -477,14 +477,19 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 
 /* ---- enforcement: compile containers into the kernel, release held execs */
 
-static void enforce_one(struct sensor_rules *r, const struct container_view *cv,
+/* Compiled only once its identity (the runtime's metadata) is known: a
+ * policy picked by the cgroup name alone could be the wrong one. */
+static bool enforce_one(struct sensor_rules *r, const struct container_view *cv,
 			const struct engine_container *ec)
 {
+	struct container_detail d;
 	struct engine_view v;
 
-	if (engine__view(r->engine, ec, &v) == 0)
-		enforcer__container(r->enf, cv->cgroup_id, engine__policy(r->engine), &v,
-				    ec->init_pid);
+	if (containers__detail(r->c, cv->cgroup_id, &d) || !d.meta)
+		return false;
+	return engine__view(r->engine, ec, &v) == 0 &&
+	       enforcer__container(r->enf, cv->cgroup_id, engine__policy(r->engine), &v,
+				   ec->init_pid) == 0;
 }
 
 static void enforce_visit(void *ctx, const struct container_view *cv,
@@ -493,8 +498,7 @@ static void enforce_visit(void *ctx, const struct container_view *cv,
 	struct sensor_rules *r = ctx;
 	struct engine_container ec;
 
-	(void)d;
-	if (enforcer__current(r->enf, cv->cgroup_id))
+	if (!d->meta || enforcer__current(r->enf, cv->cgroup_id))
 		return;
 	container_of(r, cv, &ec, r->labels);
 	enforce_one(r, cv, &ec);
@@ -511,14 +515,14 @@ static void enforce_all(struct sensor_rules *r)
 static uint32_t release_held(struct sensor_rules *r, uint32_t tgid, uint64_t cgid,
 			     const struct container_view *cv)
 {
-	if (!cv)
-		cv = containers__lookup(r->c, cgid, tgid);
-	if (cv && !enforcer__current(r->enf, cgid)) {
+	cv = containers__refresh(r->c, cgid, tgid);
+	bool compiled = enforcer__current(r->enf, cgid);
+	if (cv && !compiled) {
 		struct engine_container ec;
 		container_of(r, cv, &ec, r->labels);
-		enforce_one(r, cv, &ec);
+		compiled = enforce_one(r, cv, &ec);
 	}
-	if (!cv || !enforcer__current(r->enf, cgid))
+	if (!compiled)
 		enforcer__unknown(r->enf, cgid);
 	return enforcer__release(r->enf, tgid);
 }
