@@ -540,6 +540,8 @@ static enum finding_action exec_action(const struct engine *e, const struct csta
 	*note = "";
 	if (cs->proc_mode != MODE_PROTECT)
 		return FACT_ALERT;
+	if (!e->cfg.kernel_verdicts)
+		return FACT_KILL;
 	if (xf && (xf->verdict & WACHT_V_KILLED))
 		return FACT_KILL;
 	*note = e->cfg.alert_only ? " (not killed: enforcement is off, --alert-only)" :

@@ -43,6 +43,10 @@ struct engine_peer {
 struct engine_config {
 	uint64_t window_ns;  /* aggregation window for identical findings */
 	bool alert_only;     /* enforcement is off: Protect findings say so */
+	/* The caller passes the kernel's verdict on each exec (the sensor):
+	 * a finding says kill only if the kernel killed. false: offline
+	 * evaluation, findings say what the policy prescribes. */
+	bool kernel_verdicts;
 	finding_sink sink;   /* receives every finding (after aggregation) */
 	void *sink_ctx;
 	/* a group's learned profile grew (persist it); may be NULL */

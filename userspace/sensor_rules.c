@@ -176,6 +176,7 @@ struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 	struct engine_config ec = {
 		.window_ns = cfg->window_ns,
 		.alert_only = cfg->alert_only,
+		.kernel_verdicts = true,
 		.sink = cfg->sink,
 		.sink_ctx = cfg->ctx,
 		.learned = learned,

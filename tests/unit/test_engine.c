@@ -19,6 +19,7 @@
 #include <linux/types.h>
 #include "events.h"
 #include "decode.h"
+#include "enforce.h"
 #include "engine.h"
 #include "policy.h"
 #include "proc_table.h"
@@ -153,12 +154,16 @@ static struct policy *policy_from(const char *file, const char *yaml)
 	return p;
 }
 
+static bool fx_kernel_verdicts, fx_alert_only;
+
 static void fx_init(const char *file, const char *yaml)
 {
 	struct engine_config cfg = {
 		.window_ns = WINDOW_NS,
 		.sink = sink,
 		.learned = learned_cb,
+		.kernel_verdicts = fx_kernel_verdicts,
+		.alert_only = fx_alert_only,
 	};
 
 	got_clear();
@@ -289,6 +294,7 @@ static void decode(size_t size, struct wacht_event *ev)
 }
 
 struct xspec {
+	uint32_t verdict;     /* the kernel's (with kernel_verdicts) */
 	const char *filename; /* NULL: exe */
 	const char *argv0;    /* NULL: basename of filename */
 	uint32_t uid, euid;
@@ -332,7 +338,7 @@ static void exec_x(const struct engine_container *c, uint32_t tgid, uint32_t ppi
 	assert_int_equal(proc_table__exec(pt, tgid, ppid, c ? c->view->cgroup_id : HOST_CGROUP, ev.exe,
 					  engine_exec_name(&ev), ev.hdr->ts_ns),
 			 0);
-	struct engine_exec_facts xf = { .exe_in_upper = x->in_upper };
+	struct engine_exec_facts xf = { .exe_in_upper = x->in_upper, .verdict = x->verdict };
 	engine__event(eng, &ev, c, &xf, NULL);
 }
 
@@ -998,6 +1004,69 @@ static void zd_scenario(void)
 	exec_p(c, 201, 200, "/usr/bin/id");                /* its child: foreign too */
 }
 
+/* With the kernel's verdicts (the sensor): a Protect finding says kill
+ * only when the kernel killed; otherwise alert, and why not. */
+static void test_kernel_verdicts(void **state)
+{
+	const uint32_t killed = WACHT_V_ENFORCED | WACHT_V_KILLED;
+	char yaml[4096];
+
+	(void)state;
+	fx_kernel_verdicts = true;
+	snprintf(yaml, sizeof(yaml), zd_yaml_fmt, "zero-drift", "Protect");
+	fx_init("zd.yaml", yaml);
+	const char *opt = rule_id("zd.yaml", yaml, "path: /opt/app/*");
+	exec_p(&web_init, 100, 90, "/opt/app/server");
+	/* killed by the kernel: kill */
+	fork_p(&web_init, 100, 101);
+	exec_x(&web_init, 101, 100, "/bin/nmap2", &(struct xspec){ .verdict = killed | WACHT_KR_NOT_ALLOWED });
+	expect_n(1);
+	expect_got(0, FN_PROCESS_VIOLATION, FACT_KILL, MODE_PROTECT, "profile:nv.web.shop", "",
+		   "nv.web.shop", "/bin/nmap2");
+	assert_string_equal(got[0].msg, "nmap2 (/bin/nmap2): not in the process profile");
+	/* the kernel decided and let it run (its maps were older): alert */
+	fork_p(&web_init, 100, 102);
+	exec_x(&web_init, 102, 100, "/bin/other", &(struct xspec){ .verdict = WACHT_V_ENFORCED });
+	expect_n(2);
+	expect_got(1, FN_PROCESS_VIOLATION, FACT_ALERT, MODE_PROTECT, "profile:nv.web.shop", "",
+		   "nv.web.shop", "/bin/other");
+	assert_string_equal(got[1].msg, "other (/bin/other): not in the process profile (not killed: "
+					"the kernel's policy allowed it)");
+	/* not compiled in the kernel at all */
+	fork_p(&web_init, 100, 103);
+	exec_x(&web_init, 103, 100, "/bin/third", NULL);
+	expect_n(3);
+	assert_int_equal(got[2].action, FACT_ALERT);
+	assert_string_equal(got[2].msg, "third (/bin/third): not in the process profile (not killed: "
+					"not enforced in the kernel)");
+	/* the kernel knew of a write the engine did not see: its reason */
+	fork_p(&web_init, 100, 104);
+	exec_x(&web_init, 104, 100, "/opt/app/new", &(struct xspec){ .verdict = killed | WACHT_KR_DRIFT });
+	expect_n(4);
+	expect_got(3, FN_PROCESS_VIOLATION, FACT_KILL, MODE_PROTECT, opt, "*", "nv.web.shop",
+		   "/opt/app/new");
+	assert_string_equal(got[3].msg, "new (/opt/app/new): zero-drift: the binary was written or "
+					"replaced after the container started");
+	/* allowed and not killed: nothing */
+	fork_p(&web_init, 100, 105);
+	exec_x(&web_init, 105, 100, "/opt/app/ok", &(struct xspec){ .verdict = WACHT_V_ENFORCED });
+	expect_n(4);
+	fx_teardown(NULL);
+
+	/* alert-only says so */
+	fx_alert_only = true;
+	fx_init("zd.yaml", yaml);
+	exec_p(&web_init, 100, 90, "/opt/app/server");
+	fork_p(&web_init, 100, 101);
+	exec_p(&web_init, 101, 100, "/bin/nmap2");
+	expect_n(1);
+	assert_int_equal(got[0].action, FACT_ALERT);
+	assert_string_equal(got[0].msg, "nmap2 (/bin/nmap2): not in the process profile (not killed: "
+					"enforcement is off, --alert-only)");
+	fx_alert_only = false;
+	fx_kernel_verdicts = false;
+}
+
 static void test_zero_drift(void **state)
 {
 	char yaml[4096];
@@ -1206,7 +1275,8 @@ static void test_builtin_escalation(void **state)
 		fork_p(&web, 400, 401);
 		exec_x(&web, 401, 400, "/bin/mount", &setuid);
 		expect_n(1);
-		expect_got(0, FN_PRIV_ESC, modes[mi].act, modes[mi].m, "builtin:privilege-escalation",
+		/* reported, never killed: the kernel does not decide on credentials */
+		expect_got(0, FN_PRIV_ESC, FACT_ALERT, modes[mi].m, "builtin:privilege-escalation",
 			   "privilege escalation", "", "/bin/mount");
 		assert_int_equal(got[0].sev, SEV_CRITICAL);
 		assert_int_equal(got[0].uid, 1000);
@@ -1239,7 +1309,7 @@ static void test_builtin_escalation(void **state)
 		exec_x(&web, 420, 1, "/bin/sh", &user);
 		file_x(&web, 420, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/shadow", NULL, 0);
 		expect_n(2);
-		expect_got(1, FN_PRIV_ESC, modes[mi].act, modes[mi].m, "builtin:privilege-escalation",
+		expect_got(1, FN_PRIV_ESC, FACT_ALERT, modes[mi].m, "builtin:privilege-escalation",
 			   "privilege escalation", "", "/bin/sh");
 		assert_string_equal(got[1].msg, "sh became root (euid 1000 -> 0) without su or sudo");
 		assert_string_equal(got[1].fpath, ""); /* not a file finding */
@@ -1895,6 +1965,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_mode_precedence, fx_teardown),
 		cmocka_unit_test_teardown(test_mode_separate, fx_teardown),
 		cmocka_unit_test_teardown(test_zero_drift, fx_teardown),
+		cmocka_unit_test_teardown(test_kernel_verdicts, fx_teardown),
 		cmocka_unit_test_teardown(test_builtin_suspicious, fx_teardown),
 		cmocka_unit_test_teardown(test_builtin_reverse_shell, fx_teardown),
 		cmocka_unit_test_teardown(test_builtin_escalation, fx_teardown),
