@@ -49,7 +49,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce
 all: $(BUILD)/wacht-sensor
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
@@ -115,6 +115,11 @@ bench: all
 	$(MAKE) -C bench
 	bench/run
 	$(MAKE) bench-rules
+
+# Protect-mode enforcement against Monitor and no sensor (root, ~3 min;
+# writes bench/RESULTS-enforce.md).
+bench-enforce: all
+	bench/enforce
 
 # Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
 bench-rules:

@@ -278,3 +278,65 @@ def test_host_and_sensor_never_killed_and_stopping_stops_enforcement():
         while marks(after) == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marks(after) == 1, "a container started after the sensor died did not run"
+
+
+FORMS = """\
+apiVersion: neuvector.com/v1
+kind: NvSecurityRule
+metadata: {{name: nv.mk.{ns}, namespace: {ns}}}
+spec:
+  target:
+    selector:
+      name: nv.mk.{ns}
+      criteria: [{{key: service, op: "=", value: mk}}, {{key: namespace, op: "=", value: {ns}}}]
+  process_profile: {{baseline: basic, mode: Protect}}
+  process:
+  - {{name: marker, path: /opt/marker, action: deny}}
+  - {{name: forbidden, path: "*", action: deny}}
+  - {{name: nc, path: /bin/busybox, action: allow}}
+  - {{name: "*", path: /bin/busybox, action: allow}}
+  - {{name: "*", path: /opt/*, action: allow}}
+"""
+
+
+def test_rule_forms_first_match_and_builtins():
+    # The kernel's first-match over every rule form agrees with the rule
+    # engine: a deny before an allow, a name-only deny, the built-ins.
+    ns = new_ns()
+    rules = write_rules(FORMS.format(ns=ns))
+    c = marker_container(ns)
+    put(c, "/opt/other", copy=marker_bin())
+    with Sensor(SENSOR_ARGS + ["--rules", rules]) as s, c:
+        c.start()
+        # rule 1 (deny) before rule 5 (allow): killed; the same file under
+        # another name is allowed by rule 5
+        rc, out = c.init_run("/opt/marker; echo $?; /opt/other; echo $?")
+        assert out.split() == [str(KILLED), "0"], out
+        assert marks(c) == 1
+        s.wait_finding(of(c, action="kill", process={"name": "marker"},
+                          rule={"id": "%s:11" % rules, "name": "marker"},
+                          message="marker (/opt/marker): denied by rule"), what="deny first")
+        # a name-only deny: busybox run as "forbidden"
+        rc, out = c.init_run("ln -s /bin/busybox /tmp/forbidden; /tmp/forbidden true; echo $?")
+        assert out.split()[-1] == str(KILLED), out
+        s.wait_finding(of(c, action="kill", process={"name": "forbidden", "exe": "/bin/busybox"},
+                          rule={"id": "%s:12" % rules}), what="name-only deny")
+        # a suspicious program not explicitly allowed: killed (telnet is
+        # busybox, allowed only by the "*" rule)
+        rc, out = c.init_run("telnet 127.0.0.1 1 </dev/null; echo $?")
+        assert out.split()[-1] == str(KILLED), out
+        s.wait_finding({"kind": "finding", "name": "Container.Suspicious.Process",
+                        "container": {"id": c.id}, "action": "kill",
+                        "process": {"name": "telnet"}}, what="suspicious telnet")
+        # nc is explicitly allowed, but a shell with its standard input and
+        # output on nc's socket is a reverse shell: killed
+        rc, out = c.init_run("nc -l -p 7001 -e /bin/cat </dev/null >/dev/null 2>&1 & "
+                             "sleep 0.3; nc 127.0.0.1 7001 -e /bin/sh; echo $?")
+        s.wait_finding({"kind": "finding", "name": "Container.Tunnel.Detected",
+                        "container": {"id": c.id}, "action": "kill",
+                        "process": {"name": "sh"}}, what="reverse shell")
+        assert s.findings({"kind": "finding", "name": "Container.Suspicious.Process",
+                           "container": {"id": c.id}, "process": {"name": "nc"}}) == [] or \
+            all(f["action"] == "alert" for f in s.findings(
+                {"kind": "finding", "name": "Container.Suspicious.Process",
+                 "container": {"id": c.id}, "process": {"name": "nc"}}))
