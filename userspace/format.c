@@ -8,6 +8,7 @@
 #include <linux/types.h>
 
 #include "events.h"
+#include "enforce_compile.h"
 #include "format.h"
 #include "pathutil.h"
 
@@ -176,6 +177,14 @@ static void put_process(struct jsonw *w, const struct wacht_event *ev, const str
 		jsonw__arr_end(w);
 		jsonw__bool(w, "args_truncated", h->flags & WACHT_F_ARGS_TRUNC);
 		jsonw__u64(w, "exe_inode", ev->exec->exe_ino);
+		/* what Protect mode did in the kernel at this exec */
+		uint32_t v = ev->exec->verdict;
+		if (v & WACHT_V_KILLED) {
+			jsonw__bool(w, "killed", true);
+			jsonw__str(w, "kill_reason", enforce_reason_name(v));
+		}
+		if (v & WACHT_V_HELD)
+			jsonw__bool(w, "held", true);
 	} else if (pv && pv->exe) {
 		jsonw__str(w, "exe", pv->exe);
 	}

@@ -341,3 +341,46 @@ def test_rule_forms_first_match_and_builtins():
             all(f["action"] == "alert" for f in s.findings(
                 {"kind": "finding", "name": "Container.Suspicious.Process",
                  "container": {"id": c.id}, "process": {"name": "nc"}}))
+
+
+def _policy_lines(s):
+    s.read()
+    return [l for l in s.lines if l.get("kind") == "policy"]
+
+
+def test_reload_recompiles_without_restart():
+    # A reload changes what the kernel enforces at once: the next exec is
+    # decided by the new policy, the sensor and the container keep running.
+    ns = new_ns()
+    rules = write_rules(rules_text(ns, "Protect"))
+    c = marker_container(ns)
+    with Sensor(SENSOR_ARGS + ["--rules", rules]) as s, c:
+        c.start()
+        rc, out = c.init_run("/usr/local/bin/marker; echo $?")
+        assert out.strip().splitlines()[-1] == str(KILLED) and marks(c) == 0, out
+        ev = s.wait_for({"event": "exec", "container": {"id": c.id},
+                         "process": {"exe": "/usr/local/bin/marker", "killed": True,
+                                     "kill_reason": "not in the process profile"}},
+                        what="the exec event says killed")
+        n = len(_policy_lines(s))
+        with open(rules, "a") as f:
+            f.write("  - {name: marker, path: /usr/local/bin/marker, action: allow}\n")
+        deadline = time.monotonic() + 10
+        while len(_policy_lines(s)) <= n:
+            assert time.monotonic() < deadline, "no reload\n" + s.log_tail()
+            time.sleep(0.05)
+        assert _policy_lines(s)[n]["status"] == "loaded", _policy_lines(s)[n]
+        rc, out = c.init_run("/usr/local/bin/marker; echo $?")
+        assert out.strip() == "0" and marks(c) == 1, (out, marks(c))
+        # and back: Monitor for processes -> runs, alerts
+        with open(rules, "w") as f:
+            f.write(rules_text(ns, "Monitor"))
+        deadline = time.monotonic() + 10
+        while len(_policy_lines(s)) <= n + 1:
+            assert time.monotonic() < deadline, "no second reload\n" + s.log_tail()
+            time.sleep(0.05)
+        rc, out = c.init_run("/usr/local/bin/marker; echo $?")
+        assert out.strip() == "0" and marks(c) == 2, (out, marks(c))
+        s.wait_finding(of(c, action="alert", mode="Monitor",
+                          process={"exe": "/usr/local/bin/marker"}), what="Monitor alert")
+        assert ev is not None
