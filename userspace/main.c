@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "      --no-state           keep learned profiles in memory only\n"
 "      --window SEC         identical findings within SEC seconds are reported\n"
 "                           once, then once with their count (default: 10)\n"
+"      --alert-only         enforce nothing: Protect mode reports what it would\n"
+"                           stop (findings say alert, not deny or kill)\n"
 "      --check-rules PATH   validate rule files (repeatable) and exit: 0 valid,\n"
 "                           1 errors (each as FILE:LINE:COLUMN); loads no BPF\n"
 "      --export-learned DIR write what was learned (the state directory, read\n"
@@ -83,6 +85,7 @@ enum {
 	OPT_NODE = 256, OPT_STATS, OPT_READY, OPT_HOST, OPT_PREFIX, OPT_NO_FILE, OPT_NO_NET,
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS,
+	OPT_ALERT_ONLY,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -169,6 +172,7 @@ int main(int argc, char **argv)
 		{ "check-rules", required_argument, NULL, OPT_CHECK_RULES },
 		{ "export-learned", required_argument, NULL, OPT_EXPORT_LEARNED },
 		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "alert-only", no_argument, NULL, OPT_ALERT_ONLY },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
@@ -257,6 +261,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_EVENTS:
 			cfg.events = true;
+			break;
+		case OPT_ALERT_ONLY:
+			cfg.alert_only = true;
 			break;
 		case OPT_DEBUG_BPF:
 			cfg.debug_bpf = true;

@@ -404,6 +404,8 @@ int sensor_run(const struct sensor_config *cfg)
 		.sink = print_finding,
 		.policy_loaded = print_policy,
 		.ctx = &s,
+		.cgroup_root = cgroot,         /* file guard (issue 4) */
+		.alert_only = cfg->alert_only,
 	};
 	s.rules = sensor_rules__new(&rc, s.containers, s.procs);
 	if (!s.rules)

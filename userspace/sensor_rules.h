@@ -28,6 +28,9 @@ struct sensor_rules_config {
 	void (*policy_loaded)(void *ctx, bool ok, const char *why, const struct diags *d,
 			      const struct policy *p);
 	void *ctx;
+	/* ---- file guard (issue 4: block_access enforced) */
+	const char *cgroup_root;  /* where cgroup v2 is mounted */
+	bool alert_only;          /* enforce nothing: every finding is an alert */
 };
 
 /* Loads the policy. NULL if it has errors (printed via policy_loaded). */
