@@ -62,6 +62,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +338,13 @@ struct file_guard *file_guard__new(const struct file_guard_config *cfg, int *err
 		fprintf(stderr, "file_guard: failed to create an eventfd: %s\n", strerror(errno));
 		goto fail;
 	}
+	/* the thread takes no signals: the main loop's signalfd must get
+	 * them (a SIGTERM delivered here would kill the sensor) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int e = pthread_create(&g->thread, NULL, guard_thread, g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e) {
 		*err = -e;
 		fprintf(stderr, "file_guard: failed to start the guard thread: %s\n", strerror(e));
@@ -506,10 +513,11 @@ bool file_guard__denied(struct file_guard *g, uint32_t tgid, const char *path)
 	return denial_log__take(g->log, tgid, path);
 }
 
-bool file_guard__take_exec(struct file_guard *g, uint32_t *tgid, char *path, size_t size,
-			   uint64_t *ts_ns)
+bool file_guard__take_exec(struct file_guard *g, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns)
 {
-	return denial_log__execs(g->log) && denial_log__take_exec(g->log, tgid, path, size, ts_ns);
+	return denial_log__execs(g->log) &&
+	       denial_log__take_exec(g->log, before, tgid, path, size, ts_ns);
 }
 
 void file_guard__stats(const struct file_guard *g, struct jsonw *w)

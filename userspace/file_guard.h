@@ -47,11 +47,11 @@ bool file_guard__guarded(const struct file_guard *g, uint64_t cgroup_id);
 /* Whether the guard denied an open of path by tgid (path as the open's
  * event names it); the record is taken. */
 bool file_guard__denied(struct file_guard *g, uint32_t tgid, const char *path);
-/* The oldest exec the guard denied that nobody reported yet (a failed
- * execve makes no event): false if none (cheap when there is none). ts_ns:
- * when, CLOCK_BOOTTIME as the events' ts_ns. */
-bool file_guard__take_exec(struct file_guard *g, uint32_t *tgid, char *path, size_t size,
-			   uint64_t *ts_ns);
+/* The oldest exec the guard denied, at or before `before`, that nobody
+ * reported yet (a failed execve makes no event): false if none (cheap
+ * when there is none). Times are CLOCK_BOOTTIME, as the events' ts_ns. */
+bool file_guard__take_exec(struct file_guard *g, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns);
 
 /* A "file_guard" object for the stats line: marks, events, allowed,
  * denied, and the events allowed for want of information (unresolved). */

@@ -224,14 +224,15 @@ bool denial_log__take(struct denial_log *l, uint32_t tgid, const char *path)
 	return hit != NULL;
 }
 
-bool denial_log__take_exec(struct denial_log *l, uint32_t *tgid, char *path, size_t size,
-			   uint64_t *ts_ns)
+bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns)
 {
 	struct denial *hit = NULL;
 
 	pthread_mutex_lock(&l->lock);
 	for (size_t i = 0; i < FILE_DENIALS; i++)
-		if (l->v[i].tgid && l->v[i].exec && (!hit || l->v[i].seq < hit->seq))
+		if (l->v[i].tgid && l->v[i].exec && l->v[i].ts_ns <= before &&
+		    (!hit || l->v[i].seq < hit->seq))
 			hit = &l->v[i];
 	if (hit) {
 		*tgid = hit->tgid;

@@ -68,10 +68,11 @@ void denial_log__add(struct denial_log *l, uint32_t tgid, const char *path, bool
  * differ). false if tgid has none. */
 bool denial_log__take(struct denial_log *l, uint32_t tgid, const char *path);
 /* Takes the oldest exec denial (nothing claims them: a failed execve makes
- * no event). false if none; path is written (NUL-terminated, at most
- * size bytes). */
-bool denial_log__take_exec(struct denial_log *l, uint32_t *tgid, char *path, size_t size,
-			   uint64_t *ts_ns);
+ * no event) made at or before `before` (the time of the event the caller
+ * handles: the process that tried must be known by then). false if none;
+ * path is written (NUL-terminated, at most size bytes). */
+bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns);
 /* Exec denials not taken yet (a hint read without the lock: cheap
  * enough to ask on every event). */
 uint64_t denial_log__execs(const struct denial_log *l);

@@ -518,15 +518,17 @@ static void guard_sync(struct sensor_rules *r, const struct engine_container *ec
 
 /* Execs the guard denied: a failed execve makes no event, so the engine
  * is given one, an open of the file that failed with EPERM, as the
- * process that tried (still in the process table: its exit event comes
- * after the denial). */
-static void guard_report_execs(struct sensor_rules *r)
+ * process that tried. Only denials made before the event being handled
+ * (now_ts): the guard decides in real time, the ring buffer is read
+ * later, and the process must be in the table (its fork seen, its exit
+ * not yet, which comes after the denial). */
+static void guard_report_execs(struct sensor_rules *r, uint64_t now_ts)
 {
 	char path[FILE_DENIAL_PATH];
 	uint32_t tgid;
 	uint64_t ts;
 
-	while (r->guard && file_guard__take_exec(r->guard, &tgid, path, sizeof(path), &ts)) {
+	while (r->guard && file_guard__take_exec(r->guard, now_ts, &tgid, path, sizeof(path), &ts)) {
 		const struct proc_entry *pe = proc_table__lookup(r->procs, tgid);
 		const struct container_view *cv = pe ? containers__lookup(r->c, pe->cgroup_id, tgid) : NULL;
 		if (!cv)
@@ -577,7 +579,6 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		engine__event(r->engine, ev, NULL, NULL, NULL);
 		return;
 	}
-	guard_report_execs(r);
 	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
 	guard_sync(r, &ec, ci);
 	if (ci && !ci->addrs_ns) {
@@ -590,6 +591,9 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	if (ev->hdr->type == WACHT_EV_NET)
 		resolve_peer(r, ev->net, &peer, &pec);
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
+	/* after this event (its container view and labels are borrowed) and
+	 * before an exit removes the process the denial names */
+	guard_report_execs(r, ev->hdr->ts_ns);
 }
 
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
