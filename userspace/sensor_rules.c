@@ -596,6 +596,15 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	guard_report_execs(r, ev->hdr->ts_ns);
 }
 
+void sensor_rules__container_seen(struct sensor_rules *r, const struct container_view *cv)
+{
+	struct engine_container ec;
+
+	if (!r->guard || !cv)
+		return;
+	guard_sync(r, &ec, container_of(r, cv, &ec, r->labels));
+}
+
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
 {
 	struct cinfo **pp = &r->ci[cgroup_id % CI_BUCKETS];

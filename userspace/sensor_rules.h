@@ -43,6 +43,10 @@ void sensor_rules__free(struct sensor_rules *r); /* accepts NULL; saves what was
 void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 			 const struct container_view *cv);
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id);
+/* An event of the runtime setting container cv up (not evaluated): its
+ * block_access rules are enforced from now on, before its first program
+ * runs if the sensor keeps up (issue 4, file guard). */
+void sensor_rules__container_seen(struct sensor_rules *r, const struct container_view *cv);
 
 /* Rule files are watched: when this fd is readable call handle_inotify; the
  * reload happens on the next tick (changes within a second are one reload). */
