@@ -815,9 +815,13 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 			const char *not_enforced = NULL;
 			bool is_open = fl->op == WACHT_FILE_OPEN || fl->op == WACHT_FILE_CREAT;
 			if (f.action == FACT_DENY && e->cfg.file_denied) {
+				/* an open that returned a descriptor was not
+				 * stopped; one that failed with EPERM may have
+				 * been, the guard says */
 				if (!is_open)
 					not_enforced = "only opens and executions are blocked";
-				else if (!e->cfg.file_denied(e->cfg.file_denied_ctx, ev))
+				else if (fl->result != -EPERM ||
+					 !e->cfg.file_denied(e->cfg.file_denied_ctx, ev))
 					not_enforced = "the open was not stopped";
 				if (not_enforced)
 					f.action = FACT_ALERT;

@@ -112,6 +112,16 @@ def _protect_case(overlay):
         rc, out, err = c.exec(["sh", "-c", "cd /etc/secret && echo x >> key; echo rc=$?"],
                               check=False)
         assert out == "rc=1\n" and err == "sh: can't create key: %s\n" % DENIED, (rc, out, err)
+        # truncating: denied before the truncation
+        # (a failed redirection of the special builtin ':' ends the shell)
+        rc, out, err = c.exec(["sh", "-c", ": > /etc/secret/key"], check=False)
+        assert (rc, out, err) == (1, "", "sh: can't create /etc/secret/key: %s\n" % DENIED), \
+            (rc, out, err)
+        # a new file: the kernel creates it, then asks; it stays empty
+        rc, out, err = c.exec(["sh", "-c", "echo x > /etc/secret/new; echo rc=$?"], check=False)
+        assert (out, err) == ("rc=1\n", "sh: can't create /etc/secret/new: %s\n" % DENIED), \
+            (rc, out, err)
+        assert os.path.getsize(os.path.join(c.rootfs, "etc", "secret", "new")) == 0
         # executing a file under the filter (the shell is not listed)
         rc, out, err = c.exec(["sh", "-c", "/etc/secret/tool echo ran; echo rc=$?"], check=False)
         assert (out, err) == ("rc=126\n", "sh: /etc/secret/tool: %s\n" % DENIED), (rc, out, err)
@@ -119,6 +129,10 @@ def _protect_case(overlay):
         assert c.exec(["head", "-n1", "/etc/hostname"])[1] == POD[:63] + "\n"
         # the host reads the same file through its own mount: not the container's
         with open(os.path.join(c.rootfs, "etc", "secret", "key")) as f:
+            assert f.read() == SECRET
+        # ... and through the container's own mount: a process outside the
+        # container is never held up (counted as not_guarded)
+        with open("/proc/%d/root/etc/secret/key" % c.pid()) as f:
             assert f.read() == SECRET
         s.barrier(c)
 
@@ -145,9 +159,10 @@ def _protect_case(overlay):
             "message": "sh may not access /etc/secret/tool (block_access /etc/secret/*)"})
         assert_none(s, of_proc(c, "cat", "Container.FileAccess.Violation"), "cat is listed")
     st = s.final_stats["rules"]["file_guard"]
-    check("guard counters", st, {"denied": 3, "guarded": 0, "marks_added": 1,
+    check("guard counters", st, {"denied": 5, "guarded": 0, "marks_added": 1,
                                  "marks_removed": 1, "mark_errors": 0, "response_errors": 0,
                                  "alert_only": False})
+    assert st["not_guarded"] >= 1, st
 
 
 def test_protect_denies_plain_rootfs():

@@ -1558,17 +1558,28 @@ static void test_file_guard_decides(void **state)
 		   "/bin/cat");
 	assert_string_equal(got[0].msg, "cat may not access /etc/secret/key (block_access /etc/secret/*)");
 
-	/* not stopped (the guard was off, or the container not marked yet) */
-	guard_answer = false;
+	/* the open succeeded: not stopped (the guard was off, or the
+	 * container not marked yet), and the guard is not asked (a stale
+	 * record of that process must not make it a deny) */
 	file_p(&web, 601, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/secret/other", NULL);
 	expect_n(2);
-	assert_int_equal(guard_asked, 2);
+	assert_int_equal(guard_asked, 1);
 	expect_got(1, FN_FILE_VIOLATION, FACT_ALERT, MODE_PROTECT, id, "/etc/secret/*", "nv.web.shop",
 		   "/bin/cat");
 	assert_string_equal(got[1].msg, "cat may not access /etc/secret/other (block_access "
 					"/etc/secret/*); not enforced: the open was not stopped");
+	/* EPERM from something else than the guard */
+	guard_answer = false;
+	file_p(&web, 601, WACHT_FILE_OPEN, O_WRONLY, -EPERM, "/etc/secret/third", NULL);
+	expect_n(3);
+	assert_int_equal(guard_asked, 2);
+	assert_int_equal(got[2].action, FACT_ALERT);
+	assert_string_equal(got[2].msg, "cat may not access /etc/secret/third (block_access "
+					"/etc/secret/*); not enforced: the open was not stopped");
+	got_pop();
 
 	/* an unlink is never stopped: the guard is not asked */
+	guard_answer = true;
 	file_p(&web, 602, WACHT_FILE_UNLINK, 0, 0, "/etc/secret/key", NULL);
 	expect_n(3);
 	assert_int_equal(guard_asked, 2);
