@@ -53,6 +53,11 @@ bool file_guard__denied(struct file_guard *g, uint32_t tgid, const char *path);
 bool file_guard__take_exec(struct file_guard *g, uint64_t before, uint32_t *tgid, char *path,
 			   size_t size, uint64_t *ts_ns);
 
+/* The oldest open denial of tgid, at or before `before`, that the open's
+ * event did not claim (it named a symlink, not the file): false if none. */
+bool file_guard__take_open(struct file_guard *g, uint32_t tgid, uint64_t before, char *path,
+			   size_t size, uint64_t *ts_ns);
+
 /* A "file_guard" object for the stats line: marks, events, allowed,
  * denied, and the events allowed for want of information (unresolved). */
 void file_guard__stats(const struct file_guard *g, struct jsonw *w);

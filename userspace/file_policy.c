@@ -115,6 +115,14 @@ bool file_policy__equal(const struct file_policy *a, const struct file_policy *b
 	return true;
 }
 
+bool file_policy__covers(const struct file_policy *fp, const char *path)
+{
+	for (size_t i = 0; i < file_policy__count(fp); i++)
+		if (file_filter_match(&fp->v[i].filter, path))
+			return true;
+	return false;
+}
+
 bool file_policy__denies(const struct file_policy *fp, const char *path, const char *name,
 			 const char **rule)
 {
@@ -224,16 +232,20 @@ bool denial_log__take(struct denial_log *l, uint32_t tgid, const char *path)
 	return hit != NULL;
 }
 
-bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid, char *path,
-			   size_t size, uint64_t *ts_ns)
+/* The oldest record of exec (and of tgid, unless 0) made at or before
+ * `before`, taken. */
+static bool take_before(struct denial_log *l, bool exec, uint32_t want, uint64_t before,
+			uint32_t *tgid, char *path, size_t size, uint64_t *ts_ns)
 {
 	struct denial *hit = NULL;
 
 	pthread_mutex_lock(&l->lock);
-	for (size_t i = 0; i < FILE_DENIALS; i++)
-		if (l->v[i].tgid && l->v[i].exec && l->v[i].ts_ns <= before &&
-		    (!hit || l->v[i].seq < hit->seq))
+	for (size_t i = 0; i < FILE_DENIALS; i++) {
+		const struct denial *d = &l->v[i];
+		if (d->tgid && d->exec == exec && (!want || d->tgid == want) && d->ts_ns <= before &&
+		    (!hit || d->seq < hit->seq))
 			hit = &l->v[i];
+	}
 	if (hit) {
 		*tgid = hit->tgid;
 		*ts_ns = hit->ts_ns;
@@ -242,10 +254,25 @@ bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid
 			path[size - 1] = 0;
 		}
 		hit->tgid = 0;
-		__atomic_sub_fetch(&l->execs, 1, __ATOMIC_RELAXED);
+		if (exec)
+			__atomic_sub_fetch(&l->execs, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&l->lock);
 	return hit != NULL;
+}
+
+bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns)
+{
+	return take_before(l, true, 0, before, tgid, path, size, ts_ns);
+}
+
+bool denial_log__take_open(struct denial_log *l, uint32_t tgid, uint64_t before, char *path,
+			   size_t size, uint64_t *ts_ns)
+{
+	uint32_t t;
+
+	return tgid && take_before(l, false, tgid, before, &t, path, size, ts_ns);
 }
 
 uint64_t denial_log__execs(const struct denial_log *l)

@@ -36,6 +36,10 @@ size_t file_policy__count(const struct file_policy *fp);
  * change this container's rules need not touch its mark. */
 bool file_policy__equal(const struct file_policy *a, const struct file_policy *b);
 
+/* Whether any block_access filter matches path: if not, the open is
+ * allowed whoever makes it (the guard then needs nothing else). */
+bool file_policy__covers(const struct file_policy *fp, const char *path);
+
 /*
  * The decision on an access to path (inside the container) by a process
  * named name: deny when some block_access filter matches and no matching
@@ -72,6 +76,11 @@ bool denial_log__take(struct denial_log *l, uint32_t tgid, const char *path);
  * handles: the process that tried must be known by then). false if none;
  * path is written (NUL-terminated, at most size bytes). */
 bool denial_log__take_exec(struct denial_log *l, uint64_t before, uint32_t *tgid, char *path,
+			   size_t size, uint64_t *ts_ns);
+/* Takes the oldest open (not exec) denial of tgid made at or before
+ * `before`: one its open's event did not claim (that event named another
+ * path: a symlink to the file). false if none. */
+bool denial_log__take_open(struct denial_log *l, uint32_t tgid, uint64_t before, char *path,
 			   size_t size, uint64_t *ts_ns);
 /* Exec denials not taken yet (a hint read without the lock: cheap
  * enough to ask on every event). */

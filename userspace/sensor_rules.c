@@ -61,7 +61,7 @@ struct sensor_rules {
 	uint64_t reloads, reload_failures, saves, save_errors;
 	struct entity_label labels[LABELS_MAX], peer_labels[LABELS_MAX];
 	struct file_guard *guard;  /* NULL: block_access is only reported */
-	bool exec_denial;          /* the event given to the engine is a guard's exec denial */
+	bool reporting_denial;     /* the event given to the engine is a guard's denial */
 };
 
 static uint64_t now_ns(void)
@@ -161,7 +161,7 @@ static bool file_denied(void *ctx, const struct wacht_event *ev)
 {
 	struct sensor_rules *r = ctx;
 
-	if (r->exec_denial)
+	if (r->reporting_denial)
 		return true;
 	return r->guard && file_guard__denied(r->guard, ev->hdr->tgid, ev->path);
 }
@@ -516,39 +516,55 @@ static void guard_sync(struct sensor_rules *r, const struct engine_container *ec
 	ci->guard_sig = sig;
 }
 
-/* Execs the guard denied: a failed execve makes no event, so the engine
- * is given one, an open of the file that failed with EPERM, as the
- * process that tried. Only denials made before the event being handled
- * (now_ts): the guard decides in real time, the ring buffer is read
- * later, and the process must be in the table (its fork seen, its exit
- * not yet, which comes after the denial). */
-static void guard_report_execs(struct sensor_rules *r, uint64_t now_ts)
+/* A denial the guard made that no event reports: the engine is given an
+ * open of the file (the path the guard saw) that failed with EPERM, as the
+ * process that tried, which must still be in the process table. */
+static void guard_report(struct sensor_rules *r, uint32_t tgid, const char *path, uint64_t ts)
+{
+	const struct proc_entry *pe = proc_table__lookup(r->procs, tgid);
+	const struct container_view *cv = pe ? containers__lookup(r->c, pe->cgroup_id, tgid) : NULL;
+	struct engine_container ec;
+
+	if (!cv)
+		return;
+	struct wacht_file fl = {
+		.hdr = { .ts_ns = ts, .cgroup_id = pe->cgroup_id, .type = WACHT_EV_FILE,
+			 .size = sizeof(fl), .pid = tgid, .tgid = tgid, .ppid = pe->ppid,
+			 .uid = pe->uid, .euid = pe->euid },
+		.op = WACHT_FILE_OPEN,
+		.result = -EPERM,
+	};
+	snprintf((char *)fl.hdr.comm, sizeof(fl.hdr.comm), "%s", pe->comm);
+	struct wacht_event ev = { .hdr = &fl.hdr, .file = &fl, .exe = "", .filename = "",
+				  .argv = "", .path = path, .path2 = "", .cgroup_path = "" };
+	container_of(r, cv, &ec, r->labels);
+	r->reporting_denial = true;
+	engine__event(r->engine, &ev, &ec, NULL, NULL);
+	r->reporting_denial = false;
+}
+
+/* After event ev (its container view and labels are borrowed until then):
+ * denials no event will claim. A failed execve makes no event: execs the
+ * guard denied before ev (the guard decides in real time, the ring buffer
+ * is read later; the process that tried must be known by then, and its
+ * exit comes after the denial). An open through a symlink fails with EPERM
+ * under the link's name, which no filter covers: its own event reports
+ * what the guard denied. */
+static void guard_report_unclaimed(struct sensor_rules *r, const struct wacht_event *ev)
 {
 	char path[FILE_DENIAL_PATH];
 	uint32_t tgid;
 	uint64_t ts;
 
-	while (r->guard && file_guard__take_exec(r->guard, now_ts, &tgid, path, sizeof(path), &ts)) {
-		const struct proc_entry *pe = proc_table__lookup(r->procs, tgid);
-		const struct container_view *cv = pe ? containers__lookup(r->c, pe->cgroup_id, tgid) : NULL;
-		if (!cv)
-			continue;
-		struct wacht_file fl = {
-			.hdr = { .ts_ns = ts, .cgroup_id = pe->cgroup_id, .type = WACHT_EV_FILE,
-				 .size = sizeof(fl), .pid = tgid, .tgid = tgid, .ppid = pe->ppid,
-				 .uid = pe->uid, .euid = pe->euid },
-			.op = WACHT_FILE_OPEN,
-			.result = -EPERM,
-		};
-		snprintf((char *)fl.hdr.comm, sizeof(fl.hdr.comm), "%s", pe->comm);
-		struct wacht_event ev = { .hdr = &fl.hdr, .file = &fl, .exe = "", .filename = "",
-					  .argv = "", .path = path, .path2 = "", .cgroup_path = "" };
-		struct engine_container ec;
-		container_of(r, cv, &ec, r->labels);
-		r->exec_denial = true;
-		engine__event(r->engine, &ev, &ec, NULL, NULL);
-		r->exec_denial = false;
-	}
+	if (!r->guard)
+		return;
+	while (file_guard__take_exec(r->guard, ev->hdr->ts_ns, &tgid, path, sizeof(path), &ts))
+		guard_report(r, tgid, path, ts);
+	if (ev->hdr->type != WACHT_EV_FILE || ev->file->result != -EPERM ||
+	    (ev->file->op != WACHT_FILE_OPEN && ev->file->op != WACHT_FILE_CREAT))
+		return;
+	while (file_guard__take_open(r->guard, ev->hdr->tgid, ev->hdr->ts_ns, path, sizeof(path), &ts))
+		guard_report(r, ev->hdr->tgid, path, ts);
 }
 
 /* After a reload: every guarded container gets its new rules now, not on
@@ -591,9 +607,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	if (ev->hdr->type == WACHT_EV_NET)
 		resolve_peer(r, ev->net, &peer, &pec);
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
-	/* after this event (its container view and labels are borrowed) and
-	 * before an exit removes the process the denial names */
-	guard_report_execs(r, ev->hdr->ts_ns);
+	guard_report_unclaimed(r, ev);
 }
 
 void sensor_rules__container_seen(struct sensor_rules *r, const struct container_view *cv)

@@ -112,6 +112,12 @@ def _protect_case(overlay):
         rc, out, err = c.exec(["sh", "-c", "cd /etc/secret && echo x >> key; echo rc=$?"],
                               check=False)
         assert out == "rc=1\n" and err == "sh: can't create key: %s\n" % DENIED, (rc, out, err)
+        # through a symlink: the open reaches the file, the guard sees its path
+        rc, out, err = c.exec(["sh", "-c", "ln -s /etc/secret/key /tmp/s && tail /tmp/s"],
+                              check=False)
+        assert (rc, out, err) == (1, "", "tail: can't open '/tmp/s': %s\ntail: no files\n"
+                                  % DENIED), \
+            (rc, out, err)
         # truncating: denied before the truncation
         # (a failed redirection of the special builtin ':' ends the shell)
         rc, out, err = c.exec(["sh", "-c", ": > /etc/secret/key"], check=False)
@@ -157,9 +163,15 @@ def _protect_case(overlay):
             "file": {"path": "/etc/secret/tool", "op": "access"},
             "process": {"name": "sh", "exe": "/bin/busybox"},
             "message": "sh may not access /etc/secret/tool (block_access /etc/secret/*)"})
+        t = wait_finding(s, of_proc(c, "tail", "Container.FileAccess.Violation"),
+                         what="tail denied through a symlink")
+        check("the open through a symlink", t, {
+            "action": "deny", "rule": {"id": rule_id},
+            "file": {"path": "/etc/secret/key", "op": "access"},
+            "message": "tail may not access /etc/secret/key (block_access /etc/secret/*)"})
         assert_none(s, of_proc(c, "cat", "Container.FileAccess.Violation"), "cat is listed")
     st = s.final_stats["rules"]["file_guard"]
-    check("guard counters", st, {"denied": 5, "guarded": 0, "marks_added": 1,
+    check("guard counters", st, {"denied": 6, "guarded": 0, "marks_added": 1,
                                  "marks_removed": 1, "mark_errors": 0, "response_errors": 0,
                                  "alert_only": False})
     assert st["not_guarded"] >= 1, st
@@ -210,14 +222,17 @@ def test_alert_only_marks_nothing():
 
 
 def test_reported_not_denied_operations():
-    """unlink is not an open: it happens, and the finding says it was not
-    enforced."""
+    """link and unlink are not opens: they happen, and the findings say they
+    were not enforced. A hard link made so names the file by a path no
+    filter covers: the rules are about paths, so it can be read there."""
     ns = new_ns()
     group, text = _rules("Protect", ns)
     path = rules_file(text)
     with Sensor(["--rules", path, "--window", "1"]) as s, _container(ns) as c:
         c.start()
         guard_ready(s, c)
+        assert c.exec(["ln", "/etc/secret/key", "/tmp/h"]) == (0, "", "")
+        assert c.exec(["head", "/tmp/h"]) == (0, SECRET, "")
         assert c.exec(["rm", "/etc/secret/key"]) == (0, "", "")
         assert not os.path.exists(os.path.join(c.rootfs, "etc", "secret", "key"))
         s.barrier(c)
@@ -226,6 +241,11 @@ def test_reported_not_denied_operations():
             "action": "alert", "mode": "Protect", "file": {"path": "/etc/secret/key",
                                                             "op": "delete"},
             "message": "rm may not access /etc/secret/key (block_access /etc/secret/*); "
+                       "not enforced: only opens and executions are blocked"})
+        ln = wait_finding(s, of_proc(c, "ln", "Container.FileAccess.Violation"))
+        check("ln", ln, {
+            "action": "alert", "mode": "Protect", "file": {"path": "/tmp/h", "op": "link"},
+            "message": "ln may not access /etc/secret/key (block_access /etc/secret/*); "
                        "not enforced: only opens and executions are blocked"})
 
 

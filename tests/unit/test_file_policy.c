@@ -92,6 +92,14 @@ static void test_table_and_decision(void **state)
 	/* block_access only: the monitor_change rule is not the guard's */
 	assert_int_equal(file_policy__count(fp), 3);
 
+	/* which paths the guard must look closer at */
+	assert_true(file_policy__covers(fp, "/etc/secret/key"));
+	assert_true(file_policy__covers(fp, "/etc/secret/tls/a/b"));
+	assert_true(file_policy__covers(fp, "/data/main.db"));
+	assert_false(file_policy__covers(fp, "/data/sub/main.db"));
+	assert_false(file_policy__covers(fp, "/etc/app/conf")); /* monitor_change only */
+	assert_false(file_policy__covers(fp, "/etc/hostname"));
+
 	/* the listed app may, any other may not */
 	assert_false(file_policy__denies(fp, "/etc/secret/key", "cat", &rule));
 	assert_null(rule);
@@ -139,6 +147,8 @@ static void test_no_rules_and_equal(void **state)
 	assert_non_null(none);
 	assert_int_equal(file_policy__count(none), 0);
 	assert_false(file_policy__denies(none, "/etc/secret/key", "head", NULL));
+	assert_false(file_policy__covers(none, "/etc/secret/key"));
+	assert_false(file_policy__covers(NULL, "/etc/secret/key"));
 	assert_int_equal(file_policy__count(NULL), 0);
 
 	struct file_policy *a = file_policy__new(p, all, 2), *b = file_policy__new(p, all, 2);
@@ -183,6 +193,17 @@ static void test_denial_log(void **state)
 	assert_false(denial_log__take(l, 7, "/etc/secret/a")); /* taken: once only */
 	assert_true(denial_log__take(l, 8, "/etc/secret/a"));
 
+	/* an open its event did not claim: taken by tgid, once the event
+	 * stream is past it */
+	denial_log__add(l, 12, "/etc/secret/key", false, 150);
+	assert_false(denial_log__take_open(l, 13, 1000, path, sizeof(path), &ts));
+	assert_false(denial_log__take_open(l, 12, 149, path, sizeof(path), &ts));
+	assert_false(denial_log__take_open(l, 0, 1000, path, sizeof(path), &ts));
+	assert_true(denial_log__take_open(l, 12, 150, path, sizeof(path), &ts));
+	assert_string_equal(path, "/etc/secret/key");
+	assert_int_equal(ts, 150);
+	assert_false(denial_log__take_open(l, 12, 1000, path, sizeof(path), &ts));
+
 	/* exec records: not taken by an open's event; taken oldest first,
 	 * only when made before the time asked */
 	assert_int_equal(denial_log__execs(l), 0);
@@ -190,6 +211,7 @@ static void test_denial_log(void **state)
 	denial_log__add(l, 11, "/etc/secret/run.sh", true, 300);
 	assert_int_equal(denial_log__execs(l), 2);
 	assert_false(denial_log__take(l, 10, "/etc/secret/tool"));
+	assert_false(denial_log__take_open(l, 10, 1000, path, sizeof(path), &ts));
 	assert_false(denial_log__take_exec(l, 199, &tgid, path, sizeof(path), &ts));
 	assert_true(denial_log__take_exec(l, 1000, &tgid, path, sizeof(path), &ts));
 	assert_int_equal(tgid, 10);
