@@ -24,7 +24,7 @@ struct sensor_config {
 	size_t default_rules_len;
 	const char *state_dir;          /* learned profiles; NULL: not kept */
 	unsigned window;                /* seconds identical findings are aggregated */
-	bool alert_only;                /* enforce nothing (issue 4): findings say alert */
+	bool alert_only;                /* enforce nothing (issue 4); today the file guard */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

@@ -30,7 +30,7 @@ struct sensor_rules_config {
 	void *ctx;
 	/* ---- file guard (issue 4: block_access enforced) */
 	const char *cgroup_root;  /* where cgroup v2 is mounted */
-	bool alert_only;          /* enforce nothing: every finding is an alert */
+	bool alert_only;          /* no file guard: block_access findings are alerts */
 };
 
 /* Loads the policy. NULL if it has errors (printed via policy_loaded). */
