@@ -17,7 +17,7 @@ CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_S
 PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3)
-LDLIBS += $(PKG_LIBS) -lelf -lz
+LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
 
 # BPF: one object per concern, statically linked into one skeleton.
 # maps.bpf.c first: the static linker resolves the other objects' extern
@@ -28,7 +28,7 @@ BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
 
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
-SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c \
+SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c userspace/file_guard.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is

@@ -12,6 +12,7 @@
 #include "detect.h"
 #include "enforce_compile.h"
 #include "engine.h"
+#include "file_policy.h"
 
 #define CS_BUCKETS 1024
 /* Open aggregation windows: distinct findings held at once (a few MiB at
@@ -759,15 +760,6 @@ static const char *change_op(const struct wacht_file *fl)
 	return "access";
 }
 
-/* comm is cut at 15 bytes: an app name longer than that matches on its
- * first 15. */
-static bool app_match(const char *app, const char *comm)
-{
-	size_t n = strlen(comm);
-
-	return strcmp(app, comm) == 0 || (n == WACHT_COMM_LEN - 1 && strncmp(app, comm, n) == 0);
-}
-
 static void process_file(struct engine *e, const struct wacht_event *ev, struct cstate *cs,
 			 const struct engine_container *c)
 {
@@ -827,7 +819,7 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 				blocking_group = cs->order[i];
 			}
 			for (size_t a = 0; a < r->n_apps && !app_allowed; a++)
-				app_allowed = app_match(r->apps[a], comm);
+				app_allowed = file_app_match(r->apps[a], comm);
 		}
 	}
 	if (blocking && !app_allowed) {
@@ -851,8 +843,25 @@ static void process_file(struct engine *e, const struct wacht_event *ev, struct 
 			f.file.op = change ? change_op(fl) : "access";
 			rule_ref(&f, p, blocking_group, &blocking->pos, blocking->filter.pattern, idbuf,
 				 sizeof(idbuf));
-			snprintf(msg, sizeof(msg), "%s may not access %s (block_access %s)", comm, ev->path,
-				 blocking->filter.pattern);
+			/* only opens can be stopped (the file guard); what it did
+			 * not stop is an alert that says so */
+			const char *not_enforced = NULL;
+			bool is_open = fl->op == WACHT_FILE_OPEN || fl->op == WACHT_FILE_CREAT;
+			if (f.action == FACT_DENY && e->cfg.file_denied) {
+				/* an open that returned a descriptor was not
+				 * stopped; one that failed with EPERM may have
+				 * been, the guard says */
+				if (!is_open)
+					not_enforced = "only opens and executions are blocked";
+				else if (fl->result != -EPERM ||
+					 !e->cfg.file_denied(e->cfg.file_denied_ctx, ev))
+					not_enforced = "the open was not stopped";
+				if (not_enforced)
+					f.action = FACT_ALERT;
+			}
+			snprintf(msg, sizeof(msg), "%s may not access %s (block_access %s)%s%s", comm,
+				 ev->path, blocking->filter.pattern, not_enforced ? "; not enforced: " : "",
+				 not_enforced ? not_enforced : "");
 			report(e, &f);
 		}
 	}

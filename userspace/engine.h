@@ -52,6 +52,14 @@ struct engine_config {
 	/* a group's learned profile grew (persist it); may be NULL */
 	void (*learned)(void *ctx, size_t group);
 	void *learned_ctx;
+	/* Protect mode, a block_access violation by an open that failed with
+	 * EPERM: whether the file guard denied it (its record, taken). false,
+	 * or an open that did not fail so, makes the finding an alert saying
+	 * it was not enforced. NULL: the mode decides alone (deny in
+	 * Protect). With it set, operations other than opens are never
+	 * denied: their findings are alerts that say so. */
+	bool (*file_denied)(void *ctx, const struct wacht_event *ev);
+	void *file_denied_ctx;
 };
 
 struct engine_stats {

@@ -223,6 +223,10 @@ static int handle_event(void *ctx, const void *data, size_t size)
 		cv = containers__lookup(s->containers, h->cgroup_id, cgroup_ev ? 0 : h->tgid);
 	if (evaluate)
 		sensor_rules__event(s->rules, &ev, host ? NULL : cv);
+	/* file guard (issue 4): from the runtime's first event in a container */
+	if (runtime_init && s->rules && !host)
+		sensor_rules__container_seen(s->rules, cv ? cv : containers__lookup(s->containers,
+							h->cgroup_id, h->tgid));
 	if (h->type == WACHT_EV_CGROUP_RMDIR && s->rules)
 		sensor_rules__container_gone(s->rules, h->cgroup_id);
 	if (print) {
@@ -406,6 +410,7 @@ int sensor_run(const struct sensor_config *cfg)
 		.sink = print_finding,
 		.policy_loaded = print_policy,
 		.ctx = &s,
+		.cgroup_root = cgroot,         /* file guard (issue 4) */
 	};
 	s.rules = sensor_rules__new(&rc, s.containers, s.procs);
 	if (!s.rules)

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "enforce.h"
+#include "file_guard.h"
 #include "netaddr.h"
 #include "oci.h"
 #include "sensor_rules.h"
@@ -39,6 +40,7 @@ struct cinfo {
 	uint64_t addrs_ns;         /* when read; 0 = never */
 	char upper[PATH_MAX];      /* overlay upperdir of its root, "" if none */
 	bool upper_read;
+	uint64_t guard_sig;        /* what the file guard was last given; 0 = nothing */
 	struct cinfo *next;
 };
 
@@ -63,10 +65,15 @@ struct sensor_rules {
 	struct enforcer *enf;      /* borrowed; NULL: no enforcement */
 	uint32_t held_seen[HELD_MAX]; /* held at the last tick: released at this one */
 	size_t n_held_seen;
+	struct file_guard *guard;  /* NULL: block_access is only reported */
+	bool reporting_denial;     /* the event given to the engine is a guard's denial */
 };
 
 static void enforce_all(struct sensor_rules *r);
 static void release_stale(struct sensor_rules *r);
+struct cinfo;
+struct engine_container;
+static void guard_sync(struct sensor_rules *r, const struct engine_container *ec, struct cinfo *ci);
 
 static uint64_t now_ns(void)
 {
@@ -161,6 +168,22 @@ static void watch_rules(struct sensor_rules *r)
 	}
 }
 
+/* ---- file guard (issue 4: block_access enforced; see file_guard.c) */
+
+static void guard_resync(struct sensor_rules *r);
+
+/* The engine asks whether a block_access open was really denied. */
+static bool file_denied(void *ctx, const struct wacht_event *ev)
+{
+	struct sensor_rules *r = ctx;
+
+	if (r->reporting_denial)
+		return true;
+	return r->guard && file_guard__denied(r->guard, ev->hdr->tgid, ev->path);
+}
+
+/* ---- lifetime */
+
 struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 				       struct containers *c, struct proc_table *procs)
 {
@@ -181,6 +204,8 @@ struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 		.sink_ctx = cfg->ctx,
 		.learned = learned,
 		.learned_ctx = r,
+		.file_denied = file_denied,
+		.file_denied_ctx = r,
 	};
 	r->engine = engine__new(&ec, procs);
 	struct policy *p = r->engine ? ruleset_load(&cfg->src, &d) : NULL;
@@ -192,6 +217,12 @@ struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 		return NULL;
 	}
 	engine__set_policy(r->engine, p);
+	/* file guard: without it (no fanotify) block_access is only reported */
+	struct file_guard_config gc = { .cgroup_root = cfg->cgroup_root, .alert_only = cfg->alert_only };
+	int gerr;
+	if (!cfg->alert_only && !(r->guard = file_guard__new(&gc, &gerr)))
+		fprintf(stderr, "wacht-sensor: block_access rules are only reported: no file guard (%s)\n",
+			strerror(-gerr));
 	r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (r->ifd >= 0)
 		watch_rules(r);
@@ -202,6 +233,7 @@ void sensor_rules__free(struct sensor_rules *r)
 {
 	if (!r)
 		return;
+	file_guard__free(r->guard);
 	if (r->engine) {
 		engine__tick(r->engine, UINT64_MAX);
 		save_learned(r);
@@ -243,6 +275,7 @@ int sensor_rules__reload(struct sensor_rules *r, const char *why)
 		enforcer__invalidate(r->enf);
 		enforce_all(r);
 	}
+	guard_resync(r);
 	return 0;
 }
 
@@ -518,10 +551,14 @@ static uint32_t release_held(struct sensor_rules *r, uint32_t tgid, uint64_t cgi
 {
 	cv = containers__refresh(r->c, cgid, tgid);
 	bool compiled = enforcer__current(r->enf, cgid);
-	if (cv && !compiled) {
+	if (cv) {
 		struct engine_container ec;
-		container_of(r, cv, &ec, r->labels);
-		compiled = enforce_one(r, cv, &ec);
+		struct cinfo *ci = container_of(r, cv, &ec, r->labels);
+		if (!compiled)
+			compiled = enforce_one(r, cv, &ec);
+		/* block_access is guarded before the container's first program
+		 * runs, too */
+		guard_sync(r, &ec, ci);
 	}
 	if (!compiled)
 		enforcer__unknown(r->enf, cgid);
@@ -555,6 +592,107 @@ void sensor_rules__set_enforcer(struct sensor_rules *r, struct enforcer *enf)
 		enforce_all(r);
 }
 
+/* ---- file guard: feeding it (issue 4) */
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+	return (h ^ x) * 1099511628211ULL;
+}
+
+/* Gives the guard the container's block_access rules when its process
+ * mode, member groups, root process or the policy changed (Protect only:
+ * other modes are not guarded). */
+static void guard_sync(struct sensor_rules *r, const struct engine_container *ec, struct cinfo *ci)
+{
+	struct engine_view v;
+
+	if (!r->guard || !ci || !ec->init_pid || engine__view(r->engine, ec, &v))
+		return;
+	uint64_t sig = mix(mix(mix(14695981039346656037ULL, r->reloads), ec->init_pid), v.proc_mode);
+	for (size_t i = 0; i < v.n_order; i++)
+		sig = mix(sig, v.order[i]);
+	sig = sig ? sig : 1;
+	if (ci->guard_sig == sig)
+		return;
+	struct file_policy *fp = NULL;
+	if (v.proc_mode == MODE_PROTECT) {
+		fp = file_policy__new(engine__policy(r->engine), v.order, v.n_order);
+		if (!fp)
+			return; /* out of memory: tried again on the next event */
+	}
+	/* a failed mark is not retried on every event: said once, counted */
+	file_guard__set(r->guard, ci->cgroup_id, ec->init_pid, fp);
+	ci->guard_sig = sig;
+}
+
+/* A denial the guard made that no event reports: the engine is given an
+ * open of the file (the path the guard saw) that failed with EPERM, as the
+ * process that tried, which must still be in the process table. */
+static void guard_report(struct sensor_rules *r, uint32_t tgid, const char *path, uint64_t ts)
+{
+	const struct proc_entry *pe = proc_table__lookup(r->procs, tgid);
+	const struct container_view *cv = pe ? containers__lookup(r->c, pe->cgroup_id, tgid) : NULL;
+	struct engine_container ec;
+
+	if (!cv)
+		return;
+	struct wacht_file fl = {
+		.hdr = { .ts_ns = ts, .cgroup_id = pe->cgroup_id, .type = WACHT_EV_FILE,
+			 .size = sizeof(fl), .pid = tgid, .tgid = tgid, .ppid = pe->ppid,
+			 .uid = pe->uid, .euid = pe->euid },
+		.op = WACHT_FILE_OPEN,
+		.result = -EPERM,
+	};
+	snprintf((char *)fl.hdr.comm, sizeof(fl.hdr.comm), "%s", pe->comm);
+	struct wacht_event ev = { .hdr = &fl.hdr, .file = &fl, .exe = "", .filename = "",
+				  .argv = "", .path = path, .path2 = "", .cgroup_path = "" };
+	container_of(r, cv, &ec, r->labels);
+	r->reporting_denial = true;
+	engine__event(r->engine, &ev, &ec, NULL, NULL);
+	r->reporting_denial = false;
+}
+
+/* After event ev (its container view and labels are borrowed until then):
+ * denials no event will claim. A failed execve makes no event: execs the
+ * guard denied before ev (the guard decides in real time, the ring buffer
+ * is read later; the process that tried must be known by then, and its
+ * exit comes after the denial). An open through a symlink fails with EPERM
+ * under the link's name, which no filter covers: its own event reports
+ * what the guard denied. */
+static void guard_report_unclaimed(struct sensor_rules *r, const struct wacht_event *ev)
+{
+	char path[FILE_DENIAL_PATH];
+	uint32_t tgid;
+	uint64_t ts;
+
+	if (!r->guard)
+		return;
+	while (file_guard__take_exec(r->guard, ev->hdr->ts_ns, &tgid, path, sizeof(path), &ts))
+		guard_report(r, tgid, path, ts);
+	if (ev->hdr->type != WACHT_EV_FILE || ev->file->result != -EPERM ||
+	    (ev->file->op != WACHT_FILE_OPEN && ev->file->op != WACHT_FILE_CREAT))
+		return;
+	while (file_guard__take_open(r->guard, ev->hdr->tgid, ev->hdr->ts_ns, path, sizeof(path), &ts))
+		guard_report(r, ev->hdr->tgid, path, ts);
+}
+
+/* After a reload: every guarded container gets its new rules now, not on
+ * its next event (a container that left Protect must not stay guarded). */
+static void guard_resync(struct sensor_rules *r)
+{
+	struct engine_container ec;
+
+	for (size_t b = 0; r->guard && b < CI_BUCKETS; b++) {
+		for (struct cinfo *ci = r->ci[b]; ci; ci = ci->next) {
+			const struct container_view *cv;
+			if (!ci->guard_sig || !(cv = containers__lookup(r->c, ci->cgroup_id, 0)))
+				continue;
+			container_of(r, cv, &ec, r->labels);
+			guard_sync(r, &ec, ci);
+		}
+	}
+}
+
 void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 			 const struct container_view *cv)
 {
@@ -572,6 +710,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		return;
 	}
 	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
+	guard_sync(r, &ec, ci);
 	if (ci && !ci->addrs_ns) {
 		cinfo_addrs(ci, now_ns(), false);
 		ec.addrs = ci->addrs;
@@ -586,6 +725,16 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	if (ev->hdr->type == WACHT_EV_NET)
 		resolve_peer(r, ev->net, &peer, &pec);
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
+	guard_report_unclaimed(r, ev);
+}
+
+void sensor_rules__container_seen(struct sensor_rules *r, const struct container_view *cv)
+{
+	struct engine_container ec;
+
+	if (!r->guard || !cv)
+		return;
+	guard_sync(r, &ec, container_of(r, cv, &ec, r->labels));
 }
 
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
@@ -595,6 +744,8 @@ void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
 	engine__container_gone(r->engine, cgroup_id);
 	if (r->enf)
 		enforcer__gone(r->enf, cgroup_id);
+	if (r->guard)
+		file_guard__remove(r->guard, cgroup_id);
 	for (; *pp; pp = &(*pp)->next) {
 		if ((*pp)->cgroup_id == cgroup_id) {
 			struct cinfo *ci = *pp;
@@ -623,6 +774,8 @@ void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w)
 	jsonw__u64(w, "reload_failures", r->reload_failures);
 	jsonw__u64(w, "learned_saves", r->saves);
 	jsonw__u64(w, "learned_save_errors", r->save_errors);
+	if (r->guard)
+		file_guard__stats(r->guard, w);
 	jsonw__obj_end(w);
 	if (r->enf)
 		enforcer__stats(r->enf, w);

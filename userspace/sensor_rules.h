@@ -24,12 +24,14 @@ struct sensor_rules_config {
 	struct ruleset_source src;
 	const char *node;
 	uint64_t window_ns;
-	bool alert_only;
+	bool alert_only;          /* nothing enforced: no file guard, Protect findings say alert */
 	finding_sink sink;
 	/* after every load or reload attempt: ok, and what the diagnostics say */
 	void (*policy_loaded)(void *ctx, bool ok, const char *why, const struct diags *d,
 			      const struct policy *p);
 	void *ctx;
+	/* ---- file guard (issue 4: block_access enforced) */
+	const char *cgroup_root;  /* where cgroup v2 is mounted */
 };
 
 /* Loads the policy. NULL if it has errors (printed via policy_loaded). */
@@ -47,6 +49,10 @@ void sensor_rules__set_enforcer(struct sensor_rules *r, struct enforcer *enf);
 void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 			 const struct container_view *cv);
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id);
+/* An event of the runtime setting container cv up (not evaluated): its
+ * block_access rules are enforced from now on, before its first program
+ * runs if the sensor keeps up (issue 4, file guard). */
+void sensor_rules__container_seen(struct sensor_rules *r, const struct container_view *cv);
 
 /* Rule files are watched: when this fd is readable call handle_inotify; the
  * reload happens on the next tick (changes within a second are one reload). */

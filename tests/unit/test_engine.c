@@ -135,6 +135,8 @@ static void learned_cb(void *ctx, size_t group)
 static struct proc_table *pt;
 static struct engine *eng;
 static uint64_t clock_ns;
+/* the file guard's answer, for fx_init (NULL: no guard consulted) */
+static bool (*fx_file_denied)(void *ctx, const struct wacht_event *ev);
 
 static struct policy *policy_from(const char *file, const char *yaml)
 {
@@ -164,6 +166,7 @@ static void fx_init(const char *file, const char *yaml)
 		.learned = learned_cb,
 		.kernel_verdicts = fx_kernel_verdicts,
 		.alert_only = fx_alert_only,
+		.file_denied = fx_file_denied,
 	};
 
 	got_clear();
@@ -1577,6 +1580,101 @@ static void test_file_rules(void **state)
 	fx_teardown(NULL);
 }
 
+/* Protect with a file guard: the finding says deny only for an open the
+ * guard really stopped; other operations are never stopped. */
+static bool guard_answer;
+static size_t guard_asked;
+static uint32_t guard_tgid;
+static char guard_path[64];
+
+static bool guard_cb(void *ctx, const struct wacht_event *ev)
+{
+	(void)ctx;
+	guard_asked++;
+	guard_tgid = ev->hdr->tgid;
+	snprintf(guard_path, sizeof(guard_path), "%s", ev->path);
+	return guard_answer;
+}
+
+static void test_file_guard_decides(void **state)
+{
+	char yaml[4096];
+	const char *id;
+
+	(void)state;
+	fx_file_denied = guard_cb;
+	guard_asked = 0;
+	snprintf(yaml, sizeof(yaml), file_yaml_fmt, "Protect");
+	fx_init("file.yaml", yaml);
+	fx_file_denied = NULL;
+	id = rule_id("file.yaml", yaml, "filter: /etc/secret/*");
+	exec_p(&web, 600, 1, "/usr/sbin/nginx");
+	exec_p(&web, 601, 1, "/bin/cat");
+	exec_p(&web, 602, 1, "/bin/rm");
+
+	/* the listed app: no finding, the guard is not asked */
+	file_p(&web, 600, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/secret/key", NULL);
+	expect_n(0);
+	assert_int_equal(guard_asked, 0);
+
+	/* stopped by the guard: deny */
+	guard_answer = true;
+	file_p(&web, 601, WACHT_FILE_OPEN, O_RDONLY, -EPERM, "/etc/secret/key", NULL);
+	expect_n(1);
+	assert_int_equal(guard_asked, 1);
+	assert_int_equal(guard_tgid, 601);
+	assert_string_equal(guard_path, "/etc/secret/key");
+	expect_got(0, FN_FILE_VIOLATION, FACT_DENY, MODE_PROTECT, id, "/etc/secret/*", "nv.web.shop",
+		   "/bin/cat");
+	assert_string_equal(got[0].msg, "cat may not access /etc/secret/key (block_access /etc/secret/*)");
+
+	/* the open succeeded: not stopped (the guard was off, or the
+	 * container not marked yet), and the guard is not asked (a stale
+	 * record of that process must not make it a deny) */
+	file_p(&web, 601, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/secret/other", NULL);
+	expect_n(2);
+	assert_int_equal(guard_asked, 1);
+	expect_got(1, FN_FILE_VIOLATION, FACT_ALERT, MODE_PROTECT, id, "/etc/secret/*", "nv.web.shop",
+		   "/bin/cat");
+	assert_string_equal(got[1].msg, "cat may not access /etc/secret/other (block_access "
+					"/etc/secret/*); not enforced: the open was not stopped");
+	/* EPERM from something else than the guard */
+	guard_answer = false;
+	file_p(&web, 601, WACHT_FILE_OPEN, O_WRONLY, -EPERM, "/etc/secret/third", NULL);
+	expect_n(3);
+	assert_int_equal(guard_asked, 2);
+	assert_int_equal(got[2].action, FACT_ALERT);
+	assert_string_equal(got[2].msg, "cat may not access /etc/secret/third (block_access "
+					"/etc/secret/*); not enforced: the open was not stopped");
+	got_pop();
+
+	/* an unlink is never stopped: the guard is not asked */
+	guard_answer = true;
+	file_p(&web, 602, WACHT_FILE_UNLINK, 0, 0, "/etc/secret/key", NULL);
+	expect_n(3);
+	assert_int_equal(guard_asked, 2);
+	expect_got(2, FN_FILE_VIOLATION, FACT_ALERT, MODE_PROTECT, id, "/etc/secret/*", "nv.web.shop",
+		   "/bin/rm");
+	assert_string_equal(got[2].fop, "delete");
+	assert_string_equal(got[2].msg, "rm may not access /etc/secret/key (block_access "
+					"/etc/secret/*); not enforced: only opens and executions are "
+					"blocked");
+	fx_teardown(NULL);
+
+	/* Monitor: an alert, the guard is not asked */
+	fx_file_denied = guard_cb;
+	snprintf(yaml, sizeof(yaml), file_yaml_fmt, "Monitor");
+	fx_init("file.yaml", yaml);
+	fx_file_denied = NULL;
+	exec_p(&web, 601, 1, "/bin/cat");
+	file_p(&web, 601, WACHT_FILE_OPEN, O_RDONLY, 3, "/etc/secret/key", NULL);
+	expect_n(1);
+	assert_int_equal(got[0].action, FACT_ALERT);
+	assert_string_equal(got[0].msg, "cat may not access /etc/secret/key (block_access /etc/secret/*)");
+	assert_int_equal(guard_asked, 2);
+	fx_teardown(NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* Network                                                             */
 
@@ -1972,6 +2070,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_builtin_package_manager, fx_teardown),
 		cmocka_unit_test_teardown(test_builtin_files, fx_teardown),
 		cmocka_unit_test_teardown(test_file_rules, fx_teardown),
+		cmocka_unit_test_teardown(test_file_guard_decides, fx_teardown),
 		cmocka_unit_test_teardown(test_network, fx_teardown),
 		cmocka_unit_test_teardown(test_network_mapped_loopback, fx_teardown),
 		cmocka_unit_test_teardown(test_network_discover, fx_teardown),
