@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "      --no-state           keep learned profiles in memory only\n"
 "      --window SEC         identical findings within SEC seconds are reported\n"
 "                           once, then once with their count (default: 10)\n"
+"      --alert-only         never refuse or kill in the kernel: Protect mode\n"
+"                           only reports (findings say action alert and why)\n"
 "      --check-rules PATH   validate rule files (repeatable) and exit: 0 valid,\n"
 "                           1 errors (each as FILE:LINE:COLUMN); loads no BPF\n"
 "      --export-learned DIR write what was learned (the state directory, read\n"
@@ -82,7 +84,7 @@ static void usage(FILE *f)
 enum {
 	OPT_NODE = 256, OPT_STATS, OPT_READY, OPT_HOST, OPT_PREFIX, OPT_NO_FILE, OPT_NO_NET,
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
-	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS,
+	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
 		{ "file-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "no-file", no_argument, NULL, OPT_NO_FILE },
 		{ "no-net", no_argument, NULL, OPT_NO_NET },
+		{ "alert-only", no_argument, NULL, OPT_ALERT_ONLY },
 		{ "runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT },
 		{ "debug-bpf", no_argument, NULL, OPT_DEBUG_BPF },
 		{ "help", no_argument, NULL, 'h' },
@@ -220,6 +223,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NO_FILE:
 			cfg.capture_file = false;
+			break;
+		case OPT_ALERT_ONLY:
+			cfg.alert_only = true;
 			break;
 		case OPT_NO_NET:
 			cfg.capture_net = false;

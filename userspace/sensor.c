@@ -425,6 +425,8 @@ int sensor_run(const struct sensor_config *cfg)
 		.capture_net = cfg->capture_net,
 		.file_prefixes = cfg->file_prefixes,
 		.verbose_libbpf = cfg->debug_bpf,
+		.enforce = !cfg->alert_only,
+		.cgroup2_root = cgroot,
 	};
 	s.loader = loader__open(&lc, &err);
 	if (!s.loader)
@@ -435,6 +437,7 @@ int sensor_run(const struct sensor_config *cfg)
 	 * ring buffer already */
 	containers__scan(s.containers);
 	scan_procs(&s);
+	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

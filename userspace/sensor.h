@@ -24,6 +24,7 @@ struct sensor_config {
 	size_t default_rules_len;
 	const char *state_dir;          /* learned profiles; NULL: not kept */
 	unsigned window;                /* seconds identical findings are aggregated */
+	bool alert_only;                /* the kernel never kills or refuses */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */
