@@ -319,7 +319,8 @@ static uint32_t class_of(struct compile *c, const uint64_t *member, size_t membe
 
 	if (!bits)
 		return 0;
-	memcpy(bits, member, (member_words < words ? member_words : words) * sizeof(*bits));
+	if (member && member_words)
+		memcpy(bits, member, (member_words < words ? member_words : words) * sizeof(*bits));
 	for (size_t i = 0; i < c->n_cls; i++) {
 		if (memcmp(c->cls[i].bits, bits, words * sizeof(*bits)) == 0) {
 			free(bits);

@@ -183,9 +183,12 @@ static struct enforce_net_result *compile(void)
 		assert_int_equal(engine__view(eng, &ctrs[i].ec, &v), 0);
 		void *m = malloc(v.member_words * 8 + 8), *eg = malloc(v.n_egress * sizeof(size_t) + 8),
 		     *ig = malloc(v.n_ingress * sizeof(size_t) + 8);
-		memcpy(m, v.member, v.member_words * 8);
-		memcpy(eg, v.egress, v.n_egress * sizeof(size_t));
-		memcpy(ig, v.ingress, v.n_ingress * sizeof(size_t));
+		if (v.member_words)
+			memcpy(m, v.member, v.member_words * 8);
+		if (v.n_egress)
+			memcpy(eg, v.egress, v.n_egress * sizeof(size_t));
+		if (v.n_ingress)
+			memcpy(ig, v.ingress, v.n_ingress * sizeof(size_t));
 		copies[nc++] = m;
 		copies[nc++] = eg;
 		copies[nc++] = ig;
