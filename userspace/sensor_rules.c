@@ -532,6 +532,12 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		peer.not_enforced = net_not_enforced(r, ev->net);
 	}
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
+	/* a container acting that the maps do not know, whose runtime state
+	 * is known now */
+	struct container_detail d;
+	if (r->net.loader && !enforce_net_cg_find(r->net.applied, cv->cgroup_id) &&
+	    containers__detail(r->c, cv->cgroup_id, &d) == 0 && d.meta)
+		r->net.urgent = true;
 	if (r->net.urgent)
 		net_compile(r);
 }
@@ -608,7 +614,10 @@ static void net_visit(void *ctx, const struct container_view *v, const struct co
 	struct engine_container ec;
 	struct engine_view view;
 
-	if (nc->err)
+	/* identity not resolved yet (no runtime state): never enforced, and
+	 * not evaluated either (the engine keeps a container's groups from
+	 * its first evaluation; it is compiled once its state is known) */
+	if (nc->err || !d->meta)
 		return;
 	struct cinfo *ci = ec_fill(r, v, d, &ec, nc->labels);
 	if (!ci) {
