@@ -157,6 +157,25 @@ def test_enforce_net_egress_protect():
                         "network": {"proto": "tcp", "direction": "outbound",
                                     "peer_group": web},
                         "message": "connection to %s tcp/9090 matches no network rule" % web})
+                # an IPv4-mapped IPv6 destination (a dual-stack socket) is
+                # the IPv4 peer: the same decisions
+                # (reported as the IPv4 peer: its findings may aggregate
+                # with the earlier one, so their counts are what grows)
+                mapped = "::ffff:" + np.srv4
+                spec = fspec(np.cli, "Network.Violation", action="deny",
+                             rule={"name": "no-8081"},
+                             network={"remote_ip": np.srv4, "remote_port": 8081,
+                                      "local_ip": "0.0.0.0", "peer_group": web})
+                time.sleep(1.1)     # past the aggregation window of the v4 ones
+                n = sum(f["count"] for f in findings(s, spec))
+                np.get(mapped, 8080)
+                rc, out, err = nc_get(np.cli, mapped, 8081)
+                assert (rc, out, err) == (1, "", eperm_nc(mapped)), (rc, out, err)
+                deadline = time.monotonic() + 10
+                while sum(f["count"] for f in findings(s, spec)) < n + 1:
+                    assert time.monotonic() < deadline, \
+                        "client to %s:8081: no finding (%d before)" % (mapped, n)
+                    time.sleep(0.05)
                 # UDP sendto (cgroup/sendmsg): 6969 arrives, 6970 is refused
                 for sink in sinks[:2]:
                     ip = np.srv4 if sink is sinks[0] else np.srv6
