@@ -62,13 +62,13 @@ int handle_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup_skb/ingress")
 int handle_ingress(struct __sk_buff *skb)
 {
-	struct np_syn s;
-
-	if (!np_parse_syn(skb, &s) || np_loopback(&s.src))
-		return 1;
+	/* every packet to every socket comes here: the policy lookup first,
+	 * parsing only for enforced containers */
 	__u64 cgroup_id = bpf_skb_cgroup_id(skb);
 	struct wacht_cg_policy *cg = np_cgroup(cgroup_id);
-	if (!cg)
+	struct np_syn s;
+
+	if (!cg || !np_parse_syn(skb, &s) || np_loopback(&s.src))
 		return 1;
 	if (np_decide(cg->net_set, np_peer_class(&s.src), WACHT_DIR_INGRESS, NP_IPPROTO_TCP,
 		      s.dport) != WACHT_NA_DENY)
