@@ -159,6 +159,8 @@ struct wacht_net_entry {
 	__u16 _pad;
 };
 _Static_assert(sizeof(struct wacht_net_entry) == 8, "wacht_net_entry ABI");
+/* No entry for a (set, class, direction): no rule applies to that peer,
+ * which Protect refuses. Userspace writes only tables with entries. */
 struct wacht_net_rules {
 	__u32 n;                       /* entries used, first match wins */
 	__u32 dflt;                    /* no match: WACHT_NA_* */

@@ -418,7 +418,7 @@ static struct cinfo *ec_fill(struct sensor_rules *r, const struct container_view
 static struct cinfo *container_of(struct sensor_rules *r, const struct container_view *cv,
 				  struct engine_container *ec, struct entity_label *labels)
 {
-	struct container_detail d;
+	struct container_detail d = { 0 };
 
 	containers__detail(r->c, cv->cgroup_id, &d);
 	return ec_fill(r, cv, &d, ec, labels);
@@ -534,7 +534,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
 	/* a container acting that the maps do not know, whose runtime state
 	 * is known now */
-	struct container_detail d;
+	struct container_detail d = { 0 };
 	if (r->net.loader && !enforce_net_cg_find(r->net.applied, cv->cgroup_id) &&
 	    containers__detail(r->c, cv->cgroup_id, &d) == 0 && d.meta)
 		r->net.urgent = true;
