@@ -24,7 +24,7 @@ LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
 # maps against a definition it has already seen.
 BPF_SRCS := bpf/maps.bpf.c $(filter-out bpf/maps.bpf.c,$(wildcard bpf/*.bpf.c))
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
-BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
+BPF_HDRS := bpf/events.h bpf/enforce.h $(wildcard bpf/include/*.h)
 
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
@@ -73,7 +73,7 @@ $(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o: $(PB_HDR)
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h | $(BUILD)
+$(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h bpf/enforce.h | $(BUILD)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
 # rules/default.yaml, built in (.incbin; paths relative to the top directory)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) OR Apache-2.0 */
 /*
  * enforce.h: the ABI of the policy maps, which userspace (the enforcement
- * compiler, userspace/enforce_compile.c) fills and the kernel decides from.
+ * compiler, userspace/enforce_compile.c and enforce_net.c) fills and the kernel decides from.
  *
  * Same rules as events.h: includes nothing (the includer provides the
  * __u* types), fixed widths, explicit padding, a size assert on every
@@ -14,6 +14,15 @@
  */
 #ifndef WACHT_ENFORCE_H
 #define WACHT_ENFORCE_H
+
+/* ---- what enforcement did: indexes of the per-CPU enforce_counters map */
+#define WACHT_EC_KILL 0
+#define WACHT_EC_HOLD 1
+#define WACHT_EC_CONNECT_DENY 2
+#define WACHT_EC_SENDMSG_DENY 3
+#define WACHT_EC_INGRESS_DROP 4
+#define WACHT_EC_HOLD_FULL 5 /* held_execs full: the exec ran unchecked */
+#define WACHT_EC_MAX 8
 
 /* ---- per container: key = cgroup v2 id (map enforce_cgroups) */
 #define WACHT_CG_PROC_PROTECT (1u << 0) /* kill execs the process profile forbids */
@@ -136,7 +145,9 @@ _Static_assert(sizeof(struct wacht_addr_key) == 20, "wacht_addr_key ABI");
 
 struct wacht_cidr_key {    /* peer_cidrs (LPM): prefixlen counts family bits too */
 	__u32 prefixlen;   /* 32 (family) + address bits */
-	__u32 family;      /* big-endian in the trie's view: see enforce_net.c */
+	__u32 family;      /* host order: every prefixlen is >= 32, so the trie
+			    * only ever compares it whole and byte order does
+			    * not matter */
 	__u8 addr[16];
 };
 _Static_assert(sizeof(struct wacht_cidr_key) == 24, "wacht_cidr_key ABI");
@@ -160,11 +171,24 @@ struct wacht_net_entry {
 	__u16 _pad;
 };
 _Static_assert(sizeof(struct wacht_net_entry) == 8, "wacht_net_entry ABI");
+/* No entry for a (set, class, direction): no rule applies to that peer,
+ * which Protect refuses. Userspace writes only tables with entries. */
 struct wacht_net_rules {
 	__u32 n;                       /* entries used, first match wins */
 	__u32 dflt;                    /* no match: WACHT_NA_* */
 	struct wacht_net_entry e[WACHT_NET_ENTRIES];
 };
 _Static_assert(sizeof(struct wacht_net_rules) == 520, "wacht_net_rules ABI");
+
+/* ingress_reported: a dropped inbound connection, for rate-limiting its
+ * reports. */
+struct wacht_ingress_key {
+	__u64 cgroup_id;
+	__u32 family;
+	__u16 port;        /* local port, host order */
+	__u16 _pad;
+	__u8 addr[16];     /* the peer */
+};
+_Static_assert(sizeof(struct wacht_ingress_key) == 32, "wacht_ingress_key ABI");
 
 #endif /* WACHT_ENFORCE_H */

@@ -3,6 +3,7 @@
  * first UDP send to a peer, for TCP and UDP over IPv4 and IPv6. */
 #include "path.bpf.h"
 #include "syscalls.bpf.h"
+#include "netpolicy.bpf.h"
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 
@@ -82,6 +83,10 @@ int handle_net_exit(struct sc_exit_ctx *ctx)
 	if (!pending_take(task, &p))
 		return 0;
 
+	/* refused by netguard's cgroup hook (taken before any return below,
+	 * so it never marks a later call) */
+	__u32 denied = p.nr == NR_connect || p.nr == NR_sendto || p.nr == NR_sendmsg ?
+			       np_denied_take() : 0;
 	long ret = ctx->ret;
 	/* accept returns the new connection's fd; everything else acts on arg 0 */
 	bool is_accept = p.nr == NR_accept || p.nr == NR_accept4;
@@ -115,6 +120,8 @@ int handle_net_exit(struct sc_exit_ctx *ctx)
 		sock_endpoints(sk, e, false);
 		if (!user_sockaddr((void *)p.args[1], e->raddr, &e->rport))
 			return 0; /* AF_UNSPEC disconnect of a UDP socket */
+		if (denied && np_record_tag(e->family, e->raddr, e->rport) == denied)
+			e->hdr.flags |= WACHT_F_DENIED;
 		break;
 	case NR_accept:
 	case NR_accept4:
@@ -156,6 +163,12 @@ int handle_net_exit(struct sc_exit_ctx *ctx)
 					       .rport = e->rport };
 		__builtin_memcpy(peer.raddr, e->raddr, 16);
 		__u8 one = 1;
+		/* a refused send is reported each time (the findings are
+		 * aggregated) and does not count as the peer's first send */
+		if (denied && np_record_tag(e->family, e->raddr, e->rport) == denied) {
+			e->hdr.flags |= WACHT_F_DENIED;
+			break;
+		}
 		if (bpf_map_update_elem(&udp_peers, &peer, &one, BPF_NOEXIST))
 			return 0; /* already reported */
 		break;

@@ -128,8 +128,7 @@ uint32_t enforce_cg_flags(const struct engine_view *v, const struct enforce_proc
 		f |= WACHT_CG_PROC_PROTECT;
 	if (v->baseline == BASELINE_ZERO_DRIFT)
 		f |= WACHT_CG_ZERO_DRIFT;
-	if (enforce && v->net_mode == MODE_PROTECT)
-		f |= WACHT_CG_NET_PROTECT;
+	/* WACHT_CG_NET_PROTECT is the network compiler's (enforce_net.c) */
 	return f;
 }
 

@@ -41,9 +41,9 @@ int enforce_compile_procs(const struct policy *p, const struct engine_view *v, u
 			  struct enforce_procs *out);
 void enforce_procs_free(struct enforce_procs *ep);
 
-/* The container's WACHT_CG_* flags: KNOWN, PROC_PROTECT when its process
- * mode is Protect, enforcement is on and its rules compiled, ZERO_DRIFT,
- * NET_PROTECT when its network mode is Protect and enforcement is on. */
+/* The container's process WACHT_CG_* flags: KNOWN, PROC_PROTECT when its
+ * process mode is Protect, enforcement is on and its rules compiled, and
+ * ZERO_DRIFT. (NET_PROTECT and net_set are the network compiler's.) */
 uint32_t enforce_cg_flags(const struct engine_view *v, const struct enforce_procs *ep, bool enforce);
 
 /* Built-in names for the builtin_names map: calls fn(hash, kind) for each. */

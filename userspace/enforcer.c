@@ -238,12 +238,14 @@ int enforcer__container(struct enforcer *e, uint64_t cgroup_id, const struct pol
 			v->group);
 		return -ENOMEM;
 	}
-	struct wacht_cg_policy cp = {
-		.flags = enforce_cg_flags(v, NULL, e->enforce),
-		.proc_set = s->id,
-		.net_set = (uint32_t)cgroup_id, /* one net key space per container */
-		.init_tgid = init_pid,
-	};
+	struct wacht_cg_policy cp = { 0 };
+	/* the network fields belong to the network compiler (enforce_net.c,
+	 * loader__net_apply): kept as they are */
+	if (bpf_map_lookup_elem(e->fd.cgroups, &cgroup_id, &cp))
+		memset(&cp, 0, sizeof(cp));
+	cp.flags = (cp.flags & WACHT_CG_NET_PROTECT) | enforce_cg_flags(v, NULL, e->enforce);
+	cp.proc_set = s->id;
+	cp.init_tgid = init_pid;
 	if (s->failed)
 		cp.flags &= ~WACHT_CG_PROC_PROTECT;
 	/* the new set is complete before the container points at it; the
@@ -270,6 +272,12 @@ void enforcer__unknown(struct enforcer *e, uint64_t cgroup_id)
 	struct wacht_cg_policy cp = { 0 }; /* no WACHT_CG_KNOWN: never act */
 	struct cg *c = cg_get(e, cgroup_id);
 
+	/* an entry there already is the network compiler's: only the process
+	 * part is cleared */
+	if (bpf_map_lookup_elem(e->fd.cgroups, &cgroup_id, &cp) == 0) {
+		cp.flags &= ~(WACHT_CG_PROC_PROTECT | WACHT_CG_ZERO_DRIFT);
+		cp.proc_set = 0;
+	}
 	bpf_map_update_elem(e->fd.cgroups, &cgroup_id, &cp, BPF_ANY);
 	bpf_map_delete_elem(e->fd.cgroups_new, &cgroup_id);
 	if (c) {

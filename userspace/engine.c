@@ -998,7 +998,11 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 			break;
 		}
 	}
-	if (hit && hit->action == ACTION_ALLOW)
+	/* what the kernel did (netguard.bpf.c): the finding says that, not
+	 * what the policy would have done */
+	bool refused = ev->hdr->flags & WACHT_F_DENIED;
+	bool forbids = cs->net_mode == MODE_PROTECT && (!hit || hit->action == ACTION_DENY);
+	if (hit && hit->action == ACTION_ALLOW && !refused)
 		goto out;
 
 	struct finding f;
@@ -1016,6 +1020,22 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 	f.mode = cs->net_mode;
 	f.message = msg;
 	const char *proto = n->proto == IPPROTO_TCP ? "tcp" : "udp";
+	if (refused && !forbids) {
+		/* refused under the policy the kernel held, compiled before a
+		 * change this event was evaluated under (nothing is learned
+		 * from a connection that never happened) */
+		f.name = FN_NET_VIOLATION;
+		f.severity = SEV_HIGH;
+		f.action = FACT_DENY;
+		snprintf(idbuf, sizeof(idbuf), "profile:%s", cs->name);
+		f.rule.id = idbuf;
+		f.rule.group = cs->name;
+		snprintf(msg, sizeof(msg), "%s %s %s/%u refused by the policy in the kernel, "
+			 "compiled before the last change", inbound ? "connection from" : "connection to",
+			 label, proto, port);
+		report(e, &f);
+		goto out;
+	}
 	if (hit) {
 		f.name = FN_NET_VIOLATION;
 		f.severity = SEV_HIGH;
@@ -1053,6 +1073,12 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 		f.rule.group = cs->name;
 		snprintf(msg, sizeof(msg), "%s %s %s/%u matches no network rule",
 			 inbound ? "connection from" : "connection to", label, proto, port);
+	}
+	if (f.action == FACT_DENY && !refused) {
+		size_t len = strlen(msg);
+		f.action = FACT_ALERT;
+		snprintf(msg + len, sizeof(msg) - len, " (not enforced: %s)",
+			 peer && peer->not_enforced ? peer->not_enforced : "the kernel did not refuse it");
 	}
 	report(e, &f);
 out:

@@ -38,6 +38,10 @@ struct engine_exec_facts {
 struct engine_peer {
 	enum entity_kind kind;                 /* container on this node, host, external */
 	const struct engine_container *container; /* kind == ENTITY_CONTAINER */
+	/* Why the kernel would let this connection through though the
+	 * policy forbids it (alert-only, not compiled yet, ...), for a
+	 * Protect finding whose record lacks WACHT_F_DENIED; NULL: not known. */
+	const char *not_enforced;
 };
 
 struct engine_config {

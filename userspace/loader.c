@@ -10,7 +10,10 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 
+#include <fcntl.h>
+
 #include "events.h"
+#include "enforce_net.h"
 #include "loader.h"
 #include "sysenv.h"
 #include "wacht.skel.h"
@@ -85,6 +88,49 @@ static int attach_syscalls(struct loader *l)
 		fprintf(stderr, "wacht-sensor: this kernel has no tracepoint for:%s; "
 				"those syscalls are not reported\n", missing);
 	return 0;
+}
+
+/*
+ * Network segmentation's cgroup programs, on the cgroup v2 root: they run
+ * for every socket below it and act only on enforced containers. bpf_links,
+ * never pinned: detached when the sensor exits, so enforcement stops with
+ * it (and coexists with other programs on the root, like any link).
+ */
+static int attach_netguard(struct loader *l, const char *cgroup2_root)
+{
+	struct bpf_program *progs[] = {
+		l->skel->progs.handle_connect4, l->skel->progs.handle_connect6,
+		l->skel->progs.handle_sendmsg4, l->skel->progs.handle_sendmsg6,
+		l->skel->progs.handle_ingress,
+	};
+	int fd, err = 0;
+
+	if (!cgroup2_root)
+		return 0;
+	fd = open(cgroup2_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to open cgroup root %s: %s\n", cgroup2_root,
+			strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (l->n_links == sizeof(l->links) / sizeof(l->links[0])) {
+			err = -E2BIG;
+			break;
+		}
+		struct bpf_link *link = bpf_program__attach_cgroup(progs[i], fd);
+		if (!link) {
+			err = -errno;
+			fprintf(stderr, "wacht-sensor: failed to attach %s to cgroup %s: %s\n"
+					"  Network segmentation needs cgroup BPF (CONFIG_CGROUP_BPF).\n",
+				bpf_program__name(progs[i]), cgroup2_root, strerror(-err));
+			break;
+		}
+		l->links[l->n_links++] = link;
+	}
+	close(fd);
+	return err;
 }
 
 static int fill_prefixes(struct loader *l, const char *const *prefixes)
@@ -192,6 +238,9 @@ struct loader *loader__open(const struct loader_config *cfg, int *errp)
 	err = attach_syscalls(l);
 	if (err)
 		goto fail;
+	err = attach_netguard(l, cfg->cgroup2_root);
+	if (err)
+		goto fail;
 	return l;
 fail:
 	loader__free(l);
@@ -280,4 +329,124 @@ int loader__read_counters(const struct loader *l, uint64_t *drops, uint64_t *sen
 size_t loader__link_count(const struct loader *l)
 {
 	return l->n_links;
+}
+
+/* ---- network segmentation maps */
+
+static int map_put(int fd, const void *key, const void *val, const char *what)
+{
+	if (bpf_map_update_elem(fd, key, val, BPF_ANY)) {
+		int err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to update %s: %s\n", what, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int map_del(int fd, const void *key, const char *what)
+{
+	if (bpf_map_delete_elem(fd, key) && errno != ENOENT) {
+		int err = -errno;
+		fprintf(stderr, "wacht-sensor: failed to delete from %s: %s\n", what, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+/* This container's network bits in enforce_cgroups. (Minimal: the entry's
+ * other fields belong to the process enforcement, which writes the entry
+ * for every container; here only KNOWN | NET_PROTECT and net_set are set
+ * or cleared, and an entry left with nothing else in it is removed.) */
+static int net_cg_flags(int fd, const struct enforce_net_cg *cg)
+{
+	struct wacht_cg_policy v = { 0 };
+	bool had = bpf_map_lookup_elem(fd, &cg->cgroup_id, &v) == 0;
+
+	if (cg->protect) {
+		v.flags |= WACHT_CG_KNOWN | WACHT_CG_NET_PROTECT;
+		v.net_set = cg->net_set;
+	} else {
+		if (!had || !(v.flags & WACHT_CG_NET_PROTECT))
+			return 0;
+		v.flags &= ~WACHT_CG_NET_PROTECT;
+		v.net_set = 0;
+		if (v.flags == WACHT_CG_KNOWN && !v.proc_set && !v.init_tgid)
+			return map_del(fd, &cg->cgroup_id, "enforce_cgroups");
+	}
+	return map_put(fd, &cg->cgroup_id, &v, "enforce_cgroups");
+}
+
+int loader__net_apply(struct loader *l, const struct enforce_net_result *next,
+		      const struct enforce_net_result *old)
+{
+	int tfd = bpf_map__fd(l->skel->maps.net_rules);
+	int afd = bpf_map__fd(l->skel->maps.peer_addrs);
+	int cfd = bpf_map__fd(l->skel->maps.peer_cidrs);
+	int gfd = bpf_map__fd(l->skel->maps.enforce_cgroups);
+	int err;
+
+	for (size_t i = 0; i < next->n_tables; i++)
+		if ((err = map_put(tfd, &next->tables[i].key, &next->tables[i].rules, "net_rules")))
+			return err;
+	for (size_t i = 0; i < next->n_cidrs; i++)
+		if ((err = map_put(cfd, &next->cidrs[i].key, &next->cidrs[i].class, "peer_cidrs")))
+			return err;
+	for (size_t i = 0; i < next->n_addrs; i++)
+		if ((err = map_put(afd, &next->addrs[i].key, &next->addrs[i].class, "peer_addrs")))
+			return err;
+	for (size_t i = 0; i < next->n_cgs; i++)
+		if ((err = net_cg_flags(gfd, &next->cgs[i])))
+			return err;
+	if (!old)
+		return 0;
+	/* what is no longer there: containers first (no longer enforced),
+	 * then the tables and peers nothing points at */
+	for (size_t i = 0; i < old->n_cgs; i++) {
+		const struct enforce_net_cg *cg = &old->cgs[i];
+		if (cg->protect && !enforce_net_cg_find(next, cg->cgroup_id)) {
+			struct enforce_net_cg off = { .cgroup_id = cg->cgroup_id };
+			if ((err = net_cg_flags(gfd, &off)))
+				return err;
+		}
+	}
+	for (size_t i = 0, j = 0; i < old->n_tables; i++) {
+		while (j < next->n_tables && memcmp(&next->tables[j].key, &old->tables[i].key,
+						    sizeof(struct wacht_net_key)) < 0)
+			j++;
+		if ((j == next->n_tables || memcmp(&next->tables[j].key, &old->tables[i].key,
+						   sizeof(struct wacht_net_key))) &&
+		    (err = map_del(tfd, &old->tables[i].key, "net_rules")))
+			return err;
+	}
+	for (size_t i = 0, j = 0; i < old->n_cidrs; i++) {
+		while (j < next->n_cidrs && memcmp(&next->cidrs[j].key, &old->cidrs[i].key,
+						   sizeof(struct wacht_cidr_key)) < 0)
+			j++;
+		if ((j == next->n_cidrs || memcmp(&next->cidrs[j].key, &old->cidrs[i].key,
+						  sizeof(struct wacht_cidr_key))) &&
+		    (err = map_del(cfd, &old->cidrs[i].key, "peer_cidrs")))
+			return err;
+	}
+	for (size_t i = 0, j = 0; i < old->n_addrs; i++) {
+		while (j < next->n_addrs && memcmp(&next->addrs[j].key, &old->addrs[i].key,
+						   sizeof(struct wacht_addr_key)) < 0)
+			j++;
+		if ((j == next->n_addrs || memcmp(&next->addrs[j].key, &old->addrs[i].key,
+						  sizeof(struct wacht_addr_key))) &&
+		    (err = map_del(afd, &old->addrs[i].key, "peer_addrs")))
+			return err;
+	}
+	return 0;
+}
+
+int loader__enforce_counters(const struct loader *l, uint64_t *out)
+{
+	int fd = bpf_map__fd(l->skel->maps.enforce_counters);
+
+	for (__u32 i = 0; i < WACHT_EC_MAX; i++) {
+		int err = sum_percpu(fd, i, l->ncpu, &out[i]);
+		if (err)
+			return err;
+	}
+	return 0;
 }

@@ -15,7 +15,8 @@ struct loader_config {
 	bool capture_net;
 	const char *const *file_prefixes; /* NULL-terminated; empty = no filter */
 	bool verbose_libbpf;
-	bool enforce;       /* Protect mode acts (kills, refuses); false: alert-only */
+	bool enforce;                /* false: alert-only, the kernel never refuses */
+	const char *cgroup2_root;    /* where the cgroup programs attach (netguard) */
 };
 
 struct loader; /* opaque: owns the skeleton, links and ring buffer */
@@ -46,5 +47,19 @@ void loader__enforce_fds(const struct loader *l, struct loader_enforce *out);
 
 /* Number of links attached (for the status line). */
 size_t loader__link_count(const struct loader *l);
+
+struct enforce_net_result;
+/*
+ * Network segmentation (enforce_net.h) into the kernel maps, replacing
+ * old (what the last call applied; NULL: nothing) without a moment where
+ * an allowed connection is refused: the new tables first, then the peer
+ * classes that point at them, then the containers' flags, then what old
+ * had and next has not is deleted. 0, or the first -errno (the maps then
+ * hold a mix of both: call again, with old still what was applied last).
+ */
+int loader__net_apply(struct loader *l, const struct enforce_net_result *next,
+		      const struct enforce_net_result *old);
+/* Sum over CPUs of the enforce_counters map (WACHT_EC_MAX of them). */
+int loader__enforce_counters(const struct loader *l, uint64_t *out);
 
 #endif

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 		{ "file-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "no-file", no_argument, NULL, OPT_NO_FILE },
 		{ "no-net", no_argument, NULL, OPT_NO_NET },
+		{ "alert-only", no_argument, NULL, OPT_ALERT_ONLY },
 		{ "runtime-root", required_argument, NULL, OPT_RUNTIME_ROOT },
 		{ "debug-bpf", no_argument, NULL, OPT_DEBUG_BPF },
 		{ "help", no_argument, NULL, 'h' },
@@ -171,7 +172,6 @@ int main(int argc, char **argv)
 		{ "check-rules", required_argument, NULL, OPT_CHECK_RULES },
 		{ "export-learned", required_argument, NULL, OPT_EXPORT_LEARNED },
 		{ "events", no_argument, NULL, OPT_EVENTS },
-		{ "alert-only", no_argument, NULL, OPT_ALERT_ONLY },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],

@@ -433,6 +433,7 @@ int sensor_run(const struct sensor_config *cfg)
 		.file_prefixes = cfg->file_prefixes,
 		.verbose_libbpf = cfg->debug_bpf,
 		.enforce = !cfg->alert_only,
+		.cgroup2_root = cgroot,
 	};
 	s.loader = loader__open(&lc, &err);
 	if (!s.loader)
@@ -451,6 +452,7 @@ int sensor_run(const struct sensor_config *cfg)
 		goto out;
 	}
 	sensor_rules__set_enforcer(s.rules, s.enf);
+	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

@@ -14,6 +14,8 @@
 
 #include "enforce.h"
 #include "file_guard.h"
+#include "enforce_net.h"
+#include "loader.h"
 #include "netaddr.h"
 #include "oci.h"
 #include "sensor_rules.h"
@@ -30,6 +32,19 @@
 #define MAX_WATCHED 64
 #define LABELS_MAX (2 * OCI_LABELS_MAX)
 #define HELD_MAX 256
+
+/* Network segmentation (enforce_net.h): compiled again when something it
+ * depends on changed (dirty: on the next tick; urgent: a container or its
+ * addresses appeared, before the next event), applied by the loader. */
+struct net_enforce {
+	struct loader *loader;     /* NULL until the programs are loaded */
+	bool enforce;              /* false: --alert-only */
+	struct enforce_net *en;
+	struct enforce_net_result *applied;
+	bool dirty, urgent;
+	uint64_t compiles, errors;
+	uint64_t node_addrs;       /* node address set, as a hash: changes recompile */
+};
 
 /* What the system tells about one container cgroup. */
 struct cinfo {
@@ -67,6 +82,7 @@ struct sensor_rules {
 	size_t n_held_seen;
 	struct file_guard *guard;  /* NULL: block_access is only reported */
 	bool reporting_denial;     /* the event given to the engine is a guard's denial */
+	struct net_enforce net;
 };
 
 static void enforce_all(struct sensor_rules *r);
@@ -74,6 +90,10 @@ static void release_stale(struct sensor_rules *r);
 struct cinfo;
 struct engine_container;
 static void guard_sync(struct sensor_rules *r, const struct engine_container *ec, struct cinfo *ci);
+
+static void net_compile(struct sensor_rules *r);
+static const char *net_not_enforced(struct sensor_rules *r, const struct wacht_net *n);
+static void net_stats(const struct sensor_rules *r, struct jsonw *w);
 
 static uint64_t now_ns(void)
 {
@@ -94,6 +114,7 @@ static void learned(void *ctx, size_t g)
 		enforcer__invalidate(lr->enf);
 	struct sensor_rules *r = ctx;
 
+	r->net.dirty = true; /* a learned network rule changes the tables */
 	for (size_t i = 0; i < r->n_dirty; i++)
 		if (r->dirty[i] == g)
 			return;
@@ -248,6 +269,8 @@ void sensor_rules__free(struct sensor_rules *r)
 	}
 	if (r->ifd >= 0)
 		close(r->ifd);
+	enforce_net__free(r->net.en);
+	enforce_net_result_free(r->net.applied);
 	free(r->dirty);
 	free(r);
 }
@@ -276,6 +299,8 @@ int sensor_rules__reload(struct sensor_rules *r, const char *why)
 		enforce_all(r);
 	}
 	guard_resync(r);
+	r->net.urgent = true;
+	net_compile(r);
 	return 0;
 }
 
@@ -318,6 +343,8 @@ void sensor_rules__tick(struct sensor_rules *r, uint64_t now)
 		save_learned(r);
 	if (r->reload_pending)
 		sensor_rules__reload(r, "rule files changed");
+	if (r->net.dirty || r->net.urgent)
+		net_compile(r);
 }
 
 /* ---- container facts */
@@ -336,6 +363,7 @@ static struct cinfo *cinfo_get(struct sensor_rules *r, uint64_t cgroup_id, uint3
 		ci->cgroup_id = cgroup_id;
 		ci->next = *pp;
 		*pp = ci;
+		r->net.urgent = true; /* a new peer, maybe a new enforced container */
 	}
 	if (init_pid && ci->init_pid != init_pid) {
 		ci->init_pid = init_pid;
@@ -346,15 +374,22 @@ static struct cinfo *cinfo_get(struct sensor_rules *r, uint64_t cgroup_id, uint3
 	return ci;
 }
 
-static void cinfo_addrs(struct cinfo *ci, uint64_t now, bool force)
+static void cinfo_addrs(struct sensor_rules *r, struct cinfo *ci, uint64_t now, bool force)
 {
+	struct entity_addr prev[CI_ADDRS];
+	size_t n_prev = ci->n_addrs;
+
 	if (!ci->init_pid)
 		return;
 	if (!force && ci->addrs_ns && now - ci->addrs_ns < ADDR_TTL_NS)
 		return;
+	memcpy(prev, ci->addrs, n_prev * sizeof(prev[0]));
 	int n = netaddr_read(ci->init_pid, ci->addrs, CI_ADDRS);
 	ci->n_addrs = n > 0 ? (size_t)n : 0;
 	ci->addrs_ns = now;
+	/* the peer maps hold every container's addresses */
+	if (ci->n_addrs != n_prev || memcmp(prev, ci->addrs, n_prev * sizeof(prev[0])))
+		r->net.urgent = true;
 }
 
 /* The upperdir of the overlay mounted as the container's root, from its
@@ -414,12 +449,11 @@ static bool in_upper(struct cinfo *ci, const char *exe, const struct wacht_exec 
 	return st.st_ino == x->exe_ino || (x->exe_ctime_ns && ctime_ns == x->exe_ctime_ns);
 }
 
-static struct cinfo *container_of(struct sensor_rules *r, const struct container_view *cv,
-				  struct engine_container *ec, struct entity_label *labels)
+static struct cinfo *ec_fill(struct sensor_rules *r, const struct container_view *cv,
+			     const struct container_detail *dp, struct engine_container *ec,
+			     struct entity_label *labels)
 {
-	struct container_detail d;
-
-	containers__detail(r->c, cv->cgroup_id, &d);
+	struct container_detail d = *dp;
 	struct cinfo *ci = cinfo_get(r, cv->cgroup_id, d.init_pid);
 	*ec = (struct engine_container){ .view = cv, .labels = labels, .init_pid = d.init_pid,
 					 .node = r->cfg.node };
@@ -435,6 +469,15 @@ static struct cinfo *container_of(struct sensor_rules *r, const struct container
 		ec->n_addrs = ci->n_addrs;
 	}
 	return ci;
+}
+
+static struct cinfo *container_of(struct sensor_rules *r, const struct container_view *cv,
+				  struct engine_container *ec, struct entity_label *labels)
+{
+	struct container_detail d = { 0 };
+
+	containers__detail(r->c, cv->cgroup_id, &d);
+	return ec_fill(r, cv, &d, ec, labels);
 }
 
 /* ---- peers */
@@ -464,7 +507,23 @@ static void refresh_visit(void *ctx, const struct container_view *v, const struc
 	struct cinfo *ci = cinfo_get(r, v->cgroup_id, d->init_pid);
 
 	if (ci)
-		cinfo_addrs(ci, now_ns(), false);
+		cinfo_addrs(r, ci, now_ns(), false);
+}
+
+/* This node's addresses, read again every ADDR_TTL_NS. */
+static void host_refresh(struct sensor_rules *r, uint64_t now)
+{
+	if (r->host_ns && now - r->host_ns <= ADDR_TTL_NS)
+		return;
+	int k = netaddr_read(0, r->host, HOST_ADDRS);
+	r->n_host = k > 0 ? (size_t)k : 0;
+	r->host_ns = now;
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < r->n_host * sizeof(r->host[0]); i++)
+		h = (h ^ ((const uint8_t *)r->host)[i]) * 1099511628211ULL;
+	if (h != r->net.node_addrs)
+		r->net.dirty = true;
+	r->net.node_addrs = h;
 }
 
 static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, struct engine_peer *peer,
@@ -484,11 +543,7 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 	}
 
 	*peer = (struct engine_peer){ .kind = ENTITY_EXTERNAL };
-	if (!r->host_ns || now - r->host_ns > ADDR_TTL_NS) {
-		int k = netaddr_read(0, r->host, HOST_ADDRS);
-		r->n_host = k > 0 ? (size_t)k : 0;
-		r->host_ns = now;
-	}
+	host_refresh(r, now);
 	if (addr_in(r->host, r->n_host, family, raddr)) {
 		peer->kind = ENTITY_HOST;
 		return;
@@ -556,9 +611,13 @@ static uint32_t release_held(struct sensor_rules *r, uint32_t tgid, uint64_t cgi
 		struct cinfo *ci = container_of(r, cv, &ec, r->labels);
 		if (!compiled)
 			compiled = enforce_one(r, cv, &ec);
-		/* block_access is guarded before the container's first program
-		 * runs, too */
+		/* block_access is guarded, and the network rules are in the
+		 * kernel, before the container's first program runs, too */
 		guard_sync(r, &ec, ci);
+		if (compiled && r->net.loader) {
+			r->net.urgent = true;
+			net_compile(r);
+		}
 	}
 	if (!compiled)
 		enforcer__unknown(r->enf, cgid);
@@ -712,7 +771,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
 	guard_sync(r, &ec, ci);
 	if (ci && !ci->addrs_ns) {
-		cinfo_addrs(ci, now_ns(), false);
+		cinfo_addrs(r, ci, now_ns(), false);
 		ec.addrs = ci->addrs;
 		ec.n_addrs = ci->n_addrs;
 	}
@@ -722,8 +781,10 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 		enforce_one(r, cv, &ec);
 	if (exec && ci)
 		xf.exe_in_upper = in_upper(ci, ev->exe, ev->exec);
-	if (ev->hdr->type == WACHT_EV_NET)
+	if (ev->hdr->type == WACHT_EV_NET) {
 		resolve_peer(r, ev->net, &peer, &pec);
+		peer.not_enforced = net_not_enforced(r, ev->net);
+	}
 	engine__event(r->engine, ev, &ec, &xf, ev->hdr->type == WACHT_EV_NET ? &peer : NULL);
 	guard_report_unclaimed(r, ev);
 }
@@ -735,6 +796,14 @@ void sensor_rules__container_seen(struct sensor_rules *r, const struct container
 	if (!r->guard || !cv)
 		return;
 	guard_sync(r, &ec, container_of(r, cv, &ec, r->labels));
+	/* a container acting that the maps do not know, whose runtime state
+	 * is known now */
+	struct container_detail d = { 0 };
+	if (r->net.loader && !enforce_net_cg_find(r->net.applied, cv->cgroup_id) &&
+	    containers__detail(r->c, cv->cgroup_id, &d) == 0 && d.meta)
+		r->net.urgent = true;
+	if (r->net.urgent)
+		net_compile(r);
 }
 
 void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
@@ -746,6 +815,7 @@ void sensor_rules__container_gone(struct sensor_rules *r, uint64_t cgroup_id)
 		enforcer__gone(r->enf, cgroup_id);
 	if (r->guard)
 		file_guard__remove(r->guard, cgroup_id);
+	r->net.dirty = true;
 	for (; *pp; pp = &(*pp)->next) {
 		if ((*pp)->cgroup_id == cgroup_id) {
 			struct cinfo *ci = *pp;
@@ -779,4 +849,207 @@ void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w)
 	jsonw__obj_end(w);
 	if (r->enf)
 		enforcer__stats(r->enf, w);
+	net_stats(r, w);
+}
+
+/* ---- network segmentation in the kernel */
+
+/* One container's part of the compile input, owning its copies of the
+ * engine's view (which is only valid until the next engine call). */
+struct net_item {
+	struct enforce_net_container c;
+	uint64_t *member;
+	size_t *egress, *ingress;
+};
+
+struct net_collect {
+	struct sensor_rules *r;
+	struct net_item *v;
+	size_t n, cap;
+	int err;
+	struct entity_label labels[LABELS_MAX];
+};
+
+static void *dup_mem(const void *p, size_t n)
+{
+	void *d = malloc(n ? n : 1);
+
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+static void net_visit(void *ctx, const struct container_view *v, const struct container_detail *d)
+{
+	struct net_collect *nc = ctx;
+	struct sensor_rules *r = nc->r;
+	struct engine_container ec;
+	struct engine_view view;
+
+	/* identity not resolved yet (no runtime state): never enforced, and
+	 * not evaluated either (the engine keeps a container's groups from
+	 * its first evaluation; it is compiled once its state is known) */
+	if (nc->err || !d->meta)
+		return;
+	struct cinfo *ci = ec_fill(r, v, d, &ec, nc->labels);
+	if (!ci) {
+		nc->err = -ENOMEM;
+		return;
+	}
+	cinfo_addrs(r, ci, now_ns(), false);
+	ec.addrs = ci->addrs;
+	ec.n_addrs = ci->n_addrs;
+	if (engine__view(r->engine, &ec, &view)) {
+		nc->err = -ENOMEM;
+		return;
+	}
+	if (nc->n == nc->cap) {
+		size_t cap = nc->cap ? nc->cap * 2 : 64;
+		struct net_item *nv = realloc(nc->v, cap * sizeof(*nv));
+		if (!nv) {
+			nc->err = -ENOMEM;
+			return;
+		}
+		nc->v = nv;
+		nc->cap = cap;
+	}
+	struct net_item *it = &nc->v[nc->n++];
+	it->member = dup_mem(view.member, view.member_words * sizeof(*view.member));
+	it->egress = dup_mem(view.egress, view.n_egress * sizeof(size_t));
+	it->ingress = dup_mem(view.ingress, view.n_ingress * sizeof(size_t));
+	it->c = (struct enforce_net_container){
+		.cgroup_id = v->cgroup_id,
+		.member = it->member,
+		.member_words = view.member_words,
+		.egress = it->egress,
+		.ingress = it->ingress,
+		.n_egress = view.n_egress,
+		.n_ingress = view.n_ingress,
+		.protect = view.net_mode == MODE_PROTECT,
+		.addrs = ci->addrs,
+		.n_addrs = ci->n_addrs,
+	};
+	if (!it->member || !it->egress || !it->ingress)
+		nc->err = -ENOMEM;
+}
+
+static void peer_member(void *ctx, bool host, uint8_t family, const uint8_t *addr, uint64_t *bits,
+			size_t words)
+{
+	engine__peer_member(ctx, host, family, addr, bits, words);
+}
+
+/* Every container on this node with its addresses and rules, and this
+ * node's addresses, compiled and applied. On failure the maps keep what
+ * was applied last and the next tick tries again. */
+static void net_compile(struct sensor_rules *r)
+{
+	struct net_collect nc = { .r = r };
+	struct enforce_net_result *res = NULL;
+	int err;
+
+	if (!r->net.loader)
+		return;
+	host_refresh(r, now_ns());
+	containers__foreach(r->c, net_visit, &nc);
+	/* (what the visit itself found new is in this compile) */
+	r->net.dirty = r->net.urgent = false;
+	struct enforce_net_container *cs = calloc(nc.n ? nc.n : 1, sizeof(*cs));
+	err = nc.err ? nc.err : cs ? 0 : -ENOMEM;
+	for (size_t i = 0; cs && i < nc.n; i++)
+		cs[i] = nc.v[i].c;
+	if (!err) {
+		struct enforce_net_input in = {
+			.policy = engine__policy(r->engine),
+			.containers = cs,
+			.n_containers = nc.n,
+			.host = r->host,
+			.n_host = r->n_host,
+			.member = peer_member,
+			.member_ctx = r->engine,
+		};
+		err = enforce_net__compile(r->net.en, &in, &res);
+	}
+	if (!err)
+		err = loader__net_apply(r->net.loader, res, r->net.applied);
+	if (err) {
+		if (!r->net.errors)
+			fprintf(stderr, "wacht-sensor: failed to compile network policy into the kernel: "
+					"%s; the previous one stays\n", strerror(-err));
+		r->net.errors++;
+		r->net.dirty = true;
+		enforce_net_result_free(res);
+	} else {
+		if (res->n_overflow && (!r->net.applied || !r->net.applied->n_overflow))
+			fprintf(stderr, "wacht-sensor: %zu network rule tables have more than %d port "
+					"entries: connections they cover are reported, not refused\n",
+				res->n_overflow, WACHT_NET_ENTRIES);
+		enforce_net_result_free(r->net.applied);
+		r->net.applied = res;
+		r->net.compiles++;
+	}
+	for (size_t i = 0; i < nc.n; i++) {
+		free(nc.v[i].member);
+		free(nc.v[i].egress);
+		free(nc.v[i].ingress);
+	}
+	free(nc.v);
+	free(cs);
+}
+
+void sensor_rules__set_loader(struct sensor_rules *r, struct loader *l, bool enforce)
+{
+	r->net.loader = l;
+	r->net.enforce = enforce;
+	if (!r->net.en && !(r->net.en = enforce_net__new())) {
+		fprintf(stderr, "wacht-sensor: out of memory for network enforcement\n");
+		r->net.loader = NULL;
+		return;
+	}
+	net_compile(r);
+}
+
+/* Why the kernel would not have refused this connection (for a finding
+ * whose record lacks WACHT_F_DENIED while the policy forbids it). */
+static const char *net_not_enforced(struct sensor_rules *r, const struct wacht_net *n)
+{
+	if (!r->net.loader)
+		return "no network enforcement loaded";
+	if (!r->net.enforce)
+		return "the sensor runs with --alert-only";
+	const struct enforce_net_cg *cg = enforce_net_cg_find(r->net.applied, n->hdr.cgroup_id);
+	if (!cg || !cg->protect)
+		return "the container's network policy was not in the kernel yet";
+	if (cg->overflow)
+		return "a rule table of the container has more than 64 port entries";
+	bool in = n->op == WACHT_NET_ACCEPT;
+	int d = enforce_net_decide(r->net.applied, n->hdr.cgroup_id, n->family, n->raddr,
+				   in ? WACHT_DIR_INGRESS : WACHT_DIR_EGRESS, n->proto,
+				   in ? n->lport : n->rport);
+	if (d == WACHT_NA_ALLOW)
+		return "the kernel's policy allowed it (the peer's addresses or the rules "
+		       "changed after it was compiled)";
+	return "the kernel did not refuse it";
+}
+
+static void net_stats(const struct sensor_rules *r, struct jsonw *w)
+{
+	const struct enforce_net_result *a = r->net.applied;
+	uint64_t ec[WACHT_EC_MAX] = { 0 };
+
+	if (r->net.loader)
+		loader__enforce_counters(r->net.loader, ec);
+	jsonw__obj_begin(w, "network_enforcement");
+	jsonw__bool(w, "enforce", r->net.loader && r->net.enforce);
+	jsonw__u64(w, "compiles", r->net.compiles);
+	jsonw__u64(w, "compile_errors", r->net.errors);
+	jsonw__u64(w, "peer_classes", a ? a->n_classes : 0);
+	jsonw__u64(w, "peer_addresses", a ? a->n_addrs : 0);
+	jsonw__u64(w, "peer_cidrs", a ? a->n_cidrs : 0);
+	jsonw__u64(w, "rule_tables", a ? a->n_tables : 0);
+	jsonw__u64(w, "rule_tables_overflow", a ? a->n_overflow : 0);
+	jsonw__u64(w, "connect_refused", ec[WACHT_EC_CONNECT_DENY]);
+	jsonw__u64(w, "sendmsg_refused", ec[WACHT_EC_SENDMSG_DENY]);
+	jsonw__u64(w, "ingress_dropped", ec[WACHT_EC_INGRESS_DROP]);
+	jsonw__obj_end(w);
 }

@@ -62,6 +62,11 @@ void sensor_rules__handle_inotify(struct sensor_rules *r);
 int sensor_rules__reload(struct sensor_rules *r, const char *why);
 /* Once a second: aggregation windows, learned profiles to disk, pending reload. */
 void sensor_rules__tick(struct sensor_rules *r, uint64_t now_ns);
+struct loader;
+/* Network segmentation (enforce_net.h) from now on compiled into l's maps
+ * whenever the policy, the containers or their addresses change; enforce
+ * false: alert-only (the kernel never refuses; findings say so). */
+void sensor_rules__set_loader(struct sensor_rules *r, struct loader *l, bool enforce);
 /* A "rules" object for the stats line. */
 void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w);
 

@@ -204,7 +204,8 @@ WACHT_EXTERN struct {
 	__type(value, __u64);
 } heartbeat SEC(".maps");
 
-/* What enforcement did, per CPU: index WACHT_EC_* (bpf/enforce.h). */
+/* What enforcement did, per CPU: index WACHT_EC_* (enforce.h: userspace
+ * reads them too). */
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, WACHT_EC_MAX);
@@ -245,6 +246,16 @@ WACHT_EXTERN struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } net_denied SEC(".maps");
+
+/* Inbound connections dropped by network policy, last reported (boot ns)
+ * per (container, peer, local port): a SYN flood is reported once a
+ * second, not per packet. Owner: kernel (netguard.bpf.c). */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct wacht_ingress_key);
+	__type(value, __u64);
+} ingress_reported SEC(".maps");
 
 static __always_inline void enforce_count(__u32 idx)
 {

@@ -504,11 +504,15 @@ def test_network_rules_monitor_protect():
                     np.srv.exec_detached(["httpd", "-f", "-p", "%s:%d" % (srv_host, p),
                                           "-h", "/www"])
                 srv, cl = np.srv, np.cli
-                # (no enforcement in the kernel yet: Protect's connections
-                # still succeed; the finding carries the decision)
+                # Monitor: every connection succeeds, the finding alerts.
+                # Protect: the kernel refuses what the client's rules forbid
+                # (EPERM, test_enforce_net.py has the details) and drops the
+                # SYN of what the server's forbid: the finding says deny.
+                protect = mode == "Protect"
                 for port in (8080, 8081, 8082, 9090):
-                    np.get(np.srv4, port)
-                    np.get(np.srv6, port)
+                    refused = protect and port in (8081, 9090)
+                    np.get(np.srv4, port, check=not refused)
+                    np.get(np.srv6, port, check=not refused)
                 cl.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6969"], check=False)
                 cl.exec(["timeout", "1", "tftp", "-g", "-r", "x", np.srv4, "6970"], check=False)
                 np.get(h_in, 7070, check=False)
@@ -516,14 +520,20 @@ def test_network_rules_monitor_protect():
                 np.get(h_nodes, 7072, check=False)
                 wait_listening(np.na, 8083)
                 for p in (8083, 9090):      # from the host (not in a container)
-                    _, out, _ = run(["busybox", "sh", "-c",
-                                     "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | "
-                                     "busybox nc %s %d" % (srv_host, p)], check=False)
-                    assert out.endswith("wacht\n"), "host to %s:%d: %r" % (srv_host, p, out)
+                    _, out, err = run(["busybox", "sh", "-c",
+                                       "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | "
+                                       "busybox nc -w 2 %s %d" % (srv_host, p)], check=False)
+                    if protect and p == 9090:   # the server's SYN drop
+                        assert (out, err) == ("", "nc: timed out\n"), \
+                            "host to %s:%d: %r %r" % (srv_host, p, out, err)
+                    else:
+                        assert out.endswith("wacht\n"), "host to %s:%d: %r" % (srv_host, p, out)
                 s.barrier(srv)
                 s.barrier(cl)
                 for srv_ip, cli_ip in ((np.srv4, np.cli4), (np.srv6, np.cli6)):
                     fam = "v6" if ":" in srv_ip else "v4"
+                    # a refused connect never got a local address
+                    local = ("::" if fam == "v6" else "0.0.0.0") if protect else cli_ip
                     # the client: 9090 matches no rule
                     for port in (9090,):
                         what = "%s: client to %s:%d" % (mode, srv_ip, port)
@@ -535,8 +545,9 @@ def test_network_rules_monitor_protect():
                             "container": {"pod": CLIENT_POD, "group": cli},
                             "process": {"name": "nc", "exe": "/bin/busybox"},
                             "network": {"proto": "tcp", "direction": "outbound",
-                                        "local_ip": cli_ip, "peer_group": web}})
-                    # the explicit deny, at both ends
+                                        "local_ip": local, "peer_group": web}})
+                    # the explicit deny, at both ends (in Protect the
+                    # client's kernel refused it: the server never sees it)
                     what = "%s: client to %s:8081 (deny rule)" % (mode, srv_ip)
                     v = wait_finding(s, net_spec(cl, "Network.Violation", remote_port=8081,
                                                  remote_ip=srv_ip), what=what)
@@ -545,7 +556,19 @@ def test_network_rules_monitor_protect():
                         "rule": {"id": "%s:%d" % (path, deny_line), "name": "no-web-8081",
                                  "group": cli},
                         "network": {"proto": "tcp", "direction": "outbound",
-                                    "local_ip": cli_ip, "peer_group": web}})
+                                    "local_ip": local, "peer_group": web}})
+                    s.barrier(srv)
+                    for port in (8080, 8082):
+                        assert_none(s, fspec(srv, None, network={"local_port": port,
+                                                                 "remote_ip": cli_ip}),
+                                    "%s: server accepts %s on allowed port %d (%s)"
+                                    % (mode, cli_ip, port, fam))
+                    if protect:
+                        for port in (8081, 9090):
+                            assert_none(s, fspec(srv, None, network={"local_port": port,
+                                                                     "remote_ip": cli_ip}),
+                                        "Protect: the client's refused tcp/%d (%s)" % (port, fam))
+                        continue
                     what = "%s: server accepts %s on 8081 (deny rule)" % (mode, cli_ip)
                     v = wait_finding(s, fspec(srv, "Network.Violation", network={
                         "local_port": 8081, "remote_ip": cli_ip}), what=what)
@@ -567,22 +590,19 @@ def test_network_rules_monitor_protect():
                         "process": {"name": "httpd", "exe": "/bin/busybox"},
                         "network": {"proto": "tcp", "direction": "inbound",
                                     "local_ip": srv_ip, "peer_group": cli}})
-                    for port in (8080, 8082):
-                        assert_none(s, fspec(srv, None, network={"local_port": port,
-                                                                 "remote_ip": cli_ip}),
-                                    "%s: server accepts %s on allowed port %d (%s)"
-                                    % (mode, cli_ip, port, fam))
                 for port in (8080, 8082):
                     assert_none(s, net_spec(cl, None, remote_port=port),
                                 "%s: client to allowed tcp/%d" % (mode, port))
-                # the host as a client: only the server sees it
+                # the host as a client: only the server sees it (in
+                # Protect, its SYN dropped: no process accepted anything)
                 v = wait_finding(s, fspec(srv, "Network.Violation", network={
                     "local_port": 9090, "remote_ip": h_srv}),
                     what="%s: server accepts the host on 9090" % mode)
                 check("%s: server accepts the host on 9090" % mode, v, {
                     "action": deny, "mode": mode, "severity": "medium",
                     "rule": {"id": "profile:" + web, "group": web},
-                    "process": {"name": "httpd", "exe": "/bin/busybox"},
+                    "process": {"name": "", "exe": "", "pid": 0} if protect else
+                               {"name": "httpd", "exe": "/bin/busybox"},
                     "network": {"proto": "tcp", "direction": "inbound", "local_ip": srv_host,
                                 "peer_group": "nodes"}})
                 assert_none(s, fspec(srv, None, network={"local_port": 8083}),

@@ -354,6 +354,11 @@ static void creds_of(uint32_t tgid, uint32_t *ppid, uint32_t *uid, uint32_t *eui
 {
 	const struct proc_entry *pe = proc_table__lookup(pt, tgid);
 
+	if (!tgid) { /* a record written in softirq: no process */
+		*ppid = *uid = *euid = 0;
+		*comm = "";
+		return;
+	}
 	assert_non_null(pe);
 	*ppid = pe->ppid;
 	*uid = pe->uid == PROC_UID_UNKNOWN ? 0 : pe->uid;
@@ -425,6 +430,11 @@ struct nspec {
 	uint16_t rport, lport;
 };
 
+/* hdr.flags of the net records net_x writes: WACHT_F_DENIED says the
+ * kernel refused the connection (what netguard.bpf.c does in Protect), and
+ * the finding then says deny; without it a Protect finding says alert. */
+static uint32_t net_flags;
+
 static void net_x(const struct engine_container *c, uint32_t tgid, const struct nspec *n,
 		  const struct engine_peer *peer)
 {
@@ -451,7 +461,7 @@ static void net_x(const struct engine_container *c, uint32_t tgid, const struct 
 	r->rport = n->rport;
 	r->lport = n->lport ? n->lport : 41000;
 	r->fd = 3;
-	hdr_fill(&r->hdr, WACHT_EV_NET, sizeof(*r), c, tgid, ppid, uid, euid, 0, comm);
+	hdr_fill(&r->hdr, WACHT_EV_NET, sizeof(*r), c, tgid, ppid, uid, euid, net_flags, comm);
 	decode(sizeof(*r), &ev);
 	engine__event(eng, &ev, c, NULL, peer);
 }
@@ -916,8 +926,11 @@ static void test_mode_precedence(void **state)
 			 mode_doc(a[6], 96, cases[i].all), pmode_doc(a[7], 96, cases[i].all));
 		fx_init("modes.yaml", yaml);
 		exec_p(&web, 100, 1, "/opt/app/server");
+		/* in Protect the kernel refused it */
+		net_flags = cases[i].want == MODE_PROTECT ? WACHT_F_DENIED : 0;
 		net_x(&web, 100, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "203.0.113.10", 443, 0 },
 		      NULL);
+		net_flags = 0;
 		expect_n(2);
 		enum finding_action act = cases[i].want == MODE_DISCOVER ? FACT_LEARN :
 					  cases[i].want == MODE_MONITOR ? FACT_ALERT : FACT_KILL;
@@ -954,7 +967,9 @@ static void test_mode_separate(void **state)
 	(void)state;
 	fx_init("sep.yaml", yaml);
 	exec_p(&web, 100, 1, "/opt/app/server");
+	net_flags = WACHT_F_DENIED; /* network Protect: the kernel refused it */
 	net_x(&web, 100, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "203.0.113.10", 443, 0 }, NULL);
+	net_flags = 0;
 	expect_n(2);
 	expect_got(0, FN_PROCESS_VIOLATION, FACT_ALERT, MODE_MONITOR, "profile:nv.web.shop", "",
 		   "nv.web.shop", "/opt/app/server");
@@ -1796,10 +1811,13 @@ static void test_network(void **state)
 			const char *proto = cases[i].proto == IPPROTO_TCP ? "tcp" : "udp";
 			char msg[256], ridbuf[64];
 
+			/* in Protect the kernel refuses what the policy forbids */
+			net_flags = modes[mi].m == MODE_PROTECT && cases[i].expect ? WACHT_F_DENIED : 0;
 			net_x(&web, 700,
 			      &(struct nspec){ cases[i].op, cases[i].proto, cases[i].raddr, cases[i].rport,
 					       cases[i].lport },
 			      cases[i].peer);
+			net_flags = 0;
 			if (!cases[i].expect) {
 				if (n_got != before)
 					fprintf(stderr, "net case %zu: unexpected %s\n", i, got[before].msg);
@@ -1866,13 +1884,70 @@ static void test_network_mapped_loopback(void **state)
 	      NULL);
 	expect_n(1);
 	/* and 10.20.3.4 reached that way is still in the address group corp */
+	net_flags = WACHT_F_DENIED;
 	net_x(&web, 700, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "::ffff:10.20.3.4", 22, 0 },
 	      NULL);
+	net_flags = 0;
 	expect_n(2);
 	expect_got(1, FN_NET_VIOLATION, FACT_DENY, MODE_PROTECT,
 		   rule_id("net.yaml", yaml, "name: corp-ssh"), "corp-ssh", "nv.web.shop",
 		   "/usr/bin/java");
 	assert_string_equal(got[1].peer, "corp");
+	fx_teardown(NULL);
+}
+
+/* The finding says what the kernel did: refused (WACHT_F_DENIED) is deny;
+ * forbidden but let through is alert with the reason; refused though the
+ * engine's policy allows it (compiled before a change) is deny. An inbound
+ * SYN the kernel dropped comes without a process. */
+static void test_network_kernel_verdict(void **state)
+{
+	char yaml[8192];
+	const struct engine_peer unenforced = { ENTITY_EXTERNAL, NULL,
+						"the sensor runs with --alert-only" };
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml), net_yaml_fmt, "Protect");
+	fx_init("net.yaml", yaml);
+	exec_p(&web, 700, 1, "/usr/bin/curl");
+	expect_n(1);
+	/* deny-ext-smtp, not refused: alert, and why */
+	net_x(&web, 700, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "203.0.113.10", 25, 0 },
+	      &unenforced);
+	expect_n(2);
+	expect_got(1, FN_NET_VIOLATION, FACT_ALERT, MODE_PROTECT,
+		   rule_id("net.yaml", yaml, "name: deny-ext-smtp"), "deny-ext-smtp", "nv.web.shop",
+		   "/usr/bin/curl");
+	assert_string_equal(got[1].msg, "to tcp/25 from nv.web.shop denied by rule deny-ext-smtp "
+					"(not enforced: the sensor runs with --alert-only)");
+	/* no rule, not refused, reason unknown */
+	net_x(&web, 700, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "203.0.113.10", 7, 0 },
+	      NULL);
+	expect_n(3);
+	expect_got(2, FN_NET_VIOLATION, FACT_ALERT, MODE_PROTECT, "profile:nv.web.shop", "",
+		   "nv.web.shop", "/usr/bin/curl");
+	assert_string_equal(got[2].msg, "connection to external tcp/7 matches no network rule "
+					"(not enforced: the kernel did not refuse it)");
+	/* ext-web allows tcp/443, but the kernel (an older policy) refused it */
+	net_flags = WACHT_F_DENIED;
+	net_x(&web, 700, &(struct nspec){ WACHT_NET_CONNECT, IPPROTO_TCP, "203.0.113.10", 443, 0 },
+	      NULL);
+	expect_n(4);
+	expect_got(3, FN_NET_VIOLATION, FACT_DENY, MODE_PROTECT, "profile:nv.web.shop", "",
+		   "nv.web.shop", "/usr/bin/curl");
+	assert_string_equal(got[3].msg, "connection to external tcp/443 refused by the policy in "
+					"the kernel, compiled before the last change");
+	/* an inbound SYN dropped in the kernel (no process: pid 0) */
+	net_x(&web, 0, &(struct nspec){ WACHT_NET_ACCEPT, IPPROTO_TCP, "203.0.113.10", 40000, 9100 },
+	      &peer_ext);
+	net_flags = 0;
+	expect_n(5);
+	expect_got(4, FN_NET_VIOLATION, FACT_DENY, MODE_PROTECT, "profile:nv.web.shop", "",
+		   "nv.web.shop", "");
+	assert_true(got[4].inbound);
+	assert_int_equal(got[4].pid, 0);
+	assert_int_equal(got[4].lport, 9100);
+	assert_string_equal(got[4].msg, "connection from external tcp/9100 matches no network rule");
 	fx_teardown(NULL);
 }
 
@@ -2073,6 +2148,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_file_guard_decides, fx_teardown),
 		cmocka_unit_test_teardown(test_network, fx_teardown),
 		cmocka_unit_test_teardown(test_network_mapped_loopback, fx_teardown),
+		cmocka_unit_test_teardown(test_network_kernel_verdict, fx_teardown),
 		cmocka_unit_test_teardown(test_network_discover, fx_teardown),
 		cmocka_unit_test_teardown(test_network_discover_peers, fx_teardown),
 		cmocka_unit_test_teardown(test_aggregation, fx_teardown),
