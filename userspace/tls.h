@@ -39,6 +39,9 @@ bool tls_ctx__plaintext(const struct tls_ctx *ctx);
  * OpenSSL may need to write in order to read and the reverse). Other
  * negative values are final: the connection is unusable, and
  * tls_conn__error() says why.
+ *
+ * OpenSSL writes to the socket with write(2): a process using this ignores
+ * SIGPIPE (signal(SIGPIPE, SIG_IGN)), or a peer that went away kills it.
  */
 struct tls_conn;
 struct tls_conn *tls_conn__new(struct tls_ctx *ctx, int fd, const char *peer);
