@@ -135,6 +135,14 @@ bench-rules:
 	{ echo "# rules_bench, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs, $$(date -u +%F)"; echo; \
 	  bench/build/rules_bench --rules-file rules/default.yaml; } | tee bench/RESULTS-rules.md
 
+# Aggregator ingest: 100 simulated sensors over TLS against wacht-aggregator
+# (no root, ~2 min; writes bench/RESULTS-aggregator.md).
+$(BUILD)/aggload: bench/aggload.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) $(PKG_LIBS)
+
+bench-aggregator: $(BUILD)/wacht-aggregator $(BUILD)/aggload
+	BUILD=$(BUILD) bench/aggregator
+
 install-deps:
 	scripts/install-deps.sh
 
