@@ -93,7 +93,12 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_SEEN] = "SELECT 1 FROM received WHERE id = ?1",
+	/* A row's own id is findings.id (its unique index); `received` holds
+	 * only the ids merged into another row (schema 1 also put the row's
+	 * own id there, which costs two more index inserts per finding and
+	 * changes nothing: both are looked up). */
+	[ST_SEEN] = "SELECT 1 FROM findings WHERE id = ?1"
+		    " UNION ALL SELECT 1 FROM received WHERE id = ?1 LIMIT 1",
 	[ST_MERGE_FIND] = "SELECT seq FROM findings WHERE merge_hash = ?4"
 			  " AND first_seen > ?2 AND first_seen < ?3 AND merge_key = ?1"
 			  " ORDER BY first_seen DESC LIMIT 1",
@@ -568,18 +573,21 @@ static int add_one(struct store *s, const Wacht__V1__Finding *f, int64_t now)
 		sqlite3_bind_int64(st, 2, count);
 		sqlite3_bind_int64(st, 3, t);
 		err = stmt_done(st);
+		if (err)
+			return err;
+		/* the id is remembered with the row it went into */
+		st = stmt_get(s, ST_RECEIVED, &err);
+		if (!st)
+			return err;
+		sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 2, seq);
+		err = stmt_done(st);
 	} else {
 		err = insert_row(s, f, t, count, &seq);
 	}
 	if (err)
 		return err;
-	st = stmt_get(s, ST_RECEIVED, &err);
-	if (!st)
-		return err;
-	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, seq);
-	err = stmt_done(st);
-	return err ? err : 1;
+	return 1;
 }
 
 int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, size_t n,

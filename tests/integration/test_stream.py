@@ -116,12 +116,13 @@ class Aggregator:
 
 
 def stored_ids(db, sensor_id):
-    """Every finding id the store received from this sensor (merged ones
-    included: `received` maps each id to the row it went into)."""
+    """Every finding id the store received from this sensor: a row's own
+    id, and the ids merged into a row (table `received`)."""
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
     try:
         return [r[0] for r in con.execute(
-            "SELECT id FROM received WHERE id LIKE ? || ':%'", (sensor_id,))]
+            "SELECT id FROM findings WHERE id LIKE ?1 || ':%' UNION ALL "
+            "SELECT id FROM received WHERE id LIKE ?1 || ':%'", (sensor_id,))]
     finally:
         con.close()
 
