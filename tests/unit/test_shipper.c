@@ -191,7 +191,7 @@ static void test_batches_by_size_and_time(void **state)
 {
 	struct fx *x = *state;
 	struct shipper_stats st;
-	char id[128], sid[128], want[128];
+	char id[128], sid[128], want[200];
 	struct dump d;
 
 	x->sh = new_shipper(x, 0);
