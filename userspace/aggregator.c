@@ -45,6 +45,10 @@ struct conn {
 	time_t accepted;        /* CLOCK_MONOTONIC seconds */
 	bool established;
 	uint32_t events;        /* registered with epoll */
+	bool dead;              /* closed; freed at the end of the loop turn */
+	bool touched;           /* holds acks for this turn's commit */
+	struct conn *tnext;     /* touched list */
+	struct conn *gnext;     /* graveyard list */
 };
 
 struct agg_server {
@@ -60,6 +64,9 @@ struct agg_server {
 	int lfd, epfd, sfd, tfd;
 	struct conn *conns;     /* doubly linked, newest first */
 	unsigned nconns;
+	struct conn *touched;   /* connections with acks held this turn */
+	struct conn *graveyard; /* closed this turn: still pointed to by evs */
+	bool in_txn;
 	uint8_t *rbuf;
 	struct {
 		uint64_t accepted, refused, closed_bad;
@@ -185,8 +192,21 @@ static void conn_close(struct agg_server *srv, struct conn *c, const char *why, 
 		c->next->prev = c->prev;
 	srv->nconns--;
 	tls_conn__free(c->tls);
-	ingest_conn__free(c->ic);
-	free(c);
+	c->tls = NULL;
+	c->dead = true;
+	c->gnext = srv->graveyard;
+	srv->graveyard = c;
+}
+
+static void bury(struct agg_server *srv)
+{
+	while (srv->graveyard) {
+		struct conn *c = srv->graveyard;
+
+		srv->graveyard = c->gnext;
+		ingest_conn__free(c->ic);
+		free(c);
+	}
 }
 
 static void accept_all(struct agg_server *srv)
@@ -232,6 +252,8 @@ static void accept_all(struct agg_server *srv)
 			c->tls = tls_conn__new(srv->tls, fd, NULL);
 		if (c && c->tls)
 			c->ic = ingest_conn__new(srv->store, srv->cfg->max_frame);
+		if (c && c->ic)
+			ingest_conn__hold_acks(c->ic); /* released after the turn's commit */
 		if (!c || !c->tls || !c->ic) {
 			fprintf(stderr, "wacht-aggregator: refused connection from %s:%u: out of memory\n",
 				host, port);
@@ -360,9 +382,46 @@ static void conn_io(struct agg_server *srv, struct conn *c)
 			return;
 		}
 	}
+	if (ingest_conn__held(c->ic) && !c->touched) {
+		c->touched = true;
+		c->tnext = srv->touched;
+		srv->touched = c;
+	}
 	if (!conn_flush(srv, c))
 		return;
 	conn_update_events(srv, c);
+}
+
+/* The end of a loop turn: one commit for every batch stored in it, then
+ * the acks go out. If the commit fails nothing of the turn is stored:
+ * those connections are closed unacknowledged, and their sensors resend. */
+static void end_turn(struct agg_server *srv)
+{
+	int err = 0;
+
+	if (srv->in_txn) {
+		err = store__commit(srv->store);
+		srv->in_txn = false;
+		if (err)
+			fprintf(stderr, "wacht-aggregator: failed to commit: %s (%s)\n", strerror(-err),
+				store__errmsg(srv->store));
+	}
+	while (srv->touched) {
+		struct conn *c = srv->touched;
+
+		srv->touched = c->tnext;
+		c->touched = false;
+		if (c->dead)
+			continue;
+		if (err) {
+			conn_close(srv, c, "the store failed to commit; the sensor will resend", false);
+		} else if (ingest_conn__release(c->ic)) {
+			conn_close(srv, c, "out of memory", false);
+		} else if (conn_flush(srv, c)) {
+			conn_update_events(srv, c);
+		}
+	}
+	bury(srv);
 }
 
 static void on_tick(struct agg_server *srv, time_t now)
@@ -471,6 +530,27 @@ int agg_server__run(struct agg_server *srv)
 			continue;
 		if (n < 0)
 			goto fail;
+		/* the connections first, in one transaction */
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+
+			if ((void *)c == &tag_listen || (void *)c == &tag_signal ||
+			    (void *)c == &tag_timer || c->dead)
+				continue;
+			if (!srv->in_txn) {
+				int err = store__begin(srv->store);
+
+				/* without it each batch commits on its own */
+				if (err == 0)
+					srv->in_txn = true;
+				else
+					fprintf(stderr, "wacht-aggregator: failed to begin a transaction: "
+							"%s (%s)\n", strerror(-err),
+						store__errmsg(srv->store));
+			}
+			conn_io(srv, c);
+		}
+		end_turn(srv);
 		for (int i = 0; i < n; i++) {
 			void *p = evs[i].data.ptr;
 
@@ -486,13 +566,9 @@ int agg_server__run(struct agg_server *srv)
 
 				if (read(srv->tfd, &exp, sizeof(exp)) == sizeof(exp))
 					on_tick(srv, now_mono_s());
-				/* on_tick may have closed connections that
-				 * later entries of evs point to */
-				break;
-			} else {
-				conn_io(srv, p);
 			}
 		}
+		bury(srv);
 	}
 	fprintf(stderr, "wacht-aggregator: exit: %" PRIu64 " batches, %" PRIu64 " findings (%" PRIu64
 			" new) received; closing %u connections\n",
@@ -501,8 +577,10 @@ int agg_server__run(struct agg_server *srv)
 fail:
 	if (ret)
 		fprintf(stderr, "wacht-aggregator: event loop failed: %s\n", strerror(errno));
+	end_turn(srv);
 	while (srv->conns)
 		conn_close(srv, srv->conns, NULL, false);
+	bury(srv);
 	return ret;
 }
 
@@ -512,6 +590,7 @@ void agg_server__free(struct agg_server *srv)
 		return;
 	while (srv->conns)
 		conn_close(srv, srv->conns, NULL, false);
+	bury(srv);
 	if (srv->ckpt_running) {
 		close(srv->ckpt_pipe[1]);
 		srv->ckpt_pipe[1] = -1;

@@ -20,6 +20,9 @@ struct ingest_conn {
 	struct wire_reader *r;
 	size_t max_frame;
 	struct bytebuf out;
+	struct bytebuf held;    /* acks waiting for the caller's commit */
+	size_t n_held;
+	bool hold;
 	bool hello;
 	char *sensor_id;
 	char *node;
@@ -56,6 +59,7 @@ void ingest_conn__free(struct ingest_conn *ic)
 		return;
 	wire_reader__free(ic->r);
 	bytebuf_release(&ic->out);
+	bytebuf_release(&ic->held);
 	free(ic->sensor_id);
 	free(ic->node);
 	free(ic);
@@ -76,13 +80,16 @@ static int fail(struct ingest_conn *ic, int err, const char *fmt, ...)
 
 static int send_env(struct ingest_conn *ic, const Wacht__V1__Envelope *env)
 {
+	bool held = ic->hold && env->body_case == WACHT__V1__ENVELOPE__BODY_ACK;
 	uint8_t *frame;
 	size_t len;
 	int err = wire_frame_envelope(env, &frame, &len);
 
 	if (err)
 		return fail(ic, err, "failed to frame a reply: %s", strerror(-err));
-	err = bytebuf_append(&ic->out, frame, len);
+	err = bytebuf_append(held ? &ic->held : &ic->out, frame, len);
+	if (!err && held)
+		ic->n_held++;
 	free(frame);
 	return err ? fail(ic, err, "failed to queue a reply: %s", strerror(-err)) : 0;
 }
@@ -211,6 +218,27 @@ int ingest_conn__feed(struct ingest_conn *ic, const void *buf, size_t len, int64
 	if (rc < 0 && !ic->err)
 		return fail(ic, rc, "failed to read frames: %s", strerror(-rc));
 	return rc < 0 ? rc : 0;
+}
+
+void ingest_conn__hold_acks(struct ingest_conn *ic)
+{
+	ic->hold = true;
+}
+
+size_t ingest_conn__held(const struct ingest_conn *ic)
+{
+	return ic->n_held;
+}
+
+int ingest_conn__release(struct ingest_conn *ic)
+{
+	int err = bytebuf_append(&ic->out, bytebuf_head(&ic->held), bytebuf_size(&ic->held));
+
+	if (err)
+		return err;
+	bytebuf_clear(&ic->held);
+	ic->n_held = 0;
+	return 0;
 }
 
 const uint8_t *ingest_conn__output(const struct ingest_conn *ic, size_t *len)

@@ -45,6 +45,15 @@ void ingest_conn__free(struct ingest_conn *ic); /* accepts NULL */
  * sends it again on its next connection). Errors are final. */
 int ingest_conn__feed(struct ingest_conn *ic, const void *buf, size_t len, int64_t now);
 
+/* Holds acks back until ingest_conn__release: for a caller that wraps the
+ * stores of several connections in one transaction (store__begin) and may
+ * acknowledge only after store__commit succeeded. */
+void ingest_conn__hold_acks(struct ingest_conn *ic);
+/* Acks held since the last release (0: none). */
+size_t ingest_conn__held(const struct ingest_conn *ic);
+/* Moves the held acks to the output (after the commit). 0 or -ENOMEM. */
+int ingest_conn__release(struct ingest_conn *ic);
+
 /* Bytes to send to the sensor (framed ServerHello and Acks). */
 const uint8_t *ingest_conn__output(const struct ingest_conn *ic, size_t *len);
 void ingest_conn__consume(struct ingest_conn *ic, size_t n);

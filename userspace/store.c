@@ -74,6 +74,9 @@ enum stmt_id {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_SEEN,
 	ST_MERGE_FIND,
 	ST_MERGE_UPDATE,
@@ -93,6 +96,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_SAVEPOINT] = "SAVEPOINT batch",
+	[ST_RELEASE] = "RELEASE batch",
+	[ST_ROLLBACK_TO] = "ROLLBACK TO batch",
 	/* A row's own id is findings.id (its unique index); `received` holds
 	 * only the ids merged into another row (schema 1 also put the row's
 	 * own id there, which costs two more index inserts per finding and
@@ -153,6 +159,7 @@ struct store {
 	uint8_t *key;                  /* merge key buffer */
 	size_t key_len, key_cap;
 	int64_t key_hash;              /* FNV-1a of key */
+	bool in_txn;                   /* between store__begin and store__commit */
 };
 
 /* An SQLite result code as a negative errno. */
@@ -595,7 +602,9 @@ int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, siz
 {
 	int err, stored = 0;
 
-	err = exec_simple(s, ST_BEGIN);
+	/* inside store__begin's transaction: a savepoint keeps "all or none"
+	 * for this call */
+	err = exec_simple(s, s->in_txn ? ST_SAVEPOINT : ST_BEGIN);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {
@@ -604,12 +613,42 @@ int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, siz
 			goto fail;
 		stored += err;
 	}
-	err = exec_simple(s, ST_COMMIT);
+	err = exec_simple(s, s->in_txn ? ST_RELEASE : ST_COMMIT);
 	if (err)
 		goto fail;
 	return stored;
 fail:
-	exec_simple(s, ST_ROLLBACK);
+	if (s->in_txn) {
+		exec_simple(s, ST_ROLLBACK_TO);
+		exec_simple(s, ST_RELEASE);
+	} else {
+		exec_simple(s, ST_ROLLBACK);
+	}
+	return err;
+}
+
+int store__begin(struct store *s)
+{
+	int err;
+
+	if (s->in_txn)
+		return -EALREADY;
+	err = exec_simple(s, ST_BEGIN);
+	if (!err)
+		s->in_txn = true;
+	return err;
+}
+
+int store__commit(struct store *s)
+{
+	int err;
+
+	if (!s->in_txn)
+		return -EINVAL;
+	err = exec_simple(s, ST_COMMIT);
+	if (err)
+		exec_simple(s, ST_ROLLBACK);
+	s->in_txn = false;
 	return err;
 }
 

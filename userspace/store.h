@@ -59,6 +59,18 @@ int store__schema_version(struct store *s);
 int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, size_t n,
 			int64_t now);
 
+/*
+ * One transaction around several store__add_findings calls (each still all
+ * or none, by a savepoint), so that a loop turn that received many small
+ * batches commits once. Nothing is durable before store__commit returns 0;
+ * if it fails, everything since store__begin is rolled back. Other calls
+ * (hello, drops) made in between are part of the transaction too.
+ * store__begin: 0, -EALREADY, or -errno. store__commit: 0, -EINVAL when no
+ * transaction is open, or -errno.
+ */
+int store__begin(struct store *s);
+int store__commit(struct store *s);
+
 /* Records a sensor's hello (upsert by sensor_id). 0 or -errno. */
 int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_t now);
 /* Sets the drop counter a sensor reported, and its last_seen. 0, -ENOENT
