@@ -14,9 +14,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 WFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
-PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3
+PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3 openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3 -lssl -lcrypto)
 LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
 
 # BPF: one object per concern, statically linked into one skeleton.
@@ -31,12 +31,15 @@ BPF_HDRS := bpf/events.h bpf/enforce.h $(wildcard bpf/include/*.h)
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c userspace/file_guard.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
+# wacht-aggregator's event loop and command line (sockets, signals).
+AGG_SRCS := userspace/aggregator.c userspace/aggregator_main.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
-PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC),$(wildcard userspace/*.c))
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(AGG_SRCS),$(wildcard userspace/*.c))
 
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
+AGG_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(AGG_SRCS))
 
 # The wire format: C generated from proto/wacht.proto at build time (never
 # checked in, never edited). Linked wherever the pure sources are.
@@ -49,8 +52,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce
-all: $(BUILD)/wacht-sensor
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce \
+	bench-aggregator
+all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -68,7 +72,7 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 	protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
-$(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o: $(PB_HDR)
+$(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(BUILD)/main.o: $(PB_HDR)
 
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
@@ -81,6 +85,10 @@ $(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD
 	$(CC) -c $< -o $@
 
 $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The aggregator links the pure modules (wire, store, ingest, tls), no BPF.
+$(BUILD)/wacht-aggregator: $(AGG_OBJS) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).
@@ -126,6 +134,14 @@ bench-rules:
 	$(MAKE) -C bench build/rules_bench
 	{ echo "# rules_bench, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs, $$(date -u +%F)"; echo; \
 	  bench/build/rules_bench --rules-file rules/default.yaml; } | tee bench/RESULTS-rules.md
+
+# Aggregator ingest: 100 simulated sensors over TLS against wacht-aggregator
+# (no root, ~2 min; writes bench/RESULTS-aggregator.md).
+$(BUILD)/aggload: bench/aggload.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) $(PKG_LIBS)
+
+bench-aggregator: $(BUILD)/wacht-aggregator $(BUILD)/aggload
+	BUILD=$(BUILD) bench/aggregator
 
 install-deps:
 	scripts/install-deps.sh

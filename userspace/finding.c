@@ -46,6 +46,8 @@ void finding_format(struct jsonw *w, const struct format_ctx *fc, const struct f
 	jsonw__str(w, "time", ts);
 	jsonw__str(w, "node", fc->node);
 	jsonw__str(w, "kind", "finding");
+	if (f->id)
+		jsonw__str(w, "id", f->id);
 	jsonw__str(w, "name", f->name);
 	jsonw__str(w, "severity", severity_name(f->severity));
 	jsonw__str(w, "action", finding_action_name(f->action));

@@ -65,6 +65,7 @@ struct finding {
 	} net;
 	const char *message;
 	uint64_t count;          /* occurrences this record stands for */
+	const char *id;          /* NULL, or the id it is shipped with (shipper.h) */
 };
 
 const char *severity_name(enum severity s);

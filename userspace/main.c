@@ -56,6 +56,23 @@ static void usage(FILE *f)
 "      --ready-file FILE    create FILE once the programs are attached and the\n"
 "                           existing containers are known; removed at exit\n"
 "\n"
+"Findings stream (to wacht-aggregator; without --aggregator nothing is sent)\n"
+"      --aggregator HOST:PORT  also send every finding, in batches (512\n"
+"                           findings or 256 KiB or 200 ms), to this aggregator;\n"
+"                           printed findings then carry the \"id\" it stores\n"
+"      --tls-ca FILE        PEM CA certificate the aggregator's must be signed by\n"
+"      --tls-cert FILE      PEM client certificate of this sensor (signed by the\n"
+"                           CA the aggregator trusts)\n"
+"      --tls-key FILE       PEM private key of --tls-cert\n"
+"      --plaintext          plain TCP, no TLS: unencrypted, unauthenticated;\n"
+"                           local development only\n"
+"      --spool-dir DIR      where batches wait until the aggregator acknowledges\n"
+"                           them, across outages and restarts (default:\n"
+"                           /var/lib/wacht/spool)\n"
+"      --spool-max BYTES    spool size limit (default: 67108864); when full, the\n"
+"                           OLDEST batches are dropped, counted, and reported as\n"
+"                           a Sensor.Findings.Dropped finding on reconnection\n"
+"\n"
 "Capture\n"
 "      --host               also report processes on the host (default: only\n"
 "                           processes in containers; never the sensor itself)\n"
@@ -85,6 +102,8 @@ enum {
 	OPT_NODE = 256, OPT_STATS, OPT_READY, OPT_HOST, OPT_PREFIX, OPT_NO_FILE, OPT_NO_NET,
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
+	OPT_AGGREGATOR, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAINTEXT, OPT_SPOOL_DIR,
+	OPT_SPOOL_MAX,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -172,6 +191,13 @@ int main(int argc, char **argv)
 		{ "check-rules", required_argument, NULL, OPT_CHECK_RULES },
 		{ "export-learned", required_argument, NULL, OPT_EXPORT_LEARNED },
 		{ "events", no_argument, NULL, OPT_EVENTS },
+		{ "aggregator", required_argument, NULL, OPT_AGGREGATOR },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
+		{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
+		{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
@@ -189,6 +215,7 @@ int main(int argc, char **argv)
 		.default_rules_len = (size_t)(wacht_default_rules_end - wacht_default_rules),
 		.state_dir = "/var/lib/wacht",
 		.window = 10,
+		.spool_dir = "/var/lib/wacht/spool",
 	};
 	int c;
 	/* the same switch for a DaemonSet's environment (a ConfigMap key) */
@@ -269,6 +296,36 @@ int main(int argc, char **argv)
 		case OPT_EVENTS:
 			cfg.events = true;
 			break;
+		case OPT_AGGREGATOR:
+			cfg.aggregator = optarg;
+			break;
+		case OPT_TLS_CA:
+			cfg.tls.ca = optarg;
+			break;
+		case OPT_TLS_CERT:
+			cfg.tls.cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			cfg.tls.key = optarg;
+			break;
+		case OPT_PLAINTEXT:
+			cfg.tls.plaintext = true;
+			break;
+		case OPT_SPOOL_DIR:
+			cfg.spool_dir = optarg;
+			break;
+		case OPT_SPOOL_MAX: {
+			char *end;
+
+			errno = 0;
+			cfg.spool_max = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || cfg.spool_max < 4096) {
+				fprintf(stderr, "wacht-sensor: --spool-max: '%s' is not a number of bytes "
+						"(at least 4096)\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case OPT_DEBUG_BPF:
 			cfg.debug_bpf = true;
 			break;
@@ -288,6 +345,15 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
+	if (cfg.aggregator && !cfg.tls.plaintext &&
+	    (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key)) {
+		fprintf(stderr, "wacht-sensor: --aggregator needs --tls-ca, --tls-cert and --tls-key "
+				"(or --plaintext, for local development only)\n");
+		return 2;
+	}
+	if (cfg.aggregator && cfg.tls.plaintext)
+		fprintf(stderr, "wacht-sensor: WARNING: --plaintext: findings go to the aggregator "
+				"unencrypted and unauthenticated. Use TLS in production.\n");
 	if (n_checks)
 		return check_rules(checks);
 	if (export_dir)

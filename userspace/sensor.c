@@ -25,6 +25,7 @@
 #include "proc_table.h"
 #include "sensor.h"
 #include "sensor_rules.h"
+#include "shipper.h"
 #include "sysenv.h"
 
 #define PROC_TABLE_MAX 65536
@@ -47,6 +48,7 @@ struct sensor {
 	struct proc_table *procs;
 	struct sensor_rules *rules;
 	struct jsonw *w;
+	struct shipper *ship;           /* NULL without --aggregator */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -78,10 +80,26 @@ static void write_line(struct sensor *s)
 		s->uc.printed++;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void print_finding(void *ctx, const struct finding *f)
 {
 	struct sensor *s = ctx;
+	struct finding shipped;
+	char id[400];
 
+	/* shipped too, and printed with the id the aggregator stores it under */
+	if (s->ship && shipper__add(s->ship, &s->fc, f, mono_ms(), id, sizeof(id)) == 0) {
+		shipped = *f;
+		shipped.id = id;
+		f = &shipped;
+	}
 	jsonw__reset(s->w);
 	finding_format(s->w, &s->fc, f);
 	write_line(s);
@@ -307,6 +325,8 @@ static void print_stats(struct sensor *s, bool final)
 	jsonw__obj_end(s->w);
 	if (s->rules)
 		sensor_rules__stats(s->rules, s->w);
+	if (s->ship)
+		shipper__stats_json(s->ship, s->w);
 	jsonw__obj_end(s->w);
 	write_line(s);
 	fflush(s->out);
@@ -395,6 +415,25 @@ int sensor_run(const struct sensor_config *cfg)
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
 	}
+	if (cfg->aggregator) {
+		struct shipper_config shc = {
+			.aggregator = cfg->aggregator,
+			.tls = cfg->tls,
+			.spool_dir = cfg->spool_dir,
+			.spool_max = cfg->spool_max,
+			.node = s.node,
+			.sink = print_finding,
+			.sink_ctx = &s,
+		};
+		char *err = NULL;
+
+		s.ship = shipper__new(&shc, &err);
+		if (!s.ship) {
+			fprintf(stderr, "wacht-sensor: %s\n", err ? err : "shipper: out of memory");
+			free(err);
+			goto out;
+		}
+	}
 	/* the policy before the kernel: a rule error stops the start here */
 	struct sensor_rules_config rc = {
 		.src = {
@@ -460,8 +499,8 @@ int sensor_run(const struct sensor_config *cfg)
 	timerfd_settime(tfd, 0, &its, NULL);
 	struct epoll_event ee = { .events = EPOLLIN };
 	int fds[] = { loader__epoll_fd(s.loader), containers__inotify_fd(s.containers), sfd, tfd,
-		      sensor_rules__inotify_fd(s.rules) };
-	for (int i = 0; i < 5; i++) {
+		      sensor_rules__inotify_fd(s.rules), s.ship ? shipper__fd(s.ship) : -1 };
+	for (int i = 0; i < 6; i++) {
 		if (fds[i] < 0)
 			continue;
 		ee.data.fd = fds[i];
@@ -501,6 +540,10 @@ int sensor_run(const struct sensor_config *cfg)
 		 * is waiting, so it is drained on every turn */
 		loader__drain(s.loader);
 		fflush(s.out);
+		/* every turn (at least every WACHT_DRAIN_MS): batch timers,
+		 * reconnects and whatever its socket is ready for */
+		if (s.ship)
+			shipper__poll(s.ship, mono_ms());
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 
@@ -530,6 +573,10 @@ int sensor_run(const struct sensor_config *cfg)
 	loader__drain(s.loader);
 	/* findings held for aggregation, and what was learned, before the end */
 	sensor_rules__tick(s.rules, UINT64_MAX);
+	/* the last findings to the aggregator, if it is there; else they
+	 * wait in the spool for the next start */
+	if (s.ship)
+		shipper__drain(s.ship, 2000);
 	print_stats(&s, true);
 	ret = 0;
 out:
@@ -543,6 +590,7 @@ out:
 	enforcer__free(s.enf);
 	loader__free(s.loader);
 	sensor_rules__free(s.rules);
+	shipper__free(s.ship);
 	containers__free(s.containers);
 	proc_table__free(s.procs);
 	jsonw__free(s.w);

@@ -4,6 +4,9 @@
 #define WACHT_SENSOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "tls.h"
 
 struct sensor_config {
 	const char *output;             /* NULL = stdout */
@@ -25,6 +28,11 @@ struct sensor_config {
 	const char *state_dir;          /* learned profiles; NULL: not kept */
 	unsigned window;                /* seconds identical findings are aggregated */
 	bool alert_only;                /* Protect mode never kills, refuses or blocks */
+	/* findings stream (shipper.h); NULL aggregator: findings are only printed */
+	const char *aggregator;         /* HOST:PORT */
+	struct tls_config tls;
+	const char *spool_dir;
+	uint64_t spool_max;             /* bytes; 0: the default */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */

@@ -13,7 +13,7 @@
 
 /* PRAGMA user_version this code creates and migrates to. A database with a
  * higher version (written by a newer aggregator) is refused. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* All times are nanoseconds since the Unix epoch (UTC), as on the wire. */
 struct store_opts {
@@ -21,6 +21,10 @@ struct store_opts {
 	 * apart from a stored row's first_seen are merged into it. 0: 60 s. */
 	int64_t merge_window_ns;
 	int busy_timeout_ms; /* 0: 5000 */
+	/* No checkpoints by this connection's commits: another connection
+	 * (another thread) calls store__checkpoint instead, so that writing
+	 * the WAL back into the database never stalls the ingest loop. */
+	bool no_autocheckpoint;
 };
 
 /*
@@ -54,6 +58,18 @@ int store__schema_version(struct store *s);
  */
 int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, size_t n,
 			int64_t now);
+
+/*
+ * One transaction around several store__add_findings calls (each still all
+ * or none, by a savepoint), so that a loop turn that received many small
+ * batches commits once. Nothing is durable before store__commit returns 0;
+ * if it fails, everything since store__begin is rolled back. Other calls
+ * (hello, drops) made in between are part of the transaction too.
+ * store__begin: 0, -EALREADY, or -errno. store__commit: 0, -EINVAL when no
+ * transaction is open, or -errno.
+ */
+int store__begin(struct store *s);
+int store__commit(struct store *s);
 
 /* Records a sensor's hello (upsert by sensor_id). 0 or -errno. */
 int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_t now);
@@ -143,6 +159,10 @@ int store__ack(struct store *s, const char *id, bool ack, const char *who, const
  * limit), then the oldest beyond max_rows (0: no row limit). Returns the
  * number deleted or -errno. */
 int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows, int64_t now);
+
+/* Copies what the WAL holds back into the database as far as readers
+ * allow, without waiting for them (a PASSIVE checkpoint). 0 or -errno. */
+int store__checkpoint(struct store *s);
 
 /* A consistent copy of the database, as of one moment, to path (written to
  * path.tmp and renamed into place), while the store stays in use (other

@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+/* aggregator_main.c: command line of wacht-aggregator; wiring only. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aggregator.h"
+#include "wire.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: wacht-aggregator --store PATH [--listen ADDR:PORT]\n"
+"                        (--tls-ca FILE --tls-cert FILE --tls-key FILE | --plaintext)\n"
+"Receive findings from wacht-sensors (protobuf frames over mutually\n"
+"authenticated TLS) and keep them in a SQLite store. One event loop serves\n"
+"every sensor; a sensor's batch is acknowledged only once it is committed,\n"
+"and sensors resend what was not acknowledged, so nothing is lost or stored\n"
+"twice when either side restarts.\n"
+"\n"
+"Listening\n"
+"      --listen ADDR:PORT    where sensors connect (default: 0.0.0.0:7443;\n"
+"                            [::]:7443 for IPv6)\n"
+"      --tls-ca FILE         PEM CA certificate: sensors must present a\n"
+"                            certificate it signed\n"
+"      --tls-cert FILE       PEM certificate of this aggregator (signed by the\n"
+"                            CA; its name or IP is what sensors connect to)\n"
+"      --tls-key FILE        PEM private key of --tls-cert\n"
+"      --plaintext           plain TCP: no encryption, no authentication; any\n"
+"                            peer may write findings. Local development only\n"
+"      --max-frame BYTES     largest frame accepted (default: 4194304); a\n"
+"                            larger one closes the connection\n"
+"      --max-connections N   connections served at once (default: 4096)\n"
+"\n"
+"Store\n"
+"      --store PATH          SQLite database (created if missing; WAL mode)\n"
+"      --retention-days N    delete findings last seen more than N days ago\n"
+"                            (checked every minute; default: keep)\n"
+"      --retention-rows N    keep at most N findings, deleting the oldest\n"
+"                            (default: no limit)\n"
+"\n"
+"Other\n"
+"      --stats-interval SEC  a stats line on stderr every SEC seconds\n"
+"                            (default: 60; 0: never)\n"
+"  -h, --help                this text\n"
+"      --version             print the version\n"
+"\n"
+"A connection that fails the TLS handshake (no certificate, one the CA did\n"
+"not sign), sends an oversized or undecodable frame, does not start with a\n"
+"SensorHello within 10 s or breaks the protocol is closed with a line on\n"
+"stderr saying why; the others are not affected. SIGINT or SIGTERM: close\n"
+"every connection and the store, exit 0. Exit status 1 when it cannot\n"
+"start, 2 on a usage error.\n");
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_PLAIN, OPT_STORE, OPT_RET_DAYS,
+	OPT_RET_ROWS, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION,
+};
+
+/* A whole number from min to max; -EINVAL (said on stderr) otherwise. */
+static int parse_u64(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno || *end || end == arg || arg[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "wacht-aggregator: %s: '%s' is not a number from %llu to %llu\n", opt,
+			arg, (unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "tls-ca", required_argument, NULL, OPT_CA },
+		{ "tls-cert", required_argument, NULL, OPT_CERT },
+		{ "tls-key", required_argument, NULL, OPT_KEY },
+		{ "plaintext", no_argument, NULL, OPT_PLAIN },
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "retention-days", required_argument, NULL, OPT_RET_DAYS },
+		{ "retention-rows", required_argument, NULL, OPT_RET_ROWS },
+		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "stats-interval", required_argument, NULL, OPT_STATS },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ 0 },
+	};
+	struct agg_config cfg = {
+		.listen = "0.0.0.0:7443",
+		.stats_interval_s = 60,
+	};
+	struct agg_server *srv;
+	uint64_t v;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_LISTEN:
+			cfg.listen = optarg;
+			break;
+		case OPT_CA:
+			cfg.tls.ca = optarg;
+			break;
+		case OPT_CERT:
+			cfg.tls.cert = optarg;
+			break;
+		case OPT_KEY:
+			cfg.tls.key = optarg;
+			break;
+		case OPT_PLAIN:
+			cfg.tls.plaintext = true;
+			break;
+		case OPT_STORE:
+			cfg.store_path = optarg;
+			break;
+		case OPT_RET_DAYS:
+			if (parse_u64("--retention-days", optarg, 0, 36500, &v))
+				return 2;
+			cfg.retention_days = (unsigned)v;
+			break;
+		case OPT_RET_ROWS:
+			if (parse_u64("--retention-rows", optarg, 0, INT64_MAX, &v))
+				return 2;
+			cfg.retention_rows = v;
+			break;
+		case OPT_MAX_FRAME:
+			if (parse_u64("--max-frame", optarg, 1024, UINT32_MAX, &v))
+				return 2;
+			cfg.max_frame = v;
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_u64("--max-connections", optarg, 1, 1000000, &v))
+				return 2;
+			cfg.max_conns = (unsigned)v;
+			break;
+		case OPT_STATS:
+			if (parse_u64("--stats-interval", optarg, 0, 86400, &v))
+				return 2;
+			cfg.stats_interval_s = (unsigned)v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("wacht-aggregator %s\n", WACHT_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'wacht-aggregator --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wacht-aggregator: unexpected argument '%s'\n"
+				"Try 'wacht-aggregator --help'.\n", argv[optind]);
+		return 2;
+	}
+	if (!cfg.store_path) {
+		fprintf(stderr, "wacht-aggregator: --store PATH is required\n"
+				"Try 'wacht-aggregator --help'.\n");
+		return 2;
+	}
+	if (!cfg.tls.plaintext && (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key)) {
+		fprintf(stderr, "wacht-aggregator: --tls-ca, --tls-cert and --tls-key are required "
+				"(or --plaintext, for local development only)\n");
+		return 2;
+	}
+	if (cfg.tls.plaintext)
+		fprintf(stderr, "wacht-aggregator: WARNING: --plaintext: findings travel unencrypted "
+				"and any peer that can connect may write them. Use TLS in production.\n");
+
+	srv = agg_server__new(&cfg);
+	if (!srv)
+		return 1;
+
+	/* ---- HTTP API HOOK (issue 5, branch api) ----
+	 * The HTTP JSON API starts here, in its own threads with its own read
+	 * connection to the SQLite store (cfg.store_path; WAL lets it read
+	 * while this loop writes), before the ingest loop runs:
+	 *
+	 *     struct api *api = api__start(&api_cfg, cfg.store_path);
+	 *
+	 * and stops after agg_server__run returns (api__stop(api)), before
+	 * agg_server__free closes the store. */
+
+	ret = agg_server__run(srv);
+	agg_server__free(srv);
+	return ret;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* shipper.h: the sensor's side of the findings stream: batches findings,
+ * keeps them in the on-disk spool until the aggregator acknowledges them,
+ * and (re)connects over TLS with backoff, from the sensor's epoll loop. */
+#ifndef WACHT_SHIPPER_H
+#define WACHT_SHIPPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "finding.h"
+#include "format.h"
+#include "jsonw.h"
+#include "tls.h"
+
+#define SHIPPER_BATCH_FINDINGS 512        /* findings per batch, at most */
+#define SHIPPER_BATCH_BYTES (256u << 10)  /* packed bytes per batch, about */
+#define SHIPPER_BATCH_MS 200              /* a batch is cut this long after its first finding */
+#define SHIPPER_BACKOFF_MIN_MS 500
+#define SHIPPER_BACKOFF_MAX_MS 30000
+#define SHIPPER_SPOOL_MAX (64ull << 20)
+/* Finding ids are "<sensor_id>:<batch_seq * SHIPPER_ID_STRIDE + index>". */
+#define SHIPPER_ID_STRIDE 1000
+_Static_assert(SHIPPER_BATCH_FINDINGS < SHIPPER_ID_STRIDE, "index fits the id stride");
+
+/* Name of the finding that reports spool drops. */
+#define FN_FINDINGS_DROPPED "Sensor.Findings.Dropped"
+
+struct shipper_config {
+	const char *aggregator;  /* HOST:PORT */
+	struct tls_config tls;
+	const char *spool_dir;   /* created if missing (one level) */
+	uint64_t spool_max;      /* bytes; 0: SHIPPER_SPOOL_MAX */
+	const char *node;
+	/* 0: the SHIPPER_BATCH_* defaults */
+	size_t batch_findings;
+	size_t batch_bytes;
+	uint64_t batch_ms;
+	/* Where the drop report goes: the sensor's finding sink (which prints
+	 * it and hands it back to shipper__add, like every finding). */
+	finding_sink sink;
+	void *sink_ctx;
+};
+
+/*
+ * Sensor id: "<node>-<12 hex digits>", the digits random, made once and kept
+ * in <spool_dir>/sensor-id. Batch sequence numbers are the spool's, which
+ * never repeat while the spool directory lives (they survive restarts), so
+ * "<sensor_id>:<batch_seq * 1000 + index>" is unique for the life of the
+ * spool; a new spool directory is a new sensor id, so ids of a wiped spool
+ * never collide with what the aggregator stored before.
+ *
+ * NULL on failure with *err "shipper: failed to VERB OBJECT: reason" (the
+ * caller frees). Free with shipper__free (which closes the batch being
+ * filled into the spool: it is sent after the next start).
+ */
+struct shipper;
+struct shipper *shipper__new(const struct shipper_config *cfg, char **err);
+void shipper__free(struct shipper *sh); /* accepts NULL */
+
+/* An epoll fd to watch for EPOLLIN: call shipper__poll when ready. */
+int shipper__fd(const struct shipper *sh);
+
+/* Adds a finding to the current batch and writes its id (NUL-terminated,
+ * at most len bytes) to id. now_ms: CLOCK_MONOTONIC milliseconds. 0, or
+ * -errno (the finding is then not shipped and counted as lost). */
+int shipper__add(struct shipper *sh, const struct format_ctx *fc, const struct finding *f,
+		 uint64_t now_ms, char *id, size_t len);
+/* Does the I/O that is ready and what is due: cuts the batch when it is
+ * SHIPPER_BATCH_MS old, connects, sends, reads acks, reconnects. Call on
+ * shipper__fd readiness and at least every 50 ms. */
+void shipper__poll(struct shipper *sh, uint64_t now_ms);
+/* Cuts the current batch into the spool now (if it has findings). */
+void shipper__flush(struct shipper *sh);
+/* At exit: flush, then poll for up to timeout_ms until everything spooled
+ * is acknowledged (while connected). */
+void shipper__drain(struct shipper *sh, uint64_t timeout_ms);
+
+struct shipper_stats {
+	bool connected;        /* the aggregator answered our hello */
+	uint64_t findings;     /* added */
+	uint64_t batches;      /* cut into the spool */
+	uint64_t sent;         /* batches written to a connection (resends too) */
+	uint64_t acked;        /* batches acknowledged */
+	uint64_t dropped;      /* batches dropped (spool full, or failed to spool) */
+	uint64_t spool_batches, spool_bytes; /* waiting for an ack */
+	uint64_t connects;     /* connections that got to the hello */
+	uint64_t failures;     /* connection attempts or connections that failed */
+};
+void shipper__stats(const struct shipper *sh, struct shipper_stats *st);
+/* The stats as an "aggregator" object member of w. */
+void shipper__stats_json(const struct shipper *sh, struct jsonw *w);
+const char *shipper__sensor_id(const struct shipper *sh);
+
+/* Reconnect delay after `failures` consecutive failures (1 for the first):
+ * base = min(SHIPPER_BACKOFF_MIN_MS * 2^(failures-1), SHIPPER_BACKOFF_MAX_MS),
+ * delay in [base/2, base], placed by rnd: "equal jitter", so that sensors
+ * that lost the aggregator at one moment do not all come back at once. */
+uint64_t shipper_backoff_ms(unsigned failures, uint32_t rnd);
+
+#endif /* WACHT_SHIPPER_H */
