@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_store.c: the aggregator's SQLite finding store. */
+/* test_store.c: the aggregator's finding store. SQLite by default; with
+ * WACHT_TEST_STORE_URL=postgresql://... the same cases run against that
+ * PostgreSQL database, whose wacht tables each case drops first
+ * (tests/integration/test_scaleout.py does that with a private server). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,18 +13,36 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_pg.h"
 
 #define SEC 1000000000LL
 #define T0 (1700000000LL * SEC)
 
 struct fx {
 	char dir[64];
-	char path[128];
+	char path[512];  /* what store__open is given: a file, or the URL */
+	const char *pg;  /* the PostgreSQL URL, or NULL for SQLite */
 	struct store *s;
 };
+
+/* SQL on the PostgreSQL test database, behind the store's back. */
+static void pg_exec(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
 
 /* One finding and its parts, built like a decoded wire message. */
 struct tf {
@@ -97,7 +118,14 @@ static int setup(void **state)
 	assert_non_null(fx);
 	strcpy(fx->dir, "/tmp/test_store.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
+	fx->pg = getenv("WACHT_TEST_STORE_URL");
+	if (fx->pg) {
+		snprintf(fx->path, sizeof(fx->path), "%s", fx->pg);
+		pg_exec(fx->pg, "SET client_min_messages = warning;"
+			"DROP TABLE IF EXISTS received, findings, sensors, wacht_schema");
+	} else {
+		snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
+	}
 	fx->s = store__open(fx->path, &(struct store_opts){ .merge_window_ns = 10 * SEC }, &err);
 	assert_null(err);
 	assert_non_null(fx->s);
@@ -175,9 +203,14 @@ static void test_schema_and_reopen(void **state)
 	/* a database from a newer aggregator is refused, with a message */
 	store__close(fx->s);
 	fx->s = NULL;
-	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	if (fx->pg) {
+		pg_exec(fx->pg, "UPDATE wacht_schema SET version = 99");
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
 	assert_null(store__open(fx->path, NULL, &err));
 	assert_int_equal(errno, EPROTO);
 	assert_non_null(err);
@@ -396,6 +429,13 @@ static void test_backup_restore(void **state)
 		assert_int_equal(add1(fx->s, &t), 1);
 	}
 	assert_int_equal(store__ack(fx->s, "s1:3", true, "alice", "ok", T0), 0);
+	if (fx->pg) {
+		/* documented: a shared database is backed up with pg_dump */
+		snprintf(bak, sizeof(bak), "%s/backup.db", fx->dir);
+		assert_int_equal(store__backup(fx->s, bak), -EOPNOTSUPP);
+		assert_int_not_equal(access(bak, F_OK), 0);
+		return;
+	}
 	/* another connection holds an open write transaction */
 	assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE; UPDATE findings SET count = 99;",
@@ -460,6 +500,133 @@ static void test_sensors(void **state)
 	assert_string_equal(out, "node-a/sa/v2/6.1.0/7/0;node-b/sb/v1/6.1.0/8/12;");
 }
 
+/* Two aggregator replicas (two connections, two threads) storing at once:
+ * every id counted once, identical findings merged into one row per key
+ * however the batches interleave, a batch both replicas got (a redelivery
+ * racing the first delivery) counted once. */
+struct writer {
+	const char *path, *prefix;
+	int stored, err;
+};
+
+static void *writer_run(void *arg)
+{
+	struct writer *w = arg;
+	struct tf *t = calloc(20, sizeof(*t));
+	const Wacht__V1__Finding *batch[20];
+	static const char *const exe[4] = { "/bin/k0", "/bin/k1", "/bin/k2", "/bin/k3" };
+	char *err = NULL, id[32];
+	struct store *s = store__open(w->path, NULL, &err);
+	int rc;
+
+	if (!s || !t) {
+		w->err = -ENOMEM;
+		free(err);
+		free(t);
+		return NULL;
+	}
+	for (int b = 0; b < 20 && !w->err; b++) {
+		for (int i = 0; i < 10; i++) {
+			int k = b * 10 + i;
+
+			snprintf(id, sizeof(id), "%s:%d", w->prefix, k);
+			tf_init(&t[i], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
+			batch[i] = &t[i].f;
+		}
+		rc = store__add_findings(s, batch, 10, T0);
+		if (rc < 0)
+			w->err = rc;
+		else
+			w->stored += rc;
+		if (b == 10) {
+			/* the shared batch, in the middle of both streams */
+			for (int k = 0; k < 20; k++) {
+				snprintf(id, sizeof(id), "c:%d", k);
+				tf_init(&t[k], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
+				batch[k] = &t[k].f;
+			}
+			rc = store__add_findings(s, batch, 20, T0);
+			if (rc < 0)
+				w->err = rc;
+			else
+				w->stored += rc;
+		}
+	}
+	store__close(s);
+	free(t);
+	return NULL;
+}
+
+static void test_concurrent_replicas(void **state)
+{
+	struct fx *fx = *state;
+	struct writer w[2] = { { fx->path, "a", 0, 0 }, { fx->path, "b", 0, 0 } };
+	pthread_t th[2];
+	struct rows rs;
+
+	/* the merge window (60 s by default here) covers all five times */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	assert_int_equal(w[0].err, 0);
+	assert_int_equal(w[1].err, 0);
+	assert_int_equal(w[0].stored + w[1].stored, 420);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 4);
+	for (int i = 0; i < 4; i++) {
+		/* per key: 50 from each replica, 5 of the shared batch */
+		assert_int_equal(rs.count[i], 105);
+		assert_int_equal(rs.first[i], T0);
+		assert_int_equal(rs.last[i], T0 + 4 * SEC);
+	}
+}
+
+static void test_url(void **state)
+{
+	enum store_kind kind;
+	const char *path;
+	char *err = NULL;
+	struct store *s;
+
+	(void)state;
+	assert_int_equal(store_url_parse("/var/lib/wacht/wacht.db", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_SQLITE);
+	assert_string_equal(path, "/var/lib/wacht/wacht.db");
+	assert_int_equal(store_url_parse("sqlite:/var/lib/w.db", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_SQLITE);
+	assert_string_equal(path, "/var/lib/w.db");
+	assert_int_equal(store_url_parse("wacht.db", &kind, &path), 0);
+	assert_string_equal(path, "wacht.db");
+	assert_int_equal(store_url_parse("postgres://u@db:5432/wacht", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_POSTGRES);
+	assert_string_equal(path, "postgres://u@db:5432/wacht");
+	assert_int_equal(store_url_parse("postgresql:///wacht?host=/run/pg", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_POSTGRES);
+	assert_int_equal(store_url_parse("sqlite:", &kind, &path), -EINVAL);
+	assert_int_equal(store_url_parse("", &kind, &path), -EINVAL);
+	assert_int_equal(store_url_parse(NULL, &kind, &path), -EINVAL);
+
+	/* FNV-1a: replicas on other machines must agree on lock ids */
+	assert_int_equal(store_pg_key_hash("", 0), 0x811c9dc5u);
+	assert_int_equal(store_pg_key_hash("a", 1), 0xe40c292cu);
+	assert_int_equal(store_pg_key_hash("foobar", 6), 0xbf9cf968u);
+
+	/* an unreachable server: a message naming it, without the password */
+	s = store__open("postgresql://wacht:s3cret@127.0.0.1:1/wacht?connect_timeout=5", NULL,
+			&err);
+	assert_null(s);
+	assert_int_equal(errno, ECONNREFUSED);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "store: failed to connect to postgresql://...@127.0.0.1:1/"));
+	assert_null(strstr(err, "s3cret"));
+	free(err);
+	err = NULL;
+	assert_null(store__open("sqlite:", NULL, &err));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "store: failed to open sqlite:"));
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +638,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sensors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_replicas, setup, teardown),
+		cmocka_unit_test(test_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
