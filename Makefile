@@ -31,9 +31,13 @@ BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
+# The scale-out path's replica and simulated sensor (NATS JetStream), until
+# wacht-aggregator and wacht-sensor take --nats.
+BUS_MAINS := userspace/bus_replica_main.c userspace/bus_publish_main.c
+BUS_BINS := $(BUILD)/wacht-bus-replica $(BUILD)/wacht-bus-publish
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
-PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC),$(wildcard userspace/*.c))
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(BUS_MAINS),$(wildcard userspace/*.c))
 
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
@@ -49,8 +53,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce
-all: $(BUILD)/wacht-sensor
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce bus
+all: $(BUILD)/wacht-sensor $(BUS_BINS)
+bus: $(BUS_BINS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -68,7 +73,7 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 	protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
-$(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o: $(PB_HDR)
+$(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o $(patsubst userspace/%.c,$(BUILD)/%.o,$(BUS_MAINS)): $(PB_HDR)
 
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
@@ -81,6 +86,9 @@ $(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD
 	$(CC) -c $< -o $@
 
 $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/wacht-bus-%: $(BUILD)/bus_%_main.o $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).
