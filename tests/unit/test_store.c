@@ -500,32 +500,61 @@ static void test_sensors(void **state)
 	assert_string_equal(out, "node-a/sa/v2/6.1.0/7/0;node-b/sb/v1/6.1.0/8/12;");
 }
 
-/* Two aggregator replicas (two connections, two threads) storing at once:
- * every id counted once, identical findings merged into one row per key
- * however the batches interleave, a batch both replicas got (a redelivery
- * racing the first delivery) counted once. */
+/* Aggregator replicas (connections in threads) storing at once: every id
+ * counted once, identical findings merged into one row per key however the
+ * batches interleave, a batch two replicas got (a redelivery racing the
+ * first delivery) counted once. The third writer's batches have more merge
+ * keys than the PostgreSQL store locks one by one (it locks the table). */
+#define BIG_BATCH 80
+
 struct writer {
 	const char *path, *prefix;
+	bool big;
 	int stored, err;
 };
 
+static void writer_add(struct writer *w, struct store *s, const Wacht__V1__Finding **batch,
+		       size_t n)
+{
+	int rc = store__add_findings(s, batch, n, T0);
+
+	if (rc < 0)
+		w->err = rc;
+	else
+		w->stored += rc;
+}
+
 static void *writer_run(void *arg)
 {
-	struct writer *w = arg;
-	struct tf *t = calloc(20, sizeof(*t));
-	const Wacht__V1__Finding *batch[20];
 	static const char *const exe[4] = { "/bin/k0", "/bin/k1", "/bin/k2", "/bin/k3" };
+	struct writer *w = arg;
+	struct tf *t = calloc(BIG_BATCH, sizeof(*t));
+	const Wacht__V1__Finding *batch[BIG_BATCH];
 	char *err = NULL, id[32];
 	struct store *s = store__open(w->path, NULL, &err);
-	int rc;
 
 	if (!s || !t) {
 		w->err = -ENOMEM;
 		free(err);
 		free(t);
+		store__close(s);
 		return NULL;
 	}
-	for (int b = 0; b < 20 && !w->err; b++) {
+	for (int b = 0; w->big && b < 5 && !w->err; b++) {
+		/* 4 findings of the shared keys, 76 of keys of their own */
+		for (int i = 0; i < BIG_BATCH; i++) {
+			snprintf(id, sizeof(id), "%s:%d", w->prefix, b * BIG_BATCH + i);
+			tf_init(&t[i], id, T0 + b * SEC, i < 4 ? "shop" : "bulk", "web-1",
+				exe[i % 4]);
+			if (i >= 4) {
+				t[i].p.exe.data = (uint8_t *)t[i].id;
+				t[i].p.exe.len = strlen(t[i].id);
+			}
+			batch[i] = &t[i].f;
+		}
+		writer_add(w, s, batch, BIG_BATCH);
+	}
+	for (int b = 0; !w->big && b < 20 && !w->err; b++) {
 		for (int i = 0; i < 10; i++) {
 			int k = b * 10 + i;
 
@@ -533,11 +562,7 @@ static void *writer_run(void *arg)
 			tf_init(&t[i], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
 			batch[i] = &t[i].f;
 		}
-		rc = store__add_findings(s, batch, 10, T0);
-		if (rc < 0)
-			w->err = rc;
-		else
-			w->stored += rc;
+		writer_add(w, s, batch, 10);
 		if (b == 10) {
 			/* the shared batch, in the middle of both streams */
 			for (int k = 0; k < 20; k++) {
@@ -545,11 +570,7 @@ static void *writer_run(void *arg)
 				tf_init(&t[k], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
 				batch[k] = &t[k].f;
 			}
-			rc = store__add_findings(s, batch, 20, T0);
-			if (rc < 0)
-				w->err = rc;
-			else
-				w->stored += rc;
+			writer_add(w, s, batch, 20);
 		}
 	}
 	store__close(s);
@@ -557,28 +578,67 @@ static void *writer_run(void *arg)
 	return NULL;
 }
 
+/* Byte fields from the wire that are not UTF-8 text: SQLite keeps them as
+ * they came, PostgreSQL (whose text must be UTF-8 without NUL) stores each
+ * bad byte and NUL as U+FFFD; the merge key keeps the raw bytes in both. */
+static void test_bytes(void **state)
+{
+	struct fx *fx = *state;
+	struct tf a, b;
+	struct rows rs;
+
+	tf_init(&a, "s1:1", T0, "shop", "web-1", "/bin/\xffx");
+	tf_init(&b, "s1:2", T0, "shop", "web-1", "/bin/\xfex");
+	a.f.message.data = b.f.message.data = (uint8_t *)"a\0b";
+	a.f.message.len = b.f.message.len = 3;
+	assert_int_equal(add1(fx->s, &a), 1);
+	assert_int_equal(add1(fx->s, &b), 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .id = "s1:1" }, &rs), 1);
+	assert_string_equal(rs.exe[0], fx->pg ? "/bin/\xef\xbf\xbdx" : "/bin/\xffx");
+	assert_int_equal(rs.count[0], 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 2);
+}
+
+static int count_rows(void *ctx, const struct store_row *r)
+{
+	(void)r;
+	++*(int *)ctx;
+	return 0;
+}
+
 static void test_concurrent_replicas(void **state)
 {
 	struct fx *fx = *state;
-	struct writer w[2] = { { fx->path, "a", 0, 0 }, { fx->path, "b", 0, 0 } };
-	pthread_t th[2];
+	struct writer w[3] = {
+		{ .path = fx->path, .prefix = "a" },
+		{ .path = fx->path, .prefix = "b" },
+		{ .path = fx->path, .prefix = "big", .big = true },
+	};
+	pthread_t th[3];
 	struct rows rs;
+	int bulk = 0;
 
 	/* the merge window (60 s by default here) covers all five times */
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
-	assert_int_equal(w[0].err, 0);
-	assert_int_equal(w[1].err, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(w[i].err, 0);
 	assert_int_equal(w[0].stored + w[1].stored, 420);
-	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 4);
+	assert_int_equal(w[2].stored, 5 * BIG_BATCH);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .namespace_ = "shop" }, &rs), 4);
 	for (int i = 0; i < 4; i++) {
-		/* per key: 50 from each replica, 5 of the shared batch */
-		assert_int_equal(rs.count[i], 105);
+		/* per key: 50 from each small writer, 5 of the shared batch,
+		 * 5 from the big one */
+		assert_int_equal(rs.count[i], 110);
 		assert_int_equal(rs.first[i], T0);
 		assert_int_equal(rs.last[i], T0 + 4 * SEC);
 	}
+	assert_int_equal(store__query(fx->s, &(struct store_filter){ .namespace_ = "bulk",
+								      .limit = 1000 },
+				      count_rows, &bulk, NULL), 5 * (BIG_BATCH - 4));
+	assert_int_equal(bulk, 5 * (BIG_BATCH - 4));
 }
 
 static void test_url(void **state)
@@ -639,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sensors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes, setup, teardown),
 		cmocka_unit_test(test_url),
 	};
 
