@@ -21,7 +21,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wacht-bus-publish --nats URL --sensor-id ID --node NODE --count N\n"
 		"         [--batch N] [--nats-stream NAME] [--time-base NS] [--dup-every K]\n"
-		"         [--resend-every K]\n"
+		"         [--resend-every K] [--garbage]\n"
 		"Publishes findings ID:0 .. ID:N-1, --batch per FindingBatch (batch_seq 1, 2,\n"
 		"...), and waits for every ack. Finding i is a suspicious process at\n"
 		"time-base + i ms; when i %% 10 == 0 it is /usr/bin/nc (identical findings,\n"
@@ -29,6 +29,8 @@ static void usage(FILE *f)
 		"every K-th batch twice with the same Nats-Msg-Id (deduplicated by JetStream);\n"
 		"--resend-every K publishes it again under a new message id, as a sensor\n"
 		"resending after the dedupe window would (deduplicated by the store).\n"
+		"--garbage first publishes one message that is not an Envelope (batch_seq\n"
+		"N + 2000000), which consumers must drop, not redeliver forever.\n"
 		"Prints {\"published\":..,\"batches\":..,\"acked_through\":..,\"duplicates\":..}.\n");
 }
 
@@ -69,6 +71,7 @@ int main(int argc, char **argv)
 		{ "time-base", required_argument, NULL, 't' },
 		{ "dup-every", required_argument, NULL, 'D' },
 		{ "resend-every", required_argument, NULL, 'R' },
+		{ "garbage", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -79,7 +82,7 @@ int main(int argc, char **argv)
 	struct acks acks = { 0 };
 	struct bus_pub *p;
 	char *err = NULL;
-	int opt, rc = 0;
+	int opt, rc = 0, garbage = 0;
 	uint64_t seq = 0, resend_seq, published = 0;
 
 	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
@@ -93,6 +96,7 @@ int main(int argc, char **argv)
 		case 't': time_base = strtoll(optarg, NULL, 10); break;
 		case 'D': dup_every = atol(optarg); break;
 		case 'R': resend_every = atol(optarg); break;
+		case 'G': garbage = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -131,6 +135,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wacht-bus-publish: %s\n", strerror(ENOMEM));
 		return 1;
 	}
+	/* an Envelope must have version 1 and a body: this has neither */
+	if (garbage)
+		rc = publish_retry(p, (uint64_t)count + 2000000, "\x08\x07", 2);
 	for (long first = 0; first < count && !rc; first += batch) {
 		Wacht__V1__FindingBatch b = WACHT__V1__FINDING_BATCH__INIT;
 		Wacht__V1__Envelope env;
@@ -200,7 +207,8 @@ int main(int argc, char **argv)
 	} else if ((rc = bus_pub__wait(p, 30000))) {
 		fprintf(stderr, "wacht-bus-publish: failed to get every ack: %s\n", strerror(-rc));
 	}
-	if (!rc && (acks.failed || bus_pub__acked_through(p) < (resend_every ? resend_seq : seq))) {
+	if (!rc && (acks.failed ||
+		    bus_pub__acked_through(p) < (resend_every ? resend_seq : seq))) {
 		fprintf(stderr, "wacht-bus-publish: %" PRIu64 " publishes failed, acked through %"
 			PRIu64 "\n", acks.failed, bus_pub__acked_through(p));
 		rc = -EIO;

@@ -337,3 +337,40 @@ def test_two_replicas_one_killed():
         listed = {(o["id"], o["count"]) for o in map(json.loads, out.splitlines())}
         db = {(r[0], int(r[1])) for r in pg.psql("SELECT id, count FROM findings")}
         assert listed == db and len(listed) == 2 * (PER_SENSOR - PER_SENSOR // 10 + 1)
+
+
+def test_undecodable_message_dropped_once():
+    """A message that is not an Envelope is terminated by the replica that
+    gets it, never redelivered, and does not hold up the findings behind it;
+    here into the embedded SQLite store."""
+    _need(REPLICA, "build it with `make`")
+    _need(PUBLISH, "build it with `make`")
+    with NatsServer() as nats:
+        store = os.path.join(nats.dir, "wacht.db")
+        rep = Replica(nats, store, "sqlite")
+        try:
+            rep.start()
+            _, out, _ = run([PUBLISH, "--nats", nats.url, "--sensor-id", "sim-9",
+                             "--node", "node-9", "--count", "100", "--batch", "50",
+                             "--garbage"], timeout=60)
+            assert json.loads(out)["batches"] == 2, out
+
+            def settled():
+                c = nats.consumer()
+                return c and c["num_pending"] == 0 and c["num_ack_pending"] == 0 and \
+                    c["ack_floor"]["stream_seq"] == 3 and c
+            cons = _wait(settled, 60, "the replica to handle all three messages")
+            # delivered once each: the bad one was not redelivered
+            assert cons["delivered"] == dict(cons["delivered"], consumer_seq=3,
+                                             stream_seq=3), cons
+            stats = rep.stop()
+            assert stats == {"messages": 2, "findings": 100, "stored": 100, "bad": 1,
+                             "failed": 0}, stats
+        finally:
+            rep.cleanup()
+        _, out, _ = run([REPLICA, "--store", "sqlite:" + store, "--list"])
+        rows = [json.loads(l) for l in out.splitlines()]
+        # 90 findings of their own, 10 of /usr/bin/nc merged into one row
+        assert len(rows) == 91, rows[:3]
+        assert sorted(r["count"] for r in rows)[-2:] == [1, 10], rows
+        assert {r["node"] for r in rows} == {"node-9"}
