@@ -20,7 +20,9 @@ struct store_opts {
 	/* Identical findings (same merge key) whose times are less than this
 	 * apart from a stored row's first_seen are merged into it. 0: 60 s. */
 	int64_t merge_window_ns;
-	int busy_timeout_ms; /* 0: 5000 */
+	/* How long to wait for a lock another writer holds (SQLite: the
+	 * database; PostgreSQL: lock_timeout) before -EBUSY. 0: 5000 */
+	int busy_timeout_ms;
 };
 
 /*

@@ -14,6 +14,7 @@
 
 #define DEFAULT_MERGE_WINDOW_NS (60LL * 1000000000LL)
 #define DEFAULT_LIMIT 100
+#define DEFAULT_BUSY_MS 5000
 /* add_findings retries a batch that PostgreSQL aborted to break a deadlock
  * between replicas (40P01) or a serialization failure (40001). Each retry
  * starts after the winner committed, so a few suffice. */
@@ -484,6 +485,7 @@ fail:
 struct store_pg *store_pg__open(const char *url, const struct store_opts *opts, char **err)
 {
 	struct store_pg *s = calloc(1, sizeof(*s));
+	char sql[96];
 	int ret;
 
 	if (!s || !(s->jw = jsonw__new())) {
@@ -502,8 +504,13 @@ struct store_pg *store_pg__open(const char *url, const struct store_opts *opts, 
 		goto fail;
 	}
 	/* notices (e.g. "relation already exists, skipping") are not errors;
-	 * times are integers, so no time zone setting matters */
-	ret = exec_sql(s, "SET client_min_messages = warning", NULL);
+	 * times are integers, so no time zone setting matters. A lock held
+	 * longer than the busy timeout (a replica stuck mid-transaction) fails
+	 * the batch with -EBUSY instead of stalling this replica: the bus
+	 * redelivers it. */
+	snprintf(sql, sizeof(sql), "SET client_min_messages = warning; SET lock_timeout = %d",
+		 opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : DEFAULT_BUSY_MS);
+	ret = exec_sql(s, sql, NULL);
 	if (ret) {
 		set_err(err, "configure", url, s->errmsg);
 		goto fail;

@@ -599,6 +599,43 @@ static void test_bytes(void **state)
 	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 2);
 }
 
+/* A writer that holds its lock too long (a stuck replica) makes a batch
+ * fail with -EBUSY after busy_timeout_ms, so that it is retried later,
+ * instead of stalling this one; once released, the batch goes in. */
+static void test_busy(void **state)
+{
+	struct fx *fx = *state;
+	struct store *s;
+	struct tf t;
+	char *err = NULL;
+	sqlite3 *db = NULL;
+	PGconn *pg = NULL;
+	PGresult *r;
+
+	s = store__open(fx->path, &(struct store_opts){ .busy_timeout_ms = 100 }, &err);
+	assert_non_null(s);
+	if (fx->pg) {
+		pg = PQconnectdb(fx->pg);
+		r = PQexec(pg, "BEGIN; LOCK TABLE findings IN ACCESS EXCLUSIVE MODE");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	}
+	tf_init(&t, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	assert_int_equal(add1(s, &t), -EBUSY);
+	if (fx->pg) {
+		PQclear(PQexec(pg, "COMMIT"));
+		PQfinish(pg);
+	} else {
+		assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(add1(s, &t), 1);
+	store__close(s);
+}
+
 static int count_rows(void *ctx, const struct store_row *r)
 {
 	(void)r;
@@ -700,6 +737,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sensors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 		cmocka_unit_test(test_url),
 	};
 
