@@ -21,7 +21,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: wacht-bus-publish --nats URL --sensor-id ID --node NODE --count N\n"
 		"         [--batch N] [--nats-stream NAME] [--time-base NS] [--dup-every K]\n"
-		"         [--resend-every K] [--garbage]\n"
+		"         [--resend-every K] [--garbage] [--nats-ca FILE]\n"
+		"         [--nats-cert FILE --nats-key FILE]\n"
 		"Publishes findings ID:0 .. ID:N-1, --batch per FindingBatch (batch_seq 1, 2,\n"
 		"...), and waits for every ack. Finding i is a suspicious process at\n"
 		"time-base + i ms; when i %% 10 == 0 it is /usr/bin/nc (identical findings,\n"
@@ -72,6 +73,9 @@ int main(int argc, char **argv)
 		{ "dup-every", required_argument, NULL, 'D' },
 		{ "resend-every", required_argument, NULL, 'R' },
 		{ "garbage", no_argument, NULL, 'G' },
+		{ "nats-ca", required_argument, NULL, 'C' },
+		{ "nats-cert", required_argument, NULL, 'T' },
+		{ "nats-key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -97,6 +101,9 @@ int main(int argc, char **argv)
 		case 'D': dup_every = atol(optarg); break;
 		case 'R': resend_every = atol(optarg); break;
 		case 'G': garbage = 1; break;
+		case 'C': bo.tls_ca = optarg; break;
+		case 'T': bo.tls_cert = optarg; break;
+		case 'K': bo.tls_key = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -61,6 +61,9 @@ class NatsServer:
     """A private nats-server with JetStream (file store in a temp dir) and
     its monitoring endpoint, for the consumer's counters."""
 
+    def __init__(self, args=()):
+        self.args = list(args)
+
     def __enter__(self):
         binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         _need(binary, "scripts/install-deps.sh installs nats-server")
@@ -70,7 +73,7 @@ class NatsServer:
         self.log = open(os.path.join(self.dir, "nats.log"), "wb")
         self.proc = subprocess.Popen(
             [binary, "-js", "-sd", os.path.join(self.dir, "js"), "-a", "127.0.0.1",
-             "-p", str(self.port), "-m", str(self.mport)],
+             "-p", str(self.port), "-m", str(self.mport)] + self.args,
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
             start_new_session=True)
         track_pid(self.proc.pid, "nats-server")
@@ -174,9 +177,9 @@ class Postgres:
 class Replica:
     """A build/wacht-bus-replica consuming NATS into a store URL."""
 
-    def __init__(self, nats, store_url, name):
+    def __init__(self, nats, store_url, name, args=()):
         self.cmd = [REPLICA, "--nats", nats.url, "--store", store_url,
-                    "--ack-wait", "2", "--batch", "16"]
+                    "--ack-wait", "2", "--batch", "16"] + list(args)
         self.dir = tempfile.mkdtemp(prefix="replica-%s." % name, dir=REG.tmp())
         self.ready = os.path.join(self.dir, "ready")
         self.cmd += ["--ready-file", self.ready]
@@ -374,3 +377,59 @@ def test_undecodable_message_dropped_once():
         assert len(rows) == 91, rows[:3]
         assert sorted(r["count"] for r in rows)[-2:] == [1, 10], rows
         assert {r["node"] for r in rows} == {"node-9"}
+
+
+def _tls_files(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate,
+    made with the openssl command."""
+    def ossl(*args):
+        run(["openssl"] + list(args), timeout=60)
+    p = {n: os.path.join(d, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr",
+                                         "srv.pem", "cli.key", "cli.csr", "cli.pem",
+                                         "san.cnf")}
+    with open(p["san.cnf"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=wacht-test-ca", "-keyout", p["ca.key"], "-out", p["ca.pem"])
+    for who in ("srv", "cli"):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=wacht-" + who,
+             "-keyout", p[who + ".key"], "-out", p[who + ".csr"])
+        ossl("x509", "-req", "-in", p[who + ".csr"], "-CA", p["ca.pem"], "-CAkey",
+             p["ca.key"], "-CAcreateserial", "-days", "2", "-out", p[who + ".pem"],
+             "-extfile", p["san.cnf"])
+    return p
+
+
+def test_tls_to_nats():
+    """--nats-ca/--nats-cert/--nats-key: publisher and replica reach a
+    nats-server that requires TLS with client certificates; a replica
+    without a client certificate is refused."""
+    _need(REPLICA, "build it with `make`")
+    _need(PUBLISH, "build it with `make`")
+    certs = tempfile.mkdtemp(prefix="tls.", dir=REG.tmp())
+    p = _tls_files(certs)
+    tls = ["--nats-ca", p["ca.pem"], "--nats-cert", p["cli.pem"], "--nats-key", p["cli.key"]]
+    with NatsServer(["--tls", "--tlscert", p["srv.pem"], "--tlskey", p["srv.key"],
+                     "--tlscacert", p["ca.pem"], "--tlsverify"]) as nats:
+        store = os.path.join(nats.dir, "wacht.db")
+        # no client certificate: refused, with a message
+        rc, _, err = run([REPLICA, "--nats", nats.url, "--store", store,
+                          "--nats-ca", p["ca.pem"]], check=False, timeout=60)
+        assert rc == 1 and "wacht-bus-replica: bus: failed to connect to %s: " % nats.url \
+            in err, (rc, err)
+        rep = Replica(nats, store, "tls", tls)
+        try:
+            rep.start()
+            _, out, _ = run([PUBLISH, "--nats", nats.url, "--sensor-id", "sim-t",
+                             "--node", "node-t", "--count", "20", "--batch", "10"] + tls,
+                            timeout=60)
+            assert json.loads(out)["acked_through"] == 2, out
+
+            def settled():
+                c = nats.consumer()
+                return c and c["ack_floor"]["stream_seq"] == 2
+            _wait(settled, 60, "the replica to store both batches")
+            assert rep.stop() == {"messages": 2, "findings": 20, "stored": 20, "bad": 0,
+                                  "failed": 0}
+        finally:
+            rep.cleanup()
