@@ -295,11 +295,11 @@ struct bus_pub *bus_pub__new(const struct bus_opts *o, const char *sensor_id, co
 	p->on_ack = on_ack;
 	p->ctx = ctx;
 	rc = bus_subject_format(p->subject, sizeof(p->subject), node);
-	if (!rc && !sensor_id[0])
-		rc = -EINVAL;
+	if (!rc && !p->sensor_id[0])
+		rc = -EINVAL; /* no message id without it */
 	if (rc) {
-		if (err && asprintf(err, "bus: failed to name subject for node %s: %s",
-				    node ? node : "(null)", strerror(-rc)) < 0)
+		if (err && asprintf(err, "bus: failed to name subject for node %s, sensor %s: %s",
+				    node ? node : "(null)", p->sensor_id, strerror(-rc)) < 0)
 			*err = NULL;
 		bus_pub__free(p, 0);
 		errno = -rc;

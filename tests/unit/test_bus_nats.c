@@ -83,7 +83,13 @@ static void test_unreachable(void **state)
 	/* a node is needed to name the subject */
 	assert_null(bus_pub__new(&o, "s1", "", NULL, NULL, &err));
 	assert_int_equal(errno, EINVAL);
-	assert_non_null(strstr(err, "bus: failed to name subject for node : "));
+	assert_non_null(strstr(err, "bus: failed to name subject for node , sensor s1: "));
+	free(err);
+	err = NULL;
+	/* and a sensor id to name the messages */
+	assert_null(bus_pub__new(&o, NULL, "node-a", NULL, NULL, &err));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "bus: failed to name subject for node node-a, sensor : "));
 	free(err);
 }
 
