@@ -14,9 +14,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
 CFLAGS ?= -O2 -g
 WFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 CPPFLAGS += -Ibpf -Iuserspace -I$(BUILD) -DWACHT_VERSION=\"$(VERSION)\" -D_GNU_SOURCE
-PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3 openssl
+PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3 openssl libpq libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3 -lssl -lcrypto)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3 -lssl -lcrypto -lpq -lnats)
 LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
 
 # BPF: one object per concern, statically linked into one skeleton.
@@ -33,9 +33,13 @@ SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c users
 MAIN_SRC := userspace/main.c
 # wacht-aggregator's event loop and command line (sockets, signals).
 AGG_SRCS := userspace/aggregator.c userspace/aggregator_main.c
+# The scale-out path's replica and simulated sensor (NATS JetStream), until
+# wacht-aggregator and wacht-sensor take --nats.
+BUS_MAINS := userspace/bus_replica_main.c userspace/bus_publish_main.c
+BUS_BINS := $(BUILD)/wacht-bus-replica $(BUILD)/wacht-bus-publish
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
-PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(AGG_SRCS),$(wildcard userspace/*.c))
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(AGG_SRCS) $(BUS_MAINS),$(wildcard userspace/*.c))
 
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
@@ -53,8 +57,9 @@ SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce \
-	bench-aggregator
-all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator
+	bench-aggregator bus
+all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS)
+bus: $(BUS_BINS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -72,7 +77,7 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 	protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
-$(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(BUILD)/main.o: $(PB_HDR)
+$(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(BUILD)/main.o $(patsubst userspace/%.c,$(BUILD)/%.o,$(BUS_MAINS)): $(PB_HDR)
 
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
@@ -89,6 +94,9 @@ $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PU
 
 # The aggregator links the pure modules (wire, store, ingest, tls), no BPF.
 $(BUILD)/wacht-aggregator: $(AGG_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/wacht-bus-%: $(BUILD)/bus_%_main.o $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).

@@ -5,8 +5,12 @@
 set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
-libssl-dev openssl
-runc busybox-static iproute2 jq python3"
+libssl-dev openssl libpq-dev libnats-dev
+runc busybox-static iproute2 jq python3
+nats-server postgresql"
+# nats-server and postgresql: the scale-out integration test starts private
+# instances of both (tests/integration/test_scaleout.py); Debian enables
+# their system services on install, which the tests neither need nor use.
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""

@@ -10,6 +10,7 @@
 
 #include "jsonw.h"
 #include "store.h"
+#include "store_pg.h"
 
 #define DEFAULT_MERGE_WINDOW_NS (60LL * 1000000000LL)
 #define DEFAULT_BUSY_MS 5000
@@ -156,10 +157,12 @@ struct store {
 	sqlite3_stmt *stmt[ST__COUNT]; /* prepared on first use, kept */
 	int64_t merge_window_ns;
 	struct jsonw *jw;              /* args and scope lists */
-	uint8_t *key;                  /* merge key buffer */
-	size_t key_len, key_cap;
-	int64_t key_hash;              /* FNV-1a of key */
+	struct store_key key;          /* merge key buffer */
+	int64_t key_hash;              /* FNV-1a of key (the merge lookup's index) */
 	bool in_txn;                   /* between store__begin and store__commit */
+	/* Set for a postgres:// URL: every function forwards to it and the
+	 * SQLite members above are unused. */
+	struct store_pg *pg;
 };
 
 /* An SQLite result code as a negative errno. */
@@ -198,6 +201,8 @@ static int sqlite_errno(int rc)
 
 const char *store__errmsg(const struct store *s)
 {
+	if (s && s->pg)
+		return store_pg__errmsg(s->pg);
 	return s && s->db ? sqlite3_errmsg(s->db) : "out of memory";
 }
 
@@ -286,19 +291,53 @@ fail:
 	return sqlite_errno(rc);
 }
 
-struct store *store__open(const char *path, const struct store_opts *opts, char **err)
+int store_url_parse(const char *url, enum store_kind *kind, const char **path)
 {
+	if (!url || !url[0])
+		return -EINVAL;
+	if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) {
+		*kind = STORE_KIND_POSTGRES;
+		*path = url; /* libpq parses the whole URI */
+		return 0;
+	}
+	*kind = STORE_KIND_SQLITE;
+	*path = !strncmp(url, "sqlite:", 7) ? url + 7 : url;
+	return (*path)[0] ? 0 : -EINVAL;
+}
+
+struct store *store__open(const char *url, const struct store_opts *opts, char **err)
+{
+	enum store_kind kind;
+	const char *path;
 	struct store *s;
 	int rc, ret;
 
 	if (err)
 		*err = NULL;
+	ret = store_url_parse(url, &kind, &path);
+	if (ret) {
+		set_err(err, "open", url ? url : "(null)",
+			"not a path, sqlite:PATH, postgres:// or postgresql:// URL");
+		errno = -ret;
+		return NULL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s || !(s->jw = jsonw__new())) {
 		set_err(err, "open", path, strerror(ENOMEM));
 		free(s);
 		errno = ENOMEM;
 		return NULL;
+	}
+	if (kind == STORE_KIND_POSTGRES) {
+		/* errno and *err are set by the backend */
+		s->pg = store_pg__open(path, opts, err);
+		if (!s->pg) {
+			ret = errno;
+			store__close(s);
+			errno = ret;
+			return NULL;
+		}
+		return s;
 	}
 	s->merge_window_ns = opts && opts->merge_window_ns > 0 ? opts->merge_window_ns
 							       : DEFAULT_MERGE_WINDOW_NS;
@@ -346,13 +385,16 @@ void store__close(struct store *s)
 	for (int i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	sqlite3_close(s->db);
+	store_pg__close(s->pg);
 	jsonw__free(s->jw);
-	free(s->key);
+	free(s->key.buf);
 	free(s);
 }
 
 int store__schema_version(struct store *s)
 {
+	if (s->pg)
+		return store_pg__schema_version(s->pg);
 	sqlite3_stmt *st;
 	int v = -EIO, rc;
 
@@ -372,63 +414,57 @@ static const char *str_or_empty(const char *p)
 	return p ? p : "";
 }
 
-static int key_add(struct store *s, const void *p, size_t n)
+static int key_add(struct store_key *k, const void *p, size_t n)
 {
 	uint32_t len = (uint32_t)n;
 
-	if (s->key_len + n + sizeof(len) > s->key_cap) {
-		size_t cap = (s->key_len + n + sizeof(len)) * 2;
-		uint8_t *k = realloc(s->key, cap);
+	if (k->len + n + sizeof(len) > k->cap) {
+		size_t cap = (k->len + n + sizeof(len)) * 2;
+		uint8_t *b = realloc(k->buf, cap);
 
-		if (!k)
+		if (!b)
 			return -ENOMEM;
-		s->key = k;
-		s->key_cap = cap;
+		k->buf = b;
+		k->cap = cap;
 	}
 	/* length-prefixed, so ("ab","c") and ("a","bc") differ */
-	memcpy(s->key + s->key_len, &len, sizeof(len));
-	memcpy(s->key + s->key_len + sizeof(len), p, n);
-	s->key_len += sizeof(len) + n;
+	memcpy(k->buf + k->len, &len, sizeof(len));
+	memcpy(k->buf + k->len + sizeof(len), p, n);
+	k->len += sizeof(len) + n;
 	return 0;
 }
 
-static int key_str(struct store *s, const char *p)
+static int key_str(struct store_key *k, const char *p)
 {
 	p = str_or_empty(p);
-	return key_add(s, p, strlen(p));
+	return key_add(k, p, strlen(p));
 }
 
-static int key_bytes(struct store *s, ProtobufCBinaryData b)
+static int key_bytes(struct store_key *k, ProtobufCBinaryData b)
 {
-	return key_add(s, b.data ? b.data : (const uint8_t *)"", b.data ? b.len : 0);
+	return key_add(k, b.data ? b.data : (const uint8_t *)"", b.data ? b.len : 0);
 }
 
-static int merge_key(struct store *s, const Wacht__V1__Finding *f)
+int store_key_build(struct store_key *k, const Wacht__V1__Finding *f)
 {
 	static const ProtobufCBinaryData none = { 0, NULL };
 	uint32_t action = f->action, rport = f->network ? f->network->remote_port : 0;
 	int err = 0;
 
-	s->key_len = 0;
-	err |= key_str(s, f->node);
-	err |= key_str(s, f->name);
-	err |= key_str(s, f->rule ? f->rule->id : "");
-	err |= key_add(s, &action, sizeof(action));
-	err |= key_str(s, f->container ? f->container->id : "");
-	err |= key_bytes(s, f->process ? f->process->exe : none);
-	err |= key_bytes(s, f->process ? f->process->name : none);
-	err |= key_bytes(s, f->file ? f->file->path : none);
-	err |= key_str(s, f->file ? f->file->op : "");
-	err |= key_bytes(s, f->network ? f->network->remote_ip : none);
-	err |= key_add(s, &rport, sizeof(rport));
-	err |= key_bytes(s, f->message);
-	if (err)
-		return -ENOMEM;
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits */
-	for (size_t i = 0; i < s->key_len; i++)
-		h = (h ^ s->key[i]) * 0x100000001b3ULL;
-	s->key_hash = (int64_t)h;
-	return 0;
+	k->len = 0;
+	err |= key_str(k, f->node);
+	err |= key_str(k, f->name);
+	err |= key_str(k, f->rule ? f->rule->id : "");
+	err |= key_add(k, &action, sizeof(action));
+	err |= key_str(k, f->container ? f->container->id : "");
+	err |= key_bytes(k, f->process ? f->process->exe : none);
+	err |= key_bytes(k, f->process ? f->process->name : none);
+	err |= key_bytes(k, f->file ? f->file->path : none);
+	err |= key_str(k, f->file ? f->file->op : "");
+	err |= key_bytes(k, f->network ? f->network->remote_ip : none);
+	err |= key_add(k, &rport, sizeof(rport));
+	err |= key_bytes(k, f->message);
+	return err ? -ENOMEM : 0;
 }
 
 static void bind_bytes_text(sqlite3_stmt *st, int i, ProtobufCBinaryData b)
@@ -490,7 +526,7 @@ static int insert_row(struct store *s, const Wacht__V1__Finding *f, int64_t t, i
 	if (!st)
 		return err;
 	sqlite3_bind_text(st, 1, f->id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, 2, s->key, (int)s->key_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 2, s->key.buf, (int)s->key.len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, t);
 	sqlite3_bind_int64(st, 4, t);
 	sqlite3_bind_int64(st, 5, count);
@@ -555,13 +591,17 @@ static int add_one(struct store *s, const Wacht__V1__Finding *f, int64_t now)
 	if (rc != SQLITE_DONE)
 		return sqlite_errno(rc);
 
-	err = merge_key(s, f);
+	err = store_key_build(&s->key, f);
 	if (err)
 		return err;
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits: the merge index */
+	for (size_t i = 0; i < s->key.len; i++)
+		h = (h ^ s->key.buf[i]) * 0x100000001b3ULL;
+	s->key_hash = (int64_t)h;
 	st = stmt_get(s, ST_MERGE_FIND, &err);
 	if (!st)
 		return err;
-	sqlite3_bind_blob(st, 1, s->key, (int)s->key_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(st, 1, s->key.buf, (int)s->key.len, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, sat_add(t, -s->merge_window_ns));
 	sqlite3_bind_int64(st, 3, sat_add(t, s->merge_window_ns));
 	sqlite3_bind_int64(st, 4, s->key_hash);
@@ -601,6 +641,8 @@ int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, siz
 			int64_t now)
 {
 	int err, stored = 0;
+	if (s->pg)
+		return store_pg__add_findings(s->pg, f, n, now);
 
 	/* inside store__begin's transaction: a savepoint keeps "all or none"
 	 * for this call */
@@ -658,6 +700,8 @@ int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_
 {
 	int err = 0;
 	sqlite3_stmt *st;
+	if (s->pg)
+		return store_pg__sensor_hello(s->pg, h, now);
 
 	if (!h->sensor_id || !h->sensor_id[0])
 		return -EINVAL;
@@ -676,7 +720,11 @@ int store__sensor_hello(struct store *s, const Wacht__V1__SensorHello *h, int64_
 int store__sensor_drops(struct store *s, const char *sensor_id, uint64_t drops, int64_t now)
 {
 	int err = 0;
-	sqlite3_stmt *st = stmt_get(s, ST_SENSOR_DROPS, &err);
+	sqlite3_stmt *st;
+
+	if (s->pg)
+		return store_pg__sensor_drops(s->pg, sensor_id, drops, now);
+	st = stmt_get(s, ST_SENSOR_DROPS, &err);
 
 	if (!st)
 		return err;
@@ -700,8 +748,11 @@ int store__sensors(struct store *s, store_sensor_cb cb, void *ctx)
 {
 	struct store_sensor row;
 	int err = 0, rc;
-	sqlite3_stmt *st = stmt_get(s, ST_SENSORS, &err);
+	sqlite3_stmt *st;
 
+	if (s->pg)
+		return store_pg__sensors(s->pg, cb, ctx);
+	st = stmt_get(s, ST_SENSORS, &err);
 	if (!st)
 		return err;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -781,6 +832,8 @@ int store__query(struct store *s, const struct store_filter *flt, store_row_cb c
 	sqlite3_stmt *st;
 	int err = 0, rc, n = 0;
 
+	if (s->pg)
+		return store_pg__query(s->pg, flt, cb, ctx, next);
 	st = stmt_get(s, ST_QUERY, &err);
 	if (!st)
 		return err;
@@ -837,8 +890,11 @@ int store__ack(struct store *s, const char *id, bool ack, const char *who, const
 	       int64_t now)
 {
 	int err = 0;
-	sqlite3_stmt *st = stmt_get(s, ST_ACK, &err);
+	sqlite3_stmt *st;
 
+	if (s->pg)
+		return store_pg__ack(s->pg, id, ack, who, comment, now);
+	st = stmt_get(s, ST_ACK, &err);
 	if (!st)
 		return err;
 	bind_str(st, 1, id);
@@ -858,6 +914,8 @@ int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows,
 	sqlite3_stmt *st;
 	int err;
 
+	if (s->pg)
+		return store_pg__retention(s->pg, max_age_ns, max_rows, now);
 	err = exec_simple(s, ST_BEGIN);
 	if (err)
 		return err;
@@ -904,6 +962,8 @@ int store__backup(struct store *s, const char *path)
 	char *tmp;
 	int rc, err;
 
+	if (s->pg)
+		return store_pg__backup(s->pg, path);
 	if (asprintf(&tmp, "%s.tmp", path) < 0)
 		return -ENOMEM;
 	unlink(tmp);

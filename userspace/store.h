@@ -20,7 +20,9 @@ struct store_opts {
 	/* Identical findings (same merge key) whose times are less than this
 	 * apart from a stored row's first_seen are merged into it. 0: 60 s. */
 	int64_t merge_window_ns;
-	int busy_timeout_ms; /* 0: 5000 */
+	/* How long to wait for a lock another writer holds (SQLite: the
+	 * database; PostgreSQL: lock_timeout) before -EBUSY. 0: 5000 */
+	int busy_timeout_ms;
 	/* No checkpoints by this connection's commits: another connection
 	 * (another thread) calls store__checkpoint instead, so that writing
 	 * the WAL back into the database never stalls the ingest loop. */
@@ -28,18 +30,24 @@ struct store_opts {
 };
 
 /*
- * Opens (creating if needed) the database at path and migrates its schema
- * to STORE_SCHEMA_VERSION. NULL on failure, with errno set and *err (if err
- * is not NULL) a message "store: failed to VERB PATH: reason" the caller
- * frees. opts may be NULL for defaults. Free with store__close.
+ * Opens the store that url names and migrates its schema to
+ * STORE_SCHEMA_VERSION:
+ *   PATH or sqlite:PATH          SQLite, the embedded default: one
+ *                                aggregator, the file created if needed
+ *   postgres://... postgresql:// PostgreSQL (a libpq URI), shared by
+ *                                several aggregator replicas (store_pg.h
+ *                                says what differs)
+ * NULL on failure, with errno set and *err (if err is not NULL) a message
+ * "store: failed to VERB PATH: reason" the caller frees. opts may be NULL
+ * for defaults. Free with store__close.
  * One store is one connection: use it from one thread at a time.
  */
 struct store;
-struct store *store__open(const char *path, const struct store_opts *opts, char **err);
+struct store *store__open(const char *url, const struct store_opts *opts, char **err);
 void store__close(struct store *s); /* accepts NULL */
-/* The last SQLite error message of this store (borrowed). */
+/* The last database error message of this store (borrowed). */
 const char *store__errmsg(const struct store *s);
-/* The schema version of the open database (PRAGMA user_version). */
+/* The schema version of the open database (SQLite: PRAGMA user_version). */
 int store__schema_version(struct store *s);
 
 /*
@@ -167,7 +175,7 @@ int store__checkpoint(struct store *s);
 /* A consistent copy of the database, as of one moment, to path (written to
  * path.tmp and renamed into place), while the store stays in use (other
  * connections may be writing). Restore: open the copy with store__open.
- * 0 or -errno. */
+ * 0 or -errno; -EOPNOTSUPP for PostgreSQL (use pg_dump). */
 int store__backup(struct store *s, const char *path);
 
 #endif /* WACHT_STORE_H */

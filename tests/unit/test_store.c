@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_store.c: the aggregator's SQLite finding store. */
+/* test_store.c: the aggregator's finding store. SQLite by default; with
+ * WACHT_TEST_STORE_URL=postgresql://... the same cases run against that
+ * PostgreSQL database, whose wacht tables each case drops first
+ * (tests/integration/test_scaleout.py does that with a private server). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,18 +13,36 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_pg.h"
 
 #define SEC 1000000000LL
 #define T0 (1700000000LL * SEC)
 
 struct fx {
 	char dir[64];
-	char path[128];
+	char path[512];  /* what store__open is given: a file, or the URL */
+	const char *pg;  /* the PostgreSQL URL, or NULL for SQLite */
 	struct store *s;
 };
+
+/* SQL on the PostgreSQL test database, behind the store's back. */
+static void pg_exec(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
 
 /* One finding and its parts, built like a decoded wire message. */
 struct tf {
@@ -97,7 +118,14 @@ static int setup(void **state)
 	assert_non_null(fx);
 	strcpy(fx->dir, "/tmp/test_store.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
+	fx->pg = getenv("WACHT_TEST_STORE_URL");
+	if (fx->pg) {
+		snprintf(fx->path, sizeof(fx->path), "%s", fx->pg);
+		pg_exec(fx->pg, "SET client_min_messages = warning;"
+			"DROP TABLE IF EXISTS received, findings, sensors, wacht_schema");
+	} else {
+		snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
+	}
 	fx->s = store__open(fx->path, &(struct store_opts){ .merge_window_ns = 10 * SEC }, &err);
 	assert_null(err);
 	assert_non_null(fx->s);
@@ -175,9 +203,14 @@ static void test_schema_and_reopen(void **state)
 	/* a database from a newer aggregator is refused, with a message */
 	store__close(fx->s);
 	fx->s = NULL;
-	assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	if (fx->pg) {
+		pg_exec(fx->pg, "UPDATE wacht_schema SET version = 99");
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
 	assert_null(store__open(fx->path, NULL, &err));
 	assert_int_equal(errno, EPROTO);
 	assert_non_null(err);
@@ -396,6 +429,13 @@ static void test_backup_restore(void **state)
 		assert_int_equal(add1(fx->s, &t), 1);
 	}
 	assert_int_equal(store__ack(fx->s, "s1:3", true, "alice", "ok", T0), 0);
+	if (fx->pg) {
+		/* documented: a shared database is backed up with pg_dump */
+		snprintf(bak, sizeof(bak), "%s/backup.db", fx->dir);
+		assert_int_equal(store__backup(fx->s, bak), -EOPNOTSUPP);
+		assert_int_not_equal(access(bak, F_OK), 0);
+		return;
+	}
 	/* another connection holds an open write transaction */
 	assert_int_equal(sqlite3_open(fx->path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE; UPDATE findings SET count = 99;",
@@ -460,6 +500,230 @@ static void test_sensors(void **state)
 	assert_string_equal(out, "node-a/sa/v2/6.1.0/7/0;node-b/sb/v1/6.1.0/8/12;");
 }
 
+/* Aggregator replicas (connections in threads) storing at once: every id
+ * counted once, identical findings merged into one row per key however the
+ * batches interleave, a batch two replicas got (a redelivery racing the
+ * first delivery) counted once. The third writer's batches have more merge
+ * keys than the PostgreSQL store locks one by one (it locks the table). */
+#define BIG_BATCH 80
+
+struct writer {
+	const char *path, *prefix;
+	bool big;
+	int stored, err;
+};
+
+static void writer_add(struct writer *w, struct store *s, const Wacht__V1__Finding **batch,
+		       size_t n)
+{
+	int rc = store__add_findings(s, batch, n, T0);
+
+	if (rc < 0)
+		w->err = rc;
+	else
+		w->stored += rc;
+}
+
+static void *writer_run(void *arg)
+{
+	static const char *const exe[4] = { "/bin/k0", "/bin/k1", "/bin/k2", "/bin/k3" };
+	struct writer *w = arg;
+	struct tf *t = calloc(BIG_BATCH, sizeof(*t));
+	const Wacht__V1__Finding *batch[BIG_BATCH];
+	char *err = NULL, id[32];
+	struct store *s = store__open(w->path, NULL, &err);
+
+	if (!s || !t) {
+		w->err = -ENOMEM;
+		free(err);
+		free(t);
+		store__close(s);
+		return NULL;
+	}
+	for (int b = 0; w->big && b < 5 && !w->err; b++) {
+		/* 4 findings of the shared keys, 76 of keys of their own */
+		for (int i = 0; i < BIG_BATCH; i++) {
+			snprintf(id, sizeof(id), "%s:%d", w->prefix, b * BIG_BATCH + i);
+			tf_init(&t[i], id, T0 + b * SEC, i < 4 ? "shop" : "bulk", "web-1",
+				exe[i % 4]);
+			if (i >= 4) {
+				t[i].p.exe.data = (uint8_t *)t[i].id;
+				t[i].p.exe.len = strlen(t[i].id);
+			}
+			batch[i] = &t[i].f;
+		}
+		writer_add(w, s, batch, BIG_BATCH);
+	}
+	for (int b = 0; !w->big && b < 20 && !w->err; b++) {
+		for (int i = 0; i < 10; i++) {
+			int k = b * 10 + i;
+
+			snprintf(id, sizeof(id), "%s:%d", w->prefix, k);
+			tf_init(&t[i], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
+			batch[i] = &t[i].f;
+		}
+		writer_add(w, s, batch, 10);
+		if (b == 10) {
+			/* the shared batch, in the middle of both streams */
+			for (int k = 0; k < 20; k++) {
+				snprintf(id, sizeof(id), "c:%d", k);
+				tf_init(&t[k], id, T0 + (k % 5) * SEC, "shop", "web-1", exe[k % 4]);
+				batch[k] = &t[k].f;
+			}
+			writer_add(w, s, batch, 20);
+		}
+	}
+	store__close(s);
+	free(t);
+	return NULL;
+}
+
+/* Byte fields from the wire that are not UTF-8 text: SQLite keeps them as
+ * they came, PostgreSQL (whose text must be UTF-8 without NUL) stores each
+ * bad byte and NUL as U+FFFD; the merge key keeps the raw bytes in both. */
+static void test_bytes(void **state)
+{
+	struct fx *fx = *state;
+	struct tf a, b;
+	struct rows rs;
+
+	tf_init(&a, "s1:1", T0, "shop", "web-1", "/bin/\xffx");
+	tf_init(&b, "s1:2", T0, "shop", "web-1", "/bin/\xfex");
+	a.f.message.data = b.f.message.data = (uint8_t *)"a\0b";
+	a.f.message.len = b.f.message.len = 3;
+	assert_int_equal(add1(fx->s, &a), 1);
+	assert_int_equal(add1(fx->s, &b), 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .id = "s1:1" }, &rs), 1);
+	assert_string_equal(rs.exe[0], fx->pg ? "/bin/\xef\xbf\xbdx" : "/bin/\xffx");
+	assert_int_equal(rs.count[0], 1);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 2);
+}
+
+/* A writer that holds its lock too long (a stuck replica) makes a batch
+ * fail with -EBUSY after busy_timeout_ms, so that it is retried later,
+ * instead of stalling this one; once released, the batch goes in. */
+static void test_busy(void **state)
+{
+	struct fx *fx = *state;
+	struct store *s;
+	struct tf t;
+	char *err = NULL;
+	sqlite3 *db = NULL;
+	PGconn *pg = NULL;
+	PGresult *r;
+
+	s = store__open(fx->path, &(struct store_opts){ .busy_timeout_ms = 100 }, &err);
+	assert_non_null(s);
+	if (fx->pg) {
+		pg = PQconnectdb(fx->pg);
+		r = PQexec(pg, "BEGIN; LOCK TABLE findings IN ACCESS EXCLUSIVE MODE");
+		assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+		PQclear(r);
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	}
+	tf_init(&t, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	assert_int_equal(add1(s, &t), -EBUSY);
+	if (fx->pg) {
+		PQclear(PQexec(pg, "COMMIT"));
+		PQfinish(pg);
+	} else {
+		assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(add1(s, &t), 1);
+	store__close(s);
+}
+
+static int count_rows(void *ctx, const struct store_row *r)
+{
+	(void)r;
+	++*(int *)ctx;
+	return 0;
+}
+
+static void test_concurrent_replicas(void **state)
+{
+	struct fx *fx = *state;
+	struct writer w[3] = {
+		{ .path = fx->path, .prefix = "a" },
+		{ .path = fx->path, .prefix = "b" },
+		{ .path = fx->path, .prefix = "big", .big = true },
+	};
+	pthread_t th[3];
+	struct rows rs;
+	int bulk = 0;
+
+	/* the merge window (60 s by default here) covers all five times */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, writer_run, &w[i]), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(w[i].err, 0);
+	assert_int_equal(w[0].stored + w[1].stored, 420);
+	assert_int_equal(w[2].stored, 5 * BIG_BATCH);
+	assert_int_equal(query(fx->s, &(struct store_filter){ .namespace_ = "shop" }, &rs), 4);
+	for (int i = 0; i < 4; i++) {
+		/* per key: 50 from each small writer, 5 of the shared batch,
+		 * 5 from the big one */
+		assert_int_equal(rs.count[i], 110);
+		assert_int_equal(rs.first[i], T0);
+		assert_int_equal(rs.last[i], T0 + 4 * SEC);
+	}
+	assert_int_equal(store__query(fx->s, &(struct store_filter){ .namespace_ = "bulk",
+								      .limit = 1000 },
+				      count_rows, &bulk, NULL), 5 * (BIG_BATCH - 4));
+	assert_int_equal(bulk, 5 * (BIG_BATCH - 4));
+}
+
+static void test_url(void **state)
+{
+	enum store_kind kind;
+	const char *path;
+	char *err = NULL;
+	struct store *s;
+
+	(void)state;
+	assert_int_equal(store_url_parse("/var/lib/wacht/wacht.db", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_SQLITE);
+	assert_string_equal(path, "/var/lib/wacht/wacht.db");
+	assert_int_equal(store_url_parse("sqlite:/var/lib/w.db", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_SQLITE);
+	assert_string_equal(path, "/var/lib/w.db");
+	assert_int_equal(store_url_parse("wacht.db", &kind, &path), 0);
+	assert_string_equal(path, "wacht.db");
+	assert_int_equal(store_url_parse("postgres://u@db:5432/wacht", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_POSTGRES);
+	assert_string_equal(path, "postgres://u@db:5432/wacht");
+	assert_int_equal(store_url_parse("postgresql:///wacht?host=/run/pg", &kind, &path), 0);
+	assert_int_equal(kind, STORE_KIND_POSTGRES);
+	assert_int_equal(store_url_parse("sqlite:", &kind, &path), -EINVAL);
+	assert_int_equal(store_url_parse("", &kind, &path), -EINVAL);
+	assert_int_equal(store_url_parse(NULL, &kind, &path), -EINVAL);
+
+	/* FNV-1a: replicas on other machines must agree on lock ids */
+	assert_int_equal(store_pg_key_hash("", 0), 0x811c9dc5u);
+	assert_int_equal(store_pg_key_hash("a", 1), 0xe40c292cu);
+	assert_int_equal(store_pg_key_hash("foobar", 6), 0xbf9cf968u);
+
+	/* an unreachable server: a message naming it, without the password */
+	s = store__open("postgresql://wacht:s3cret@127.0.0.1:1/wacht?connect_timeout=5", NULL,
+			&err);
+	assert_null(s);
+	assert_int_equal(errno, ECONNREFUSED);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "store: failed to connect to postgresql://...@127.0.0.1:1/"));
+	assert_null(strstr(err, "s3cret"));
+	free(err);
+	err = NULL;
+	assert_null(store__open("sqlite:", NULL, &err));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(err, "store: failed to open sqlite:"));
+	free(err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +735,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backup_restore, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sensors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
+		cmocka_unit_test(test_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

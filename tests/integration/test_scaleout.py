@@ -1,0 +1,435 @@
+# The scale-out path (issue 5): simulated sensors publish findings to NATS
+# JetStream, two aggregator replicas consume one durable stream into one
+# PostgreSQL database, one replica is killed with SIGKILL mid-stream; every
+# finding must be stored exactly once. Also the store's semantic unit tests
+# run against PostgreSQL. Private nats-server and PostgreSQL instances are
+# started on free ports and removed afterwards, also on failure.
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from harness import REG, REPO, run, track_pid
+
+BUILD = os.environ.get("WACHT_BUILD", os.path.join(REPO, "build"))
+REPLICA = os.path.join(BUILD, "wacht-bus-replica")
+PUBLISH = os.path.join(BUILD, "wacht-bus-publish")
+TEST_STORE = os.path.join(BUILD, "unit", "test_store")
+
+
+def _need(path, how):
+    if not os.access(path, os.X_OK):
+        raise AssertionError("%s not found: %s" % (path, how))
+    return path
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin(name):
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/" + name))
+    if not found:
+        raise AssertionError("PostgreSQL's %s not found: scripts/install-deps.sh "
+                             "installs postgresql" % name)
+    return found[-1]
+
+
+def _wait(cond, timeout, what):
+    """Polls cond() until it returns a true value (returned); fails after
+    timeout seconds (a bound for a hung system, not a speed requirement)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ds waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
+class NatsServer:
+    """A private nats-server with JetStream (file store in a temp dir) and
+    its monitoring endpoint, for the consumer's counters."""
+
+    def __init__(self, args=()):
+        self.args = list(args)
+
+    def __enter__(self):
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        _need(binary, "scripts/install-deps.sh installs nats-server")
+        self.dir = tempfile.mkdtemp(prefix="nats.", dir=REG.tmp())
+        self.port, self.mport = _free_port(), _free_port()
+        self.url = "nats://127.0.0.1:%d" % self.port
+        self.log = open(os.path.join(self.dir, "nats.log"), "wb")
+        self.proc = subprocess.Popen(
+            [binary, "-js", "-sd", os.path.join(self.dir, "js"), "-a", "127.0.0.1",
+             "-p", str(self.port), "-m", str(self.mport)] + self.args,
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        track_pid(self.proc.pid, "nats-server")
+        try:
+            _wait(self._ready, 20, "nats-server to accept connections")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("nats-server exited %d: %s" % (
+                self.proc.returncode, open(self.log.name).read()[-2000:]))
+        try:
+            return self.jsz() is not None
+        except OSError:
+            return False
+
+    def jsz(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/jsz?consumers=true"
+                                    % self.mport, timeout=5) as r:
+            return json.load(r)
+
+    def stream(self, name="WACHT"):
+        for acc in self.jsz().get("account_details", []):
+            for st in acc.get("stream_detail", []):
+                if st["name"] == name:
+                    return st
+        return None
+
+    def consumer(self, stream="WACHT", durable="wacht-aggregator"):
+        st = self.stream(stream)
+        for c in (st or {}).get("consumer_detail", []) or []:
+            if c["name"] == durable:
+                return c
+        return None
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+class Postgres:
+    """A private PostgreSQL cluster: initdb as the postgres user into a temp
+    dir, listening only on a unix socket in that dir on a free port number,
+    with one database and trust authentication for user wacht."""
+
+    def __enter__(self):
+        # outside the session's temp dir: the postgres user must reach it
+        self.dir = tempfile.mkdtemp(prefix="wacht-it-pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.port = _free_port()
+        self.started = False
+        shutil.chown(self.dir, "postgres", "postgres")
+        try:
+            self._as_pg([_pg_bin("initdb"), "-D", self.data, "-U", "wacht",
+                         "--auth=trust", "-E", "UTF8", "--no-locale"], timeout=120)
+            self._as_pg([_pg_bin("pg_ctl"), "-D", self.data, "-l",
+                         os.path.join(self.dir, "log"), "-w", "-t", "60", "-o",
+                         "-k %s -p %d -c listen_addresses=''" % (self.dir, self.port),
+                         "start"], timeout=90)
+            self.started = True
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                track_pid(int(f.readline()), "postgres")
+            self.psql("CREATE DATABASE wacht", db="postgres")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _as_pg(self, argv, timeout=30):
+        return run(["runuser", "-u", "postgres", "--"] + argv, timeout=timeout)
+
+    def url(self, db="wacht"):
+        return "postgresql:///%s?host=%s&port=%d&user=wacht" % (db, self.dir, self.port)
+
+    def psql(self, sql, db="wacht"):
+        """Rows of a query, as lists of strings."""
+        _, out, _ = run([_pg_bin("psql"), "-X", "-q", "-A", "-t", "-F", "|",
+                         "-v", "ON_ERROR_STOP=1", "-d", self.url(db), "-c", sql],
+                        timeout=60)
+        return [l.split("|") for l in out.splitlines() if l]
+
+    def __exit__(self, *exc):
+        if self.started:
+            run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", self.data,
+                 "-m", "immediate", "-w", "stop"], check=False, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+class Replica:
+    """A build/wacht-bus-replica consuming NATS into a store URL."""
+
+    def __init__(self, nats, store_url, name, args=()):
+        self.cmd = [REPLICA, "--nats", nats.url, "--store", store_url,
+                    "--ack-wait", "2", "--batch", "16"] + list(args)
+        self.dir = tempfile.mkdtemp(prefix="replica-%s." % name, dir=REG.tmp())
+        self.ready = os.path.join(self.dir, "ready")
+        self.cmd += ["--ready-file", self.ready]
+        self.out = os.path.join(self.dir, "out")
+        self.err = os.path.join(self.dir, "err")
+        self.proc = None
+
+    def start(self):
+        with open(self.out, "wb") as o, open(self.err, "wb") as e:
+            self.proc = subprocess.Popen(self.cmd, stdout=o, stderr=e,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        track_pid(self.proc.pid, "wacht-bus-replica")
+        _wait(lambda: os.path.exists(self.ready) or self._dead(), 20,
+              "the replica to subscribe")
+        return self
+
+    def _dead(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("replica exited %d: %s" % (
+                self.proc.returncode, open(self.err).read()[-2000:]))
+        return False
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        """SIGTERM; the counters it prints at exit."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(20)
+        assert rc == 0, "replica exited %d: %s" % (rc, open(self.err).read()[-2000:])
+        with open(self.out) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def test_store_semantics_postgres():
+    """tests/unit/test_store.c's cases, against PostgreSQL."""
+    binary = _need(TEST_STORE, "build it with `make unit`")
+    with Postgres() as pg:
+        env = dict(os.environ, WACHT_TEST_STORE_URL=pg.url())
+        rc, out, err = run([binary], check=False, timeout=300, env=env)
+        assert rc == 0, "test_store against PostgreSQL failed:\n%s%s" % (out[-3000:], err[-3000:])
+        log = out + err
+        runs = log.count("[ RUN      ]")
+        assert runs >= 11 and "[  PASSED  ] %d test(s)." % runs in log, log[-2000:]
+        # it really ran there: the last case left its tables behind
+        assert pg.psql("SELECT version FROM wacht_schema") == [["1"]]
+
+
+SENSORS = (("sim-1", "node-1"), ("sim-2", "node-2"))
+PER_SENSOR = 10000
+BATCH = 50
+DUP_EVERY = 7      # published twice with the same Nats-Msg-Id
+RESEND_EVERY = 13  # published again under a new message id
+
+
+def test_two_replicas_one_killed():
+    """Two replicas, one stream, one database; one replica SIGKILLed
+    mid-stream and restarted: every finding stored exactly once, merged
+    counts right, nothing left unacknowledged."""
+    _need(REPLICA, "build it with `make`")
+    _need(PUBLISH, "build it with `make`")
+    replicas = []
+    with NatsServer() as nats, Postgres() as pg:
+        try:
+            a = Replica(nats, pg.url(), "a").start()
+            b = Replica(nats, pg.url(), "b").start()
+            replicas += [a, b]
+
+            pubs = [subprocess.Popen(
+                [PUBLISH, "--nats", nats.url, "--sensor-id", sid, "--node", node,
+                 "--count", str(PER_SENSOR), "--batch", str(BATCH),
+                 "--dup-every", str(DUP_EVERY), "--resend-every", str(RESEND_EVERY)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for sid, node in SENSORS]
+            for p in pubs:
+                track_pid(p.pid, "wacht-bus-publish")
+            results = []
+            for p in pubs:
+                out, err = p.communicate(timeout=120)
+                assert p.returncode == 0, "publisher failed: %s" % err
+                results.append(json.loads(out))
+            batches = PER_SENSOR // BATCH
+            resends = batches // RESEND_EVERY
+            for r in results:
+                assert r == {"published": PER_SENSOR, "batches": batches,
+                             "acked_through": PER_SENSOR + 1000000 + resends,
+                             "duplicates": batches // DUP_EVERY}, r
+            # JetStream kept one copy of each Nats-Msg-Id
+            assert nats.stream()["state"]["messages"] == 2 * (batches + resends)
+
+            def received():
+                return int(pg.psql("SELECT count(*) FROM received")[0][0])
+
+            # mid-stream: some stored, not all; then SIGKILL
+            _wait(lambda: received() >= 2000, 60, "the replicas to store 2000 findings")
+            a.kill9()
+            after_kill = received()
+            assert after_kill < 2 * PER_SENSOR, \
+                "the replicas had stored everything (%d) before the kill" % after_kill
+            # the killed replica comes back, as a restarted pod would
+            a2 = Replica(nats, pg.url(), "a2").start()
+            replicas.append(a2)
+
+            _wait(lambda: received() == 2 * PER_SENSOR, 120,
+                  "all %d findings to be stored" % (2 * PER_SENSOR))
+
+            # everything delivered is acked, and the messages the killed
+            # replica held unacknowledged were delivered again after the ack
+            # wait (each delivery takes a consumer sequence number: more of
+            # them than stream messages means redeliveries)
+            def settled():
+                c = nats.consumer()
+                return c and c["num_pending"] == 0 and c["num_ack_pending"] == 0 and c
+            cons = _wait(settled, 60, "the consumer to have nothing pending")
+            assert cons["delivered"]["stream_seq"] == 2 * (batches + resends), cons
+            assert cons["ack_floor"]["stream_seq"] == 2 * (batches + resends), cons
+            assert cons["delivered"]["consumer_seq"] > cons["delivered"]["stream_seq"], cons
+
+            stats = [b.stop(), a2.stop()]
+            for s in stats:
+                assert s["bad"] == 0, stats
+            # the durable outlives its replicas (a rolling restart resumes)
+            assert nats.consumer() is not None
+            # the replica that ran throughout shared the work
+            assert stats[0]["stored"] > 0, stats
+            assert all(s["findings"] >= s["stored"] for s in stats), stats
+        finally:
+            for r in replicas:
+                r.cleanup()
+
+        # exactly once: every id, no other
+        ids = {r[0] for r in pg.psql("SELECT id FROM received")}
+        want = {"%s:%d" % (sid, i) for sid, _ in SENSORS for i in range(PER_SENSOR)}
+        assert ids == want, "missing %d, unexpected %d" % (len(want - ids), len(ids - want))
+        assert pg.psql("SELECT count(*), count(DISTINCT id) FROM received") == \
+            [[str(2 * PER_SENSOR)] * 2]
+        assert pg.psql("SELECT count(*) FROM received WHERE finding IS NULL") == [["0"]]
+        # counts: /usr/bin/nc (every 10th finding) merged into one row per
+        # node, the rest one row each
+        rows = pg.psql("SELECT node, count(*), sum(count), max(count) FROM findings"
+                       " GROUP BY node ORDER BY node")
+        assert rows == [[node, str(PER_SENSOR - PER_SENSOR // 10 + 1), str(PER_SENSOR),
+                         str(PER_SENSOR // 10)] for _, node in SENSORS], rows
+        nc = pg.psql("SELECT node, count, id FROM findings WHERE exe = '/usr/bin/nc'"
+                     " ORDER BY node")
+        assert [r[:2] for r in nc] == [[node, str(PER_SENSOR // 10)]
+                                       for _, node in SENSORS], nc
+
+        # the replicas' read path (the store API, on the shared database)
+        # returns the same set as the database
+        _, out, _ = run([REPLICA, "--store", pg.url(), "--list"], timeout=120)
+        listed = {(o["id"], o["count"]) for o in map(json.loads, out.splitlines())}
+        db = {(r[0], int(r[1])) for r in pg.psql("SELECT id, count FROM findings")}
+        assert listed == db and len(listed) == 2 * (PER_SENSOR - PER_SENSOR // 10 + 1)
+
+
+def test_undecodable_message_dropped_once():
+    """A message that is not an Envelope is terminated by the replica that
+    gets it, never redelivered, and does not hold up the findings behind it;
+    here into the embedded SQLite store."""
+    _need(REPLICA, "build it with `make`")
+    _need(PUBLISH, "build it with `make`")
+    with NatsServer() as nats:
+        store = os.path.join(nats.dir, "wacht.db")
+        rep = Replica(nats, store, "sqlite")
+        try:
+            rep.start()
+            _, out, _ = run([PUBLISH, "--nats", nats.url, "--sensor-id", "sim-9",
+                             "--node", "node-9", "--count", "100", "--batch", "50",
+                             "--garbage"], timeout=60)
+            assert json.loads(out)["batches"] == 2, out
+
+            def settled():
+                c = nats.consumer()
+                return c and c["num_pending"] == 0 and c["num_ack_pending"] == 0 and \
+                    c["ack_floor"]["stream_seq"] == 3 and c
+            cons = _wait(settled, 60, "the replica to handle all three messages")
+            # delivered once each: the bad one was not redelivered
+            assert cons["delivered"] == dict(cons["delivered"], consumer_seq=3,
+                                             stream_seq=3), cons
+            stats = rep.stop()
+            assert stats == {"messages": 2, "findings": 100, "stored": 100, "bad": 1,
+                             "failed": 0}, stats
+        finally:
+            rep.cleanup()
+        _, out, _ = run([REPLICA, "--store", "sqlite:" + store, "--list"])
+        rows = [json.loads(l) for l in out.splitlines()]
+        # 90 findings of their own, 10 of /usr/bin/nc merged into one row
+        assert len(rows) == 91, rows[:3]
+        assert sorted(r["count"] for r in rows)[-2:] == [1, 10], rows
+        assert {r["node"] for r in rows} == {"node-9"}
+
+
+def _tls_files(d):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate,
+    made with the openssl command."""
+    def ossl(*args):
+        run(["openssl"] + list(args), timeout=60)
+    p = {n: os.path.join(d, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr",
+                                         "srv.pem", "cli.key", "cli.csr", "cli.pem",
+                                         "san.cnf")}
+    with open(p["san.cnf"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         "/CN=wacht-test-ca", "-keyout", p["ca.key"], "-out", p["ca.pem"])
+    for who in ("srv", "cli"):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=wacht-" + who,
+             "-keyout", p[who + ".key"], "-out", p[who + ".csr"])
+        ossl("x509", "-req", "-in", p[who + ".csr"], "-CA", p["ca.pem"], "-CAkey",
+             p["ca.key"], "-CAcreateserial", "-days", "2", "-out", p[who + ".pem"],
+             "-extfile", p["san.cnf"])
+    return p
+
+
+def test_tls_to_nats():
+    """--nats-ca/--nats-cert/--nats-key: publisher and replica reach a
+    nats-server that requires TLS with client certificates; a replica
+    without a client certificate is refused."""
+    _need(REPLICA, "build it with `make`")
+    _need(PUBLISH, "build it with `make`")
+    certs = tempfile.mkdtemp(prefix="tls.", dir=REG.tmp())
+    p = _tls_files(certs)
+    tls = ["--nats-ca", p["ca.pem"], "--nats-cert", p["cli.pem"], "--nats-key", p["cli.key"]]
+    with NatsServer(["--tls", "--tlscert", p["srv.pem"], "--tlskey", p["srv.key"],
+                     "--tlscacert", p["ca.pem"], "--tlsverify"]) as nats:
+        store = os.path.join(nats.dir, "wacht.db")
+        # no client certificate: refused, with a message
+        rc, _, err = run([REPLICA, "--nats", nats.url, "--store", store,
+                          "--nats-ca", p["ca.pem"]], check=False, timeout=60)
+        assert rc == 1 and "wacht-bus-replica: bus: failed to connect to %s: " % nats.url \
+            in err, (rc, err)
+        rep = Replica(nats, store, "tls", tls)
+        try:
+            rep.start()
+            _, out, _ = run([PUBLISH, "--nats", nats.url, "--sensor-id", "sim-t",
+                             "--node", "node-t", "--count", "20", "--batch", "10"] + tls,
+                            timeout=60)
+            assert json.loads(out)["acked_through"] == 2, out
+
+            def settled():
+                c = nats.consumer()
+                return c and c["ack_floor"]["stream_seq"] == 2
+            _wait(settled, 60, "the replica to store both batches")
+            assert rep.stop() == {"messages": 2, "findings": 20, "stored": 20, "bad": 0,
+                                  "failed": 0}
+        finally:
+            rep.cleanup()
