@@ -18,6 +18,12 @@ PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3)
 LDLIBS += $(PKG_LIBS) -lelf -lz
+# The aggregator's HTTP API (libmicrohttpd; token hashes with libcrypto) and
+# wachtctl's client (libcurl): linked into the aggregator, wachtctl and the
+# tests, never into the sensor.
+API_PKGS := libmicrohttpd libcrypto libcurl
+API_CFLAGS := $(shell pkg-config --cflags $(API_PKGS) 2>/dev/null)
+API_LIBS := $(shell pkg-config --libs $(API_PKGS) 2>/dev/null || echo -lmicrohttpd -lcrypto -lcurl)
 
 # BPF: one object per concern, statically linked into one skeleton.
 # maps.bpf.c first: the static linker resolves the other objects' extern
@@ -31,12 +37,17 @@ BPF_HDRS := bpf/events.h $(wildcard bpf/include/*.h)
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
+# The HTTP API the aggregator embeds (api__start): no root, unit-tested, but
+# not part of the sensor.
+API_SRCS := userspace/api.c userspace/api_tokens.c userspace/api_metrics.c
+WACHTCTL_SRC := userspace/wachtctl.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
-PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC),$(wildcard userspace/*.c))
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(API_SRCS) $(WACHTCTL_SRC),$(wildcard userspace/*.c))
 
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
+API_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(API_SRCS))
 
 # The wire format: C generated from proto/wacht.proto at build time (never
 # checked in, never edited). Linked wherever the pure sources are.
@@ -50,7 +61,7 @@ SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce
-all: $(BUILD)/wacht-sensor
+all: $(BUILD)/wacht-sensor $(BUILD)/wachtctl $(BUILD)/wacht-api-fixture
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -68,7 +79,7 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 	protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
-$(PURE_OBJS) $(SYS_OBJS) $(BUILD)/main.o: $(PB_HDR)
+$(PURE_OBJS) $(SYS_OBJS) $(API_OBJS) $(BUILD)/main.o: $(PB_HDR)
 
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
@@ -83,12 +94,23 @@ $(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD
 $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests: each links every pure module (no root, no kernel).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
+$(API_OBJS) $(BUILD)/wachtctl.o: $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
+# wachtctl: the CLI, an HTTP client of the API (libcurl, json-c).
+$(BUILD)/wachtctl: $(BUILD)/wachtctl.o
+	$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs json-c libcurl 2>/dev/null || echo -ljson-c -lcurl)
+
+# The API alone over a fixture store, for wachtctl's integration test.
+$(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
+
+# Unit tests: each links every pure module (no root, no kernel).
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
 
 unit: $(UNIT_BINS)
 unit-san: $(SAN_BINS)
