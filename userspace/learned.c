@@ -11,6 +11,10 @@
 struct learned_merge {
 	struct policy *p; /* the union so far; finished by export */
 	bool exported;
+	/* What went into p, in order: a policy remembers every error loaded
+	 * into it, so after a refused profile p is rebuilt from these. */
+	char **texts, **names;
+	size_t n_texts;
 };
 
 struct learned_merge *learned_merge__new(void)
@@ -34,6 +38,12 @@ void learned_merge__free(struct learned_merge *m)
 	if (!m)
 		return;
 	policy__free(m->p);
+	for (size_t i = 0; i < m->n_texts; i++) {
+		free(m->texts[i]);
+		free(m->names[i]);
+	}
+	free(m->texts);
+	free(m->names);
 	free(m);
 }
 
@@ -107,42 +117,42 @@ static bool net_name_taken(const struct policy *p, const char *owner, const char
 	return false;
 }
 
-/* Drops from b the network rules m already has; renames the others whose
- * name m's group already uses (the loader refuses a duplicate name). */
+/* Drops from b the network rules m already has; then renames the others
+ * whose name m's group already uses (the loader refuses a duplicate name),
+ * to the first "learned-<n>" free in both. */
 static int nets_dedup(const struct policy *m, struct policy *b)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < b->n_net; i++) {
-		struct net_rule *r = &b->net[i];
-		const char *owner = b->groups[r->owner].name;
 		bool dup = false;
 
 		for (size_t j = 0; j < m->n_net && !dup; j++)
-			dup = net_same(m, &m->net[j], b, r);
-		if (dup) {
-			net_rule_release(r);
-			continue;
-		}
-		if (net_name_taken(m, owner, r->name, NULL)) {
-			char name[32];
-			char *v;
-
-			for (unsigned k = 1;; k++) {
-				snprintf(name, sizeof(name), "learned-%u", k);
-				if (!net_name_taken(m, owner, name, NULL) &&
-				    !net_name_taken(b, owner, name, r))
-					break;
-			}
-			v = strdup(name);
-			if (!v)
-				return -ENOMEM;
-			free(r->name);
-			r->name = v;
-		}
-		b->net[n++] = *r;
+			dup = net_same(m, &m->net[j], b, &b->net[i]);
+		if (dup)
+			net_rule_release(&b->net[i]);
+		else
+			b->net[n++] = b->net[i];
 	}
 	b->n_net = n;
+	for (size_t i = 0; i < b->n_net; i++) {
+		struct net_rule *r = &b->net[i];
+		const char *owner = b->groups[r->owner].name;
+		char name[32], *v;
+
+		if (!net_name_taken(m, owner, r->name, NULL))
+			continue;
+		for (unsigned k = 1;; k++) {
+			snprintf(name, sizeof(name), "learned-%u", k);
+			if (!net_name_taken(m, owner, name, NULL) && !net_name_taken(b, owner, name, r))
+				break;
+		}
+		v = strdup(name);
+		if (!v)
+			return -ENOMEM;
+		free(r->name);
+		r->name = v;
+	}
 	return 0;
 }
 
@@ -176,6 +186,42 @@ static int export_all(const struct policy *b, char **out, size_t *len)
 	return err;
 }
 
+/* p again from the accepted texts alone. 0 or -ENOMEM. */
+static int rebuild(struct learned_merge *m)
+{
+	struct diags d = {0};
+	struct policy *p = policy__new();
+
+	if (!p)
+		return -ENOMEM;
+	p->load_learned = true;
+	for (size_t i = 0; i < m->n_texts; i++)
+		policy__load_buffer(p, m->names[i], m->texts[i], strlen(m->texts[i]), &d);
+	diags__free(&d);
+	policy__free(m->p);
+	m->p = p;
+	return 0;
+}
+
+static int remember(struct learned_merge *m, const char *name, char *text)
+{
+	char **t = reallocarray(m->texts, m->n_texts + 1, sizeof(*t));
+	char **n;
+
+	if (!t)
+		return -ENOMEM;
+	m->texts = t;
+	n = reallocarray(m->names, m->n_texts + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	m->names = n;
+	m->names[m->n_texts] = strdup(name);
+	if (!m->names[m->n_texts])
+		return -ENOMEM;
+	m->texts[m->n_texts++] = text;
+	return 0;
+}
+
 int learned_merge__add(struct learned_merge *m, const char *node, const char *yaml, size_t len,
 		       struct diags *d)
 {
@@ -205,9 +251,20 @@ int learned_merge__add(struct learned_merge *m, const char *node, const char *ya
 		err = export_all(b, &text, &text_len);
 	policy__free(b);
 	if (!err && text_len) {
-		/* The loader keeps nothing of a document in error, so the
-		 * union stays consistent; d gets the reason. */
 		err = policy__load_buffer(m->p, name, text, text_len, &local);
+		if (!err && local.n_errors)
+			err = -EINVAL;
+		if (err) {
+			/* e.g. the group defined with other criteria than
+			 * another node's: the union without this profile */
+			free(text);
+			text = NULL;
+			if (rebuild(m) < 0)
+				err = -ENOMEM;
+		} else {
+			err = remember(m, name, text);
+			text = err ? text : NULL;
+		}
 	}
 	free(text);
 	for (size_t i = 0; i < local.n; i++)
