@@ -328,33 +328,33 @@ def test_wachtctl_follow():
     with Fixture() as fx:
         e = dict(os.environ, WACHT_SERVER=fx.url, WACHT_TOKEN=TOK_SEC)
         p = subprocess.Popen([WACHTCTL, "alerts", "--follow", "--interval", "1",
-                          "--severity", "critical"],
-                         env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                              "--severity", "critical"],
+                             env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
         try:
-        first = [p.stdout.readline() for _ in range(2)]
-        assert first[0].startswith("ID              TIME                  SEVERITY  NAME"), first
-        assert first[1].startswith("s1:2            2026-01-15T10:02:00Z  critical  "
-                                   "Container.Suspicious.Process  "), first
-        # a new finding is stored while wachtctl watches
-        fx.proc.send_signal(signal.SIGUSR1)
-        assert fx.proc.stdout.readline() == "late stored\n"
-        t0 = time.monotonic()
-        line = p.stdout.readline()
-        assert line.startswith("late:1          20"), line
-        assert "critical  Container.Tunnel.Detected" in line, line
-        assert "shop/web-3" in line and "/usr/bin/socat" in line, line
-        assert time.monotonic() - t0 < 5
+            first = [p.stdout.readline() for _ in range(2)]
+            assert first[0].startswith("ID              TIME                  SEVERITY  NAME"), first
+            assert first[1].startswith("s1:2            2026-01-15T10:02:00Z  critical  "
+                                       "Container.Suspicious.Process  "), first
+            # a new finding is stored while wachtctl watches
+            fx.proc.send_signal(signal.SIGUSR1)
+            assert fx.proc.stdout.readline() == "late stored\n"
+            t0 = time.monotonic()
+            line = p.stdout.readline()
+            assert line.startswith("late:1          20"), line
+            assert "critical  Container.Tunnel.Detected" in line, line
+            assert "shop/web-3" in line and "/usr/bin/socat" in line, line
+            assert time.monotonic() - t0 < 5
         finally:
-        p.send_signal(signal.SIGINT)
-        try:
-            rc = p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
-        rest = p.stdout.read()
-        p.stdout.close()
-        p.stderr.close()
+            p.send_signal(signal.SIGINT)
+            try:
+                rc = p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                rc = p.wait()
+            rest = p.stdout.read()
+            p.stdout.close()
+            p.stderr.close()
         # interrupted is the normal end; nothing printed twice
         assert rc == 0
         assert rest == "", rest
