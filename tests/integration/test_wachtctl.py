@@ -19,7 +19,7 @@ import time
 
 from harness import REPO
 
-BUILD = os.environ.get("WACHT_BUILD", os.path.join(REPO, "build"))
+BUILD = os.path.abspath(os.environ.get("WACHT_BUILD", os.path.join(REPO, "build")))
 WACHTCTL = os.path.join(BUILD, "wachtctl")
 FIXTURE = os.path.join(BUILD, "wacht-api-fixture")
 
