@@ -56,6 +56,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "api_request.h"
 #include "api_tokens.h"
 #include "jsonw.h"
 #include "learned.h"
@@ -64,10 +65,7 @@
 
 #define SEC 1000000000LL
 #define BODY_MAX (64 * 1024)
-#define COMMENT_MAX 1024
 #define ID_MAX 256
-#define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
 #define POOL_KEEP 16
 #define DEFAULT_THREADS 4
 #define DEFAULT_ACTIVE_NS (300 * SEC)
@@ -245,239 +243,21 @@ static enum MHD_Result respond_store_error(struct ctx *x, int err)
 			     NULL, "store: %s", strerror(-err));
 }
 
-/* ---- parameters */
-
-static const char *const severity_names[] = { "", "info", "low", "medium", "high", "critical" };
-
-static int severity_parse(const char *s)
-{
-	for (int i = 1; i < (int)(sizeof(severity_names) / sizeof(severity_names[0])); i++)
-		if (!strcasecmp(s, severity_names[i]))
-			return i;
-	return -1;
-}
-
-/* n digits as a number; -1 if not all digits. */
-static int digits(const char *s, int n)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). */
-static int rfc3339_parse(const char *s, int64_t *out)
-{
-	int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
-	int64_t frac = 0, scale = SEC / 10;
-	struct tm tm = {0};
-	time_t t;
-
-	if (strlen(s) < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
-		return -EINVAL;
-	Y = digits(s, 4);
-	M = digits(s + 5, 2);
-	D = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	m = digits(s + 14, 2);
-	sec = digits(s + 17, 2);
-	if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 ||
-	    m > 59 || sec < 0 || sec > 60)
-		return -EINVAL;
-	s += 19;
-	if (*s == '.') {
-		if (s[1] < '0' || s[1] > '9')
-			return -EINVAL;
-		for (s++; *s >= '0' && *s <= '9'; s++) {
-			frac += (*s - '0') * scale;
-			scale /= 10;
-		}
-	}
-	if (*s == 'Z' || *s == 'z') {
-		s++;
-	} else if (*s == '+' || *s == '-') {
-		sign = *s == '+' ? 1 : -1;
-		if (s[3] != ':' || (oh = digits(s + 1, 2)) < 0 || (om = digits(s + 4, 2)) < 0 ||
-		    oh > 23 || om > 59)
-			return -EINVAL;
-		s += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (*s)
-		return -EINVAL;
-	tm.tm_year = Y - 1900;
-	tm.tm_mon = M - 1;
-	tm.tm_mday = D;
-	tm.tm_hour = h;
-	tm.tm_min = m;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return -EINVAL;
-	t -= sign * (oh * 3600 + om * 60);
-	*out = (int64_t)t * SEC + frac;
-	return 0;
-}
-
-/* A time: RFC 3339, or relative to now ("90s", "30m", "1h", "7d"). */
-static int time_parse(const char *s, int64_t now, int64_t *out)
-{
-	char *end;
-	long long n;
-	int64_t unit;
-
-	if (*s >= '0' && *s <= '9' && strlen(s) < 12) {
-		errno = 0;
-		n = strtoll(s, &end, 10);
-		if (!errno && end != s && end[0] && !end[1]) {
-			switch (*end) {
-			case 's': unit = SEC; break;
-			case 'm': unit = 60 * SEC; break;
-			case 'h': unit = 3600 * SEC; break;
-			case 'd': unit = 86400 * SEC; break;
-			default: return -EINVAL;
-			}
-			if (n > INT64_MAX / unit)
-				return -EINVAL;
-			*out = now - n * unit;
-			return 0;
-		}
-	}
-	return rfc3339_parse(s, out);
-}
-
-static void time_format(char *buf, size_t size, int64_t ns)
-{
-	int64_t sec = ns / SEC, nsec = ns % SEC;
-	time_t t;
-	struct tm tm;
-
-	if (nsec < 0) {
-		nsec += SEC;
-		sec--;
-	}
-	t = (time_t)sec;
-	buf[0] = 0;
-	if (gmtime_r(&t, &tm))
-		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (long long)nsec);
-}
+/* ---- parameters (parsed by api_request.c) */
 
 static void put_time(struct jsonw *w, const char *key, int64_t ns)
 {
 	char buf[64];
 
-	time_format(buf, sizeof(buf), ns);
+	api_time_format(buf, sizeof(buf), ns);
 	jsonw__str(w, key, buf);
-}
-
-/* The opaque cursor: "<last_seen>.<rowid>" (decimal). */
-static int cursor_parse(const char *s, struct store_cursor *c)
-{
-	char *end;
-
-	errno = 0;
-	c->last_seen = strtoll(s, &end, 10);
-	if (errno || end == s || *end != '.' || c->last_seen < 0)
-		return -EINVAL;
-	s = end + 1;
-	c->rowid = strtoll(s, &end, 10);
-	if (errno || end == s || *end || c->rowid <= 0)
-		return -EINVAL;
-	return 0;
-}
-
-struct params {
-	struct store_filter f;
-	struct store_cursor after;
-	int64_t now;
-	char err[300];
-};
-
-static bool str_param_ok(const char *v)
-{
-	return v && v[0] && strlen(v) <= 253;
 }
 
 static enum MHD_Result param_one(void *cls, enum MHD_ValueKind kind, const char *key,
 				 const char *v)
 {
-	struct params *p = cls;
-	long long n;
-	char *end;
-
 	(void)kind;
-	if (p->err[0])
-		return MHD_NO;
-	if (!v)
-		v = "";
-	if (!strcmp(key, "since") || !strcmp(key, "until")) {
-		int64_t t;
-
-		if (time_parse(v, p->now, &t) < 0 || t <= 0) {
-			snprintf(p->err, sizeof(p->err),
-				 "bad %s \"%.64s\": expected RFC 3339 (2024-05-01T10:00:00Z) or"
-				 " a duration ago (90s, 30m, 1h, 7d)", key, v);
-			return MHD_NO;
-		}
-		if (key[0] == 's')
-			p->f.since = t;
-		else
-			p->f.until = t;
-	} else if (!strcmp(key, "severity")) {
-		p->f.min_severity = severity_parse(v);
-		if (p->f.min_severity < 0)
-			snprintf(p->err, sizeof(p->err),
-				 "bad severity \"%.64s\": expected info, low, medium, high or"
-				 " critical", v);
-	} else if (!strcmp(key, "namespace") || !strcmp(key, "pod") || !strcmp(key, "name") ||
-		   !strcmp(key, "node")) {
-		if (!str_param_ok(v))
-			snprintf(p->err, sizeof(p->err), "bad %s: empty or too long", key);
-		else if (!strcmp(key, "namespace"))
-			p->f.namespace_ = v;
-		else if (!strcmp(key, "pod"))
-			p->f.pod = v;
-		else if (!strcmp(key, "name"))
-			p->f.name = v;
-		else
-			p->f.node = v;
-	} else if (!strcmp(key, "acknowledged")) {
-		if (!strcmp(v, "true"))
-			p->f.ack = STORE_ACK_YES;
-		else if (!strcmp(v, "false"))
-			p->f.ack = STORE_ACK_NO;
-		else
-			snprintf(p->err, sizeof(p->err),
-				 "bad acknowledged \"%.64s\": expected true or false", v);
-	} else if (!strcmp(key, "limit")) {
-		errno = 0;
-		n = strtoll(v, &end, 10);
-		if (errno || end == v || *end || n < 1 || n > LIMIT_MAX)
-			snprintf(p->err, sizeof(p->err), "bad limit \"%.64s\": expected 1 to %d",
-				 v, LIMIT_MAX);
-		else
-			p->f.limit = (size_t)n;
-	} else if (!strcmp(key, "cursor")) {
-		if (cursor_parse(v, &p->after) < 0)
-			snprintf(p->err, sizeof(p->err),
-				 "bad cursor \"%.64s\": use the \"next\" of the previous page", v);
-		else
-			p->f.after = &p->after;
-	} else {
-		snprintf(p->err, sizeof(p->err),
-			 "unknown parameter \"%.64s\" (since, until, severity, namespace, pod,"
-			 " name, node, acknowledged, limit, cursor)", key);
-	}
-	return p->err[0] ? MHD_NO : MHD_YES;
+	return api_query_param(cls, key, v) ? MHD_NO : MHD_YES;
 }
 
 /* ---- findings as JSON */
@@ -613,7 +393,7 @@ static void scope_set(struct store_filter *flt, const struct api_token *tok)
 
 static enum MHD_Result findings_list(struct ctx *x)
 {
-	struct params p = { .now = now_ns() };
+	struct api_query p = { .now = now_ns() };
 	struct page pg = {0};
 	enum MHD_Result ok;
 	char next[64];
@@ -629,7 +409,7 @@ static enum MHD_Result findings_list(struct ctx *x)
 				     "token \"%s\" may not see namespace \"%s\"", x->tok->name,
 				     p.f.namespace_);
 	scope_set(&p.f, x->tok);
-	pg.limit = p.f.limit ? p.f.limit : LIMIT_DEFAULT;
+	pg.limit = p.f.limit ? p.f.limit : API_LIMIT_DEFAULT;
 	p.f.limit = pg.limit + 1;
 	pg.w = jsonw__new();
 	if (!pg.w)
@@ -643,8 +423,7 @@ static enum MHD_Result findings_list(struct ctx *x)
 	}
 	jsonw__arr_end(pg.w);
 	if (pg.more) {
-		snprintf(next, sizeof(next), "%" PRId64 ".%" PRId64, pg.last.last_seen,
-			 pg.last.rowid);
+		api_cursor_format(next, sizeof(next), &pg.last);
 		jsonw__str(pg.w, "next", next);
 	} else {
 		jsonw__null(pg.w, "next");
@@ -690,64 +469,6 @@ static enum MHD_Result finding_show(struct ctx *x, const char *id)
 	return ok;
 }
 
-/* The ack body: empty, or {"comment": "..."}. NULL or what is wrong. */
-static const char *comment_parse(const struct req *r, char **comment)
-{
-	struct json_tokener *tk;
-	struct json_object *o, *v;
-	const char *why = NULL;
-
-	*comment = NULL;
-	if (r->len == 0 || r->body[strspn(r->body, " \t\r\n")] == 0)
-		return NULL;
-	tk = json_tokener_new();
-	if (!tk)
-		return "out of memory";
-	o = json_tokener_parse_ex(tk, r->body, (int)r->len);
-	if (!o || json_tokener_get_error(tk) != json_tokener_success ||
-	    tk->char_offset != (int)r->len) {
-		/* trailing whitespace is fine, anything else is not */
-		if (o && json_tokener_get_error(tk) == json_tokener_success &&
-		    r->body[tk->char_offset + strspn(r->body + tk->char_offset, " \t\r\n")] == 0)
-			goto parsed;
-		why = "body is not JSON: expected {\"comment\": \"...\"}";
-		goto out;
-	}
-parsed:
-	if (!json_object_is_type(o, json_type_object)) {
-		why = "body must be a JSON object: {\"comment\": \"...\"}";
-		goto out;
-	}
-	json_object_object_foreach(o, key, val) {
-		(void)val;
-		if (strcmp(key, "comment")) {
-			why = "unknown member in body (only \"comment\")";
-			goto out;
-		}
-	}
-	if (json_object_object_get_ex(o, "comment", &v)) {
-		if (!json_object_is_type(v, json_type_string)) {
-			why = "\"comment\" must be a string";
-			goto out;
-		}
-		if (json_object_get_string_len(v) > COMMENT_MAX) {
-			why = "\"comment\" is longer than 1024 bytes";
-			goto out;
-		}
-		if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
-			why = "\"comment\" contains a NUL character";
-			goto out;
-		}
-		*comment = strdup(json_object_get_string(v));
-		if (!*comment)
-			why = "out of memory";
-	}
-out:
-	json_object_put(o);
-	json_tokener_free(tk);
-	return why;
-}
-
 static enum MHD_Result finding_ack(struct ctx *x, const char *id, bool ack)
 {
 	struct jsonw *w = NULL;
@@ -757,7 +478,7 @@ static enum MHD_Result finding_ack(struct ctx *x, const char *id, bool ack)
 	int rc;
 
 	if (ack)
-		why = comment_parse(x->r, &comment);
+		why = api_ack_body_parse(x->r->body, x->r->len, &comment);
 	if (why)
 		return respond_error(x, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
 	w = jsonw__new();
@@ -843,7 +564,7 @@ static enum MHD_Result learned_export(struct ctx *x)
 	FILE *out;
 	int rc;
 
-	if (group && !str_param_ok(group))
+	if (group && !api_param_ok(group))
 		return respond_error(x, MHD_HTTP_BAD_REQUEST, NULL, "bad group: empty or too long");
 	lc.m = learned_merge__new();
 	out = open_memstream(&text, &len);
@@ -962,7 +683,7 @@ struct count_ctx {
 static int count_row(void *ctx, const char *name, int severity, uint64_t rows, uint64_t occ)
 {
 	struct count_ctx *cc = ctx;
-	const char *sev = severity > 0 && severity < 6 ? severity_names[severity] : "unknown";
+	const char *sev = api_severity_name(severity);
 
 	fputs(cc->occurrences ? "wacht_finding_occurrences{name=\"" : "wacht_findings{name=\"",
 	      cc->out);
