@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -908,6 +909,74 @@ static void test_tokens_file(void **state)
 	free(err);
 }
 
+struct reader {
+	int ok, other;
+	volatile int *stop;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *rd = arg;
+
+	while (!*rd->stop) {
+		struct resp r = get("/api/v1/findings?limit=20", TOK_SEC);
+
+		if (r.status == 200 && r.json)
+			rd->ok++;
+		else
+			rd->other++;
+		resp_free(&r);
+	}
+	return NULL;
+}
+
+/* Readers (four API clients) and the ingest writer (another connection, as
+ * the aggregator's ingest loop has) at once: WAL lets both go on, no request
+ * fails and every write commits. */
+static void test_readers_and_writer(void **state)
+{
+	struct reader rd[4] = {0};
+	pthread_t th[4];
+	volatile int stop = 0;
+	struct store *s;
+	char *err = NULL, id[32];
+	struct tf t;
+	const Wacht__V1__Finding *v = &t.f;
+	struct resp r;
+
+	(void)state;
+	s = store__open(db, NULL, &err);
+	assert_non_null(s);
+	for (int i = 0; i < 4; i++) {
+		rd[i].stop = &stop;
+		assert_int_equal(pthread_create(&th[i], NULL, read_loop, &rd[i]), 0);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "w:%d", i);
+		tf_init(&t, id, now0 - 30 * MIN + i * SEC, "node-w", "Process.Profile.Violation",
+			WACHT__V1__SEVERITY__SEVERITY_LOW, "busy", "writer-1", "/bin/true");
+		t.f.message.data = (uint8_t *)id; /* distinct: no merging */
+		t.f.message.len = strlen(id);
+		assert_int_equal(store__add_findings(s, &v, 1, now0), 1);
+	}
+	stop = 1;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_true(rd[i].ok > 0);
+		assert_int_equal(rd[i].other, 0);
+	}
+	store__close(s);
+	r = get("/api/v1/findings?namespace=busy&limit=1000", TOK_SEC);
+	assert_int_equal(r.status, 200);
+	{
+		struct json_object *arr;
+
+		assert_true(json_object_object_get_ex(r.json, "findings", &arr));
+		assert_int_equal(json_object_array_length(arr), 300);
+	}
+	resp_free(&r);
+}
+
 /* The API over HTTPS, with a certificate made for the test. */
 static void test_tls(void **state)
 {
@@ -982,6 +1051,7 @@ int main(void)
 		cmocka_unit_test(test_learned_export),
 		cmocka_unit_test(test_backup_and_restore),
 		cmocka_unit_test(test_tokens_file),
+		cmocka_unit_test(test_readers_and_writer),
 		/* last: restarts the API */
 		cmocka_unit_test(test_tls),
 	};
