@@ -72,7 +72,11 @@
 
 static struct {
 	struct MHD_Daemon *d;
+	/* read-locked for a whole request (its token is borrowed from
+	 * here), write-locked to swap in a reloaded file */
+	pthread_rwlock_t tokens_lock;
 	struct api_tokens *tokens;
+	char *tokens_path;
 	char *store_path;
 	char *cert, *key; /* PEM text; libmicrohttpd reads it at start */
 	int64_t active_ns;
@@ -80,7 +84,7 @@ static struct {
 	pthread_mutex_t lock; /* the pool */
 	struct store *pool[POOL_KEEP];
 	size_t n_pool;
-} A = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} A = { .lock = PTHREAD_MUTEX_INITIALIZER, .tokens_lock = PTHREAD_RWLOCK_INITIALIZER };
 
 /* ---- store connections: one per request in flight, reused */
 
@@ -169,31 +173,33 @@ static enum MHD_Result respond(struct ctx *x, unsigned status, const char *type,
 	return ok;
 }
 
-static enum MHD_Result respond_json(struct ctx *x, unsigned status, struct jsonw *w)
+/* The JSON in w plus a newline (friendly to curl and line-based tools). */
+static enum MHD_Result respond_jsonw(struct ctx *x, unsigned status, struct jsonw *w,
+				     const char *const *extra)
 {
-	size_t len;
+	static const char oom[] = "{\"error\":\"out of memory\"}\n";
+	enum MHD_Result ok;
 	const char *data;
+	size_t len;
+	char *buf;
 
-	if (jsonw__error(w)) {
-		static const char oom[] = "{\"error\":\"out of memory\"}\n";
-
+	if (jsonw__error(w))
 		return respond(x, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json", oom,
 			       sizeof(oom) - 1, NULL);
-	}
 	data = jsonw__data(w, &len);
-	/* one trailing newline: friendly to curl and to line-based tools */
-	{
-		char *buf = malloc(len + 1);
-		enum MHD_Result ok;
+	buf = malloc(len + 1);
+	if (!buf)
+		return MHD_NO;
+	memcpy(buf, data, len);
+	buf[len] = '\n';
+	ok = respond(x, status, "application/json", buf, len + 1, extra);
+	free(buf);
+	return ok;
+}
 
-		if (!buf)
-			return MHD_NO;
-		memcpy(buf, data, len);
-		buf[len] = '\n';
-		ok = respond(x, status, "application/json", buf, len + 1, NULL);
-		free(buf);
-		return ok;
-	}
+static enum MHD_Result respond_json(struct ctx *x, unsigned status, struct jsonw *w)
+{
+	return respond_jsonw(x, status, w, NULL);
 }
 
 static enum MHD_Result respond_error(struct ctx *x, unsigned status, const char *const *extra,
@@ -204,34 +210,17 @@ static enum MHD_Result respond_error(struct ctx *x, unsigned status, const char 
 	struct jsonw *w = jsonw__new();
 	enum MHD_Result ok;
 	char msg[512];
-	size_t len;
 	va_list ap;
 
+	if (!w)
+		return MHD_NO;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!w)
-		return MHD_NO;
 	jsonw__obj_begin(w, NULL);
 	jsonw__str(w, "error", msg);
 	jsonw__obj_end(w);
-	if (jsonw__error(w)) {
-		jsonw__free(w);
-		return MHD_NO;
-	}
-	{
-		const char *data = jsonw__data(w, &len);
-		char *buf = malloc(len + 1);
-
-		if (!buf) {
-			jsonw__free(w);
-			return MHD_NO;
-		}
-		memcpy(buf, data, len);
-		buf[len] = '\n';
-		ok = respond(x, status, "application/json", buf, len + 1, extra);
-		free(buf);
-	}
+	ok = respond_jsonw(x, status, w, extra);
 	jsonw__free(w);
 	return ok;
 }
@@ -957,7 +946,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond_error(&x, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
 				     "store: cannot open %s", A.store_path);
 	}
+	pthread_rwlock_rdlock(&A.tokens_lock);
 	ok = route(&x, url, method);
+	pthread_rwlock_unlock(&A.tokens_lock);
 	pool_put(x.s);
 	return ok;
 }
@@ -1012,6 +1003,8 @@ static void api_reset(void)
 {
 	api_tokens__free(A.tokens);
 	A.tokens = NULL;
+	free(A.tokens_path);
+	A.tokens_path = NULL;
 	free(A.store_path);
 	A.store_path = NULL;
 	free(A.cert);
@@ -1061,7 +1054,8 @@ int api__start(const struct api_config *cfg)
 		return -EINVAL;
 	}
 	A.store_path = strdup(cfg->store_path);
-	if (!A.store_path) {
+	A.tokens_path = strdup(cfg->tokens_path);
+	if (!A.store_path || !A.tokens_path) {
 		api_reset();
 		return -ENOMEM;
 	}
@@ -1143,4 +1137,27 @@ void api__stop(void)
 uint16_t api__port(void)
 {
 	return A.d ? A.port : 0;
+}
+
+int api__reload_tokens(void)
+{
+	struct api_tokens *t, *old;
+	char *err = NULL;
+
+	if (!A.d)
+		return -ENOENT;
+	t = api_tokens__load(A.tokens_path, &err);
+	if (!t) {
+		/* the old tokens stay: a typo must not lock everyone out */
+		fprintf(stderr, "%s (the previous tokens stay in use)\n",
+			err ? err : "api: failed to load tokens: out of memory");
+		free(err);
+		return -EINVAL;
+	}
+	pthread_rwlock_wrlock(&A.tokens_lock);
+	old = A.tokens;
+	A.tokens = t;
+	pthread_rwlock_unlock(&A.tokens_lock);
+	api_tokens__free(old);
+	return 0;
 }

@@ -35,6 +35,11 @@ int api__start(const struct api_config *config);
 /* Stops serving, waits for requests in flight, closes the store
  * connections. Harmless when not started. */
 void api__stop(void);
+/* Reads the tokens file again (e.g. on SIGHUP: a revoked token stops
+ * working without a restart); requests in flight finish with the old set.
+ * A file that does not load leaves the old tokens in use. 0, -EINVAL
+ * (printed), -ENOENT when not started. */
+int api__reload_tokens(void);
 /* The port listened on (useful with port 0), or 0 when not started. */
 uint16_t api__port(void);
 

@@ -33,7 +33,7 @@
 #define TOK_SHOP "shop-team-token"
 #define TOK_TWO "shop-and-pay-token"
 
-static char dir[64], db[128], tokens[128];
+static char dir[64], db[128], tokens[128], tokens_text[512];
 static int64_t now0;
 static char base[64];
 
@@ -220,6 +220,7 @@ static int setup(void **state)
 		 "platform\t%s\tshop,pay\n",
 		 h1, h2, h3);
 	write_file(tokens, text);
+	snprintf(tokens_text, sizeof(tokens_text), "%s", text);
 
 	s = store__open(db, NULL, &err);
 	assert_non_null(s);
@@ -909,6 +910,32 @@ static void test_tokens_file(void **state)
 	free(err);
 }
 
+/* Revoking a token takes a reload, not a restart; a broken file changes
+ * nothing. */
+static void test_tokens_reload(void **state)
+{
+	char only_sec[sizeof(tokens_text)], *nl;
+
+	(void)state;
+	assert_list("?limit=1", TOK_SHOP, 200, "s1:3");
+	/* the file without the shop team's line */
+	snprintf(only_sec, sizeof(only_sec), "%s", tokens_text);
+	nl = strstr(only_sec, "\nshop-team");
+	assert_non_null(nl);
+	nl[1] = 0;
+	write_file(tokens, only_sec);
+	assert_int_equal(api__reload_tokens(), 0);
+	assert_list("?limit=1", TOK_SHOP, 401, NULL);
+	assert_list("?limit=1", TOK_SEC, 200, "s1:3");
+	write_file(tokens, "security not-a-hash *\n");
+	assert_int_equal(api__reload_tokens(), -EINVAL);
+	assert_list("?limit=1", TOK_SEC, 200, "s1:3");
+	assert_list("?limit=1", TOK_SHOP, 401, NULL);
+	write_file(tokens, tokens_text);
+	assert_int_equal(api__reload_tokens(), 0);
+	assert_list("?limit=1", TOK_SHOP, 200, "s1:3");
+}
+
 struct reader {
 	int ok, other;
 	volatile int *stop;
@@ -1051,6 +1078,7 @@ int main(void)
 		cmocka_unit_test(test_learned_export),
 		cmocka_unit_test(test_backup_and_restore),
 		cmocka_unit_test(test_tokens_file),
+		cmocka_unit_test(test_tokens_reload),
 		cmocka_unit_test(test_readers_and_writer),
 		/* last: restarts the API */
 		cmocka_unit_test(test_tls),
