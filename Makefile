@@ -18,6 +18,12 @@ PKGS := libbpf json-c yaml-0.1 libprotobuf-c sqlite3 openssl libpq libnats
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -ljson-c -lyaml -lprotobuf-c -lsqlite3 -lssl -lcrypto -lpq -lnats)
 LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
+# The aggregator's HTTP API (libmicrohttpd; token hashes with libcrypto) and
+# wachtctl's client (libcurl): linked into the aggregator, wachtctl and the
+# tests, never into the sensor.
+API_PKGS := libmicrohttpd libcrypto libcurl
+API_CFLAGS := $(shell pkg-config --cflags $(API_PKGS) 2>/dev/null)
+API_LIBS := $(shell pkg-config --libs $(API_PKGS) 2>/dev/null || echo -lmicrohttpd -lcrypto -lcurl)
 
 # BPF: one object per concern, statically linked into one skeleton.
 # maps.bpf.c first: the static linker resolves the other objects' extern
@@ -37,13 +43,18 @@ AGG_SRCS := userspace/aggregator.c userspace/aggregator_main.c
 # wacht-aggregator and wacht-sensor take --nats.
 BUS_MAINS := userspace/bus_replica_main.c userspace/bus_publish_main.c
 BUS_BINS := $(BUILD)/wacht-bus-replica $(BUILD)/wacht-bus-publish
+# The HTTP API the aggregator embeds (api__start): no root, unit-tested, but
+# not part of the sensor.
+API_SRCS := userspace/api.c userspace/api_tokens.c userspace/api_metrics.c
+WACHTCTL_SRC := userspace/wachtctl.c
 # Everything else in userspace/ is pure logic (no root, no kernel) and is
 # linked into every unit test.
-PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(AGG_SRCS) $(BUS_MAINS),$(wildcard userspace/*.c))
+PURE_SRCS := $(filter-out $(SYS_SRCS) $(MAIN_SRC) $(AGG_SRCS) $(BUS_MAINS) $(API_SRCS) $(WACHTCTL_SRC),$(wildcard userspace/*.c))
 
 PURE_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(PURE_SRCS))
 SYS_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(SYS_SRCS))
 AGG_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(AGG_SRCS))
+API_OBJS := $(patsubst userspace/%.c,$(BUILD)/%.o,$(API_SRCS))
 
 # The wire format: C generated from proto/wacht.proto at build time (never
 # checked in, never edited). Linked wherever the pure sources are.
@@ -58,7 +69,8 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce \
 	bench-aggregator bus
-all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS)
+all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
+	$(BUILD)/wacht-api-fixture
 bus: $(BUS_BINS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
@@ -77,7 +89,7 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 	protoc-c --proto_path=proto --c_out=$(BUILD) $<
 
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
-$(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(BUILD)/main.o $(patsubst userspace/%.c,$(BUILD)/%.o,$(BUS_MAINS)): $(PB_HDR)
+$(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(API_OBJS) $(BUILD)/main.o $(patsubst userspace/%.c,$(BUILD)/%.o,$(BUS_MAINS)): $(PB_HDR)
 
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
@@ -93,18 +105,33 @@ $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PU
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The aggregator links the pure modules (wire, store, ingest, tls), no BPF.
-$(BUILD)/wacht-aggregator: $(AGG_OBJS) $(PURE_OBJS) $(PB_OBJ)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/wacht-aggregator: $(AGG_OBJS) $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(API_LIBS)
 
 $(BUILD)/wacht-bus-%: $(BUILD)/bus_%_main.o $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: each links every pure module (no root, no kernel).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS)
+$(API_OBJS) $(BUILD)/wachtctl.o: $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
+# wachtctl: the CLI, an HTTP client of the API (libcurl, json-c).
+$(BUILD)/wachtctl: $(BUILD)/wachtctl.o
+	$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs json-c libcurl 2>/dev/null || echo -ljson-c -lcurl)
+
+# The API alone over a fixture store, for wachtctl's integration test.
+$(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
+
+# Unit tests: each links every pure module (no root, no kernel).
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
 
 unit: $(UNIT_BINS)
 unit-san: $(SAN_BINS)

@@ -5,7 +5,7 @@
 set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
-libssl-dev openssl libpq-dev libnats-dev
+libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev
 runc busybox-static iproute2 jq python3
 nats-server postgresql"
 # nats-server and postgresql: the scale-out integration test starts private

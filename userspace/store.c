@@ -67,6 +67,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE findings ADD COLUMN merge_hash INTEGER NOT NULL DEFAULT 0;"
 	"DROP INDEX findings_merge;"
 	"CREATE INDEX findings_merge_hash ON findings(merge_hash, first_seen);",
+	/* 2 -> 3: each node's learned profile of each group, as the sensor
+	 * sent it (LearnedProfile); the newest replaces the older one */
+	"CREATE TABLE learned (grp TEXT NOT NULL, node TEXT NOT NULL, yaml TEXT NOT NULL,"
+	" updated INTEGER NOT NULL, PRIMARY KEY (grp, node)) WITHOUT ROWID;",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -90,6 +94,9 @@ enum stmt_id {
 	ST_SENSOR_UPSERT,
 	ST_SENSOR_DROPS,
 	ST_SENSORS,
+	ST_LEARNED_PUT,
+	ST_LEARNED_ALL,
+	ST_COUNTS,
 	ST__COUNT,
 };
 
@@ -127,7 +134,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		     " container_name, image, pod, namespace, grp, pid, exe, process_name,"
 		     " args, file_path, file_op, net_proto, net_direction, local_ip,"
 		     " local_port, remote_ip, remote_port, peer_group, message,"
-		     " acknowledged, ack_by, ack_comment, ack_time FROM findings WHERE"
+		     " acknowledged, ack_by, ack_comment, ack_time, ppid, uid, euid, parent_exe"
+		     " FROM findings WHERE"
 		     " (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR last_seen >= ?2)"
 		     " AND (?3 IS NULL OR last_seen <= ?3) AND severity >= ?4"
 		     " AND (?5 IS NULL OR namespace = ?5) AND (?6 IS NULL OR pod = ?6)"
@@ -150,6 +158,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SENSOR_DROPS] = "UPDATE sensors SET drops = ?2, last_seen = ?3 WHERE sensor_id = ?1",
 	[ST_SENSORS] = "SELECT node, sensor_id, version, kernel, last_seen, drops FROM sensors"
 		       " ORDER BY node, sensor_id",
+	[ST_LEARNED_PUT] = "INSERT INTO learned (grp, node, yaml, updated) VALUES (?1, ?2, ?3, ?4)"
+			   " ON CONFLICT(grp, node) DO UPDATE SET yaml = excluded.yaml,"
+			   " updated = excluded.updated WHERE excluded.updated >= learned.updated",
+	[ST_LEARNED_ALL] = "SELECT grp, node, yaml, updated FROM learned"
+			   " WHERE ?1 IS NULL OR grp = ?1 ORDER BY grp, node",
+	[ST_COUNTS] = "SELECT name, severity, count(*), sum(count) FROM findings"
+		      " GROUP BY name, severity ORDER BY name, severity",
 };
 
 struct store {
@@ -671,6 +686,8 @@ fail:
 
 int store__begin(struct store *s)
 {
+	if (s->pg)
+		return 0; /* PostgreSQL: every store__add_findings is its own transaction */
 	int err;
 
 	if (s->in_txn)
@@ -683,6 +700,8 @@ int store__begin(struct store *s)
 
 int store__commit(struct store *s)
 {
+	if (s->pg)
+		return 0;
 	int err;
 
 	if (!s->in_txn)
@@ -823,6 +842,10 @@ static void row_read(sqlite3_stmt *st, struct store_row *r)
 	r->ack_by = col_text(st, 34);
 	r->ack_comment = col_text(st, 35);
 	r->ack_time = sqlite3_column_int64(st, 36);
+	r->ppid = (uint32_t)sqlite3_column_int64(st, 37);
+	r->uid = (uint32_t)sqlite3_column_int64(st, 38);
+	r->euid = (uint32_t)sqlite3_column_int64(st, 39);
+	r->parent_exe = col_text(st, 40);
 }
 
 int store__query(struct store *s, const struct store_filter *flt, store_row_cb cb, void *ctx,
@@ -950,6 +973,8 @@ fail:
 
 int store__checkpoint(struct store *s)
 {
+	if (s->pg)
+		return 0;
 	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	return rc == SQLITE_BUSY ? 0 : sqlite_errno(rc);
@@ -1001,4 +1026,208 @@ out:
 		unlink(tmp);
 	free(tmp);
 	return err;
+}
+
+/* Copies every page of src (schema "main") into a new database at path. */
+static int copy_db(sqlite3 *src, const char *path)
+{
+	sqlite3_backup *b;
+	sqlite3 *dst = NULL;
+	int rc, err;
+
+	unlink(path);
+	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		err = sqlite_errno(rc);
+		sqlite3_close(dst);
+		return err;
+	}
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (!b) {
+		err = sqlite_errno(sqlite3_errcode(dst));
+		sqlite3_close(dst);
+		return err;
+	}
+	rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	err = rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+	rc = sqlite3_close(dst);
+	if (!err && rc != SQLITE_OK)
+		err = sqlite_errno(rc);
+	return err;
+}
+
+int store__restore(const char *dst_path, const char *backup_path, char **errmsg)
+{
+	char *tmp = NULL, *side = NULL;
+	const char *why = NULL;
+	sqlite3_stmt *st = NULL;
+	sqlite3 *src = NULL;
+	int rc, err = 0, version = -1;
+
+	if (errmsg)
+		*errmsg = NULL;
+	rc = sqlite3_open_v2(backup_path, &src, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK) {
+		err = sqlite_errno(rc);
+		why = src ? sqlite3_errmsg(src) : sqlite3_errstr(rc);
+		goto out;
+	}
+	/* A backup that is not a whole, readable store of a version this code
+	 * knows must not replace a working one. */
+	rc = sqlite3_prepare_v2(src, "PRAGMA quick_check", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    strcmp((const char *)sqlite3_column_text(st, 0), "ok")) {
+		err = -EBADMSG;
+		why = "the backup is corrupt (quick_check)";
+		goto out;
+	}
+	if (rc != SQLITE_ROW) {
+		err = sqlite_errno(rc);
+		why = sqlite3_errmsg(src);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	rc = sqlite3_prepare_v2(src, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	if (version < 1 || version > STORE_SCHEMA_VERSION) {
+		err = -EPROTO;
+		why = version < 1 ? "not a wacht store" : "written by a newer wacht (schema version)";
+		goto out;
+	}
+	if (asprintf(&tmp, "%s.restore", dst_path) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	err = copy_db(src, tmp);
+	if (err) {
+		why = "cannot write the copy next to the store";
+		goto out;
+	}
+	/* The old store's WAL belongs to the old file: left in place it would
+	 * be replayed over the restored one. */
+	for (int i = 0; i < 2 && !err; i++) {
+		free(side);
+		if (asprintf(&side, "%s%s", dst_path, i ? "-shm" : "-wal") < 0) {
+			side = NULL;
+			err = -ENOMEM;
+		} else if (unlink(side) && errno != ENOENT) {
+			err = -errno;
+			why = "cannot remove the old store's WAL";
+		}
+	}
+	if (!err && rename(tmp, dst_path)) {
+		err = -errno;
+		why = "cannot rename the copy into place";
+	}
+out:
+	if (err && errmsg &&
+	    asprintf(errmsg, "store: failed to restore %s from %s: %s", dst_path, backup_path,
+		     why ? why : strerror(-err)) < 0)
+		*errmsg = NULL;
+	sqlite3_finalize(st);
+	sqlite3_close(src);
+	if (err && tmp)
+		unlink(tmp);
+	free(tmp);
+	free(side);
+	return err;
+}
+
+/* ---- learned profiles */
+
+int store__learned_put(struct store *s, const char *group, const char *node, const char *yaml,
+		       int64_t now)
+{
+	if (s->pg)
+		return store_pg__learned_put(s->pg, group, node, yaml, now);
+	int err = 0;
+	sqlite3_stmt *st;
+
+	if (!group || !group[0] || !node || !node[0] || !yaml)
+		return -EINVAL;
+	st = stmt_get(s, ST_LEARNED_PUT, &err);
+	if (!st)
+		return err;
+	bind_str(st, 1, group);
+	bind_str(st, 2, node);
+	bind_str(st, 3, yaml);
+	sqlite3_bind_int64(st, 4, now);
+	return stmt_done(st);
+}
+
+int store__learned_foreach(struct store *s, const char *group, store_learned_cb cb, void *ctx)
+{
+	if (s->pg)
+		return store_pg__learned_foreach(s->pg, group, cb, ctx);
+	struct store_learned row;
+	int err = 0, rc;
+	sqlite3_stmt *st = stmt_get(s, ST_LEARNED_ALL, &err);
+
+	if (!st)
+		return err;
+	bind_opt_str(st, 1, group);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		row.group = col_text(st, 0);
+		row.node = col_text(st, 1);
+		row.yaml = col_text(st, 2);
+		row.yaml_len = (size_t)sqlite3_column_bytes(st, 2);
+		row.updated = sqlite3_column_int64(st, 3);
+		err = cb(ctx, &row);
+		if (err)
+			break;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+/* ---- statistics */
+
+int store__counts(struct store *s, store_count_cb cb, void *ctx)
+{
+	if (s->pg)
+		return store_pg__counts(s->pg, cb, ctx);
+	int err = 0, rc;
+	sqlite3_stmt *st = stmt_get(s, ST_COUNTS, &err);
+
+	if (!st)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = cb(ctx, col_text(st, 0), sqlite3_column_int(st, 1),
+			 (uint64_t)sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+		if (err)
+			break;
+	}
+	sqlite3_reset(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+int64_t store__size_bytes(struct store *s)
+{
+	if (s->pg)
+		return store_pg__size_bytes(s->pg);
+	sqlite3_stmt *st;
+	int64_t v = -EIO;
+	int rc;
+
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT page_count * page_size FROM pragma_page_count(),"
+				" pragma_page_size()",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_errno(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		v = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	sqlite3_finalize(st);
+	return v;
 }

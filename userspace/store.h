@@ -13,7 +13,7 @@
 
 /* PRAGMA user_version this code creates and migrates to. A database with a
  * higher version (written by a newer aggregator) is refused. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* All times are nanoseconds since the Unix epoch (UTC), as on the wire. */
 struct store_opts {
@@ -131,8 +131,8 @@ struct store_row {
 	int severity, action, mode; /* the wire enums */
 	const char *rule_id, *rule_name, *rule_group;
 	const char *container_id, *container_name, *image, *pod, *namespace_, *group;
-	uint32_t pid;
-	const char *exe, *process_name;
+	uint32_t pid, ppid, uid, euid;
+	const char *exe, *process_name, *parent_exe;
 	const char *args_json;      /* JSON array of strings */
 	const char *file_path, *file_op;
 	uint32_t net_proto, net_direction;
@@ -177,5 +177,49 @@ int store__checkpoint(struct store *s);
  * connections may be writing). Restore: open the copy with store__open.
  * 0 or -errno; -EOPNOTSUPP for PostgreSQL (use pg_dump). */
 int store__backup(struct store *s, const char *path);
+
+/*
+ * Restore, OFFLINE (no store open on dst_path, the aggregator stopped):
+ * checks that backup_path is a readable store (quick_check) of a schema
+ * version this code can open, copies it to dst_path.restore, removes
+ * dst_path's -wal and -shm (they belong to the replaced file) and renames
+ * the copy to dst_path. The next store__open migrates it if it is older.
+ * On failure dst_path is untouched (unless only the final rename failed
+ * after its WAL was removed), and *errmsg (if not NULL) is "store: failed
+ * to restore DST from BACKUP: reason" for the caller to free. 0 or -errno
+ * (-EBADMSG corrupt, -EPROTO not a store or too new, ...).
+ */
+int store__restore(const char *dst_path, const char *backup_path, char **errmsg);
+
+/* ---- learned profiles: one YAML document set per (group, node) */
+
+/* Stores what node learned for group (NvSecurityRule YAML, as the sensor's
+ * LearnedProfile carried it), replacing that node's older profile of the
+ * group (one with a later `updated` time wins). 0, -EINVAL (empty group or
+ * node, NULL yaml) or -errno. */
+int store__learned_put(struct store *s, const char *group, const char *node, const char *yaml,
+		       int64_t now);
+
+struct store_learned {
+	const char *group, *node, *yaml; /* borrowed for the call */
+	size_t yaml_len;
+	int64_t updated;
+};
+typedef int (*store_learned_cb)(void *ctx, const struct store_learned *row);
+/* Every stored profile of group (NULL: of every group), by group then node.
+ * A non-zero return of cb stops and is returned; else 0 or -errno. */
+int store__learned_foreach(struct store *s, const char *group, store_learned_cb cb, void *ctx);
+
+/* ---- statistics, for metrics */
+
+/* Per (finding name, severity): rows stored and the occurrences they stand
+ * for (sum of counts), by name then severity. cb's non-zero return stops
+ * and is returned; else 0 or -errno. */
+typedef int (*store_count_cb)(void *ctx, const char *name, int severity, uint64_t rows,
+			      uint64_t occurrences);
+int store__counts(struct store *s, store_count_cb cb, void *ctx);
+/* Size of the main database file in bytes (pages in use and free; the WAL
+ * not included), or -errno. */
+int64_t store__size_bytes(struct store *s);
 
 #endif /* WACHT_STORE_H */

@@ -54,7 +54,7 @@
  *   contents) are broken by PostgreSQL and the loser retried.
  */
 /* PostgreSQL has its own schema history (the SQLite one is in store.c). */
-#define STORE_PG_SCHEMA_VERSION 1
+#define STORE_PG_SCHEMA_VERSION 2
 static const char *const migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE findings ("
@@ -94,6 +94,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE sensors (sensor_id TEXT PRIMARY KEY, node TEXT NOT NULL,"
 	" version TEXT NOT NULL, kernel TEXT NOT NULL, start_time BIGINT NOT NULL,"
 	" last_seen BIGINT NOT NULL, drops BIGINT NOT NULL DEFAULT 0);",
+	/* 1 -> 2: each node's learned profile of each group (LearnedProfile),
+	 * the newest replacing the older one, as in SQLite */
+	"CREATE TABLE learned (grp TEXT NOT NULL, node TEXT NOT NULL, yaml TEXT NOT NULL,"
+	" updated BIGINT NOT NULL, PRIMARY KEY (grp, node));",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -1048,4 +1052,92 @@ int store_pg__backup(struct store_pg *s, const char *path)
 	snprintf(s->errmsg, sizeof(s->errmsg),
 		 "a PostgreSQL store is backed up with pg_dump, not by the aggregator");
 	return -EOPNOTSUPP;
+}
+
+/* ---- learned profiles and statistics (the HTTP API's), as in store.c;
+ * plain parameterised statements: called rarely */
+
+static PGresult *exec_params(struct store_pg *s, const char *sql, int n, const char *const *v,
+			     int *err)
+{
+	PGresult *res;
+
+	if (conn_ready(s)) {
+		*err = -ECONNREFUSED;
+		return NULL;
+	}
+	res = PQexecParams(s->conn, sql, n, NULL, v, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "%s", PQerrorMessage(s->conn));
+		PQclear(res);
+		*err = -EIO;
+		return NULL;
+	}
+	return res;
+}
+
+int store_pg__learned_put(struct store_pg *s, const char *group, const char *node,
+			  const char *yaml, int64_t now)
+{
+	char ts[24];
+	int err = 0;
+
+	snprintf(ts, sizeof(ts), "%lld", (long long)now);
+	const char *v[] = { group, node, yaml, ts };
+	PGresult *res = exec_params(s,
+		"INSERT INTO learned (grp, node, yaml, updated) VALUES ($1, $2, $3, $4)"
+		" ON CONFLICT (grp, node) DO UPDATE SET yaml = EXCLUDED.yaml,"
+		" updated = EXCLUDED.updated WHERE EXCLUDED.updated >= learned.updated",
+		4, v, &err);
+	PQclear(res);
+	return err;
+}
+
+int store_pg__learned_foreach(struct store_pg *s, const char *group, store_learned_cb cb,
+			      void *ctx)
+{
+	const char *v[] = { group };
+	int err = 0;
+	PGresult *res = exec_params(s,
+		"SELECT grp, node, yaml, updated FROM learned"
+		" WHERE $1::text IS NULL OR grp = $1 ORDER BY grp, node", 1, v, &err);
+
+	for (int i = 0; res && i < PQntuples(res) && !err; i++) {
+		struct store_learned row = {
+			.group = PQgetvalue(res, i, 0),
+			.node = PQgetvalue(res, i, 1),
+			.yaml = PQgetvalue(res, i, 2),
+			.yaml_len = (size_t)PQgetlength(res, i, 2),
+			.updated = col_int(res, i, 3),
+		};
+		err = cb(ctx, &row);
+	}
+	PQclear(res);
+	return err;
+}
+
+int store_pg__counts(struct store_pg *s, store_count_cb cb, void *ctx)
+{
+	int err = 0;
+	PGresult *res = exec_params(s,
+		"SELECT name, severity, count(*), sum(count) FROM findings"
+		" GROUP BY name, severity ORDER BY name, severity", 0, NULL, &err);
+
+	for (int i = 0; res && i < PQntuples(res) && !err; i++)
+		err = cb(ctx, PQgetvalue(res, i, 0), (int)col_int(res, i, 1),
+			 (uint64_t)col_int(res, i, 2), (uint64_t)col_int(res, i, 3));
+	PQclear(res);
+	return err;
+}
+
+int64_t store_pg__size_bytes(struct store_pg *s)
+{
+	int err = 0;
+	PGresult *res = exec_params(s, "SELECT pg_database_size(current_database())", 0, NULL,
+				    &err);
+	int64_t v = res && PQntuples(res) == 1 ? col_int(res, 0, 0) : err ? err : -EIO;
+
+	PQclear(res);
+	return v;
 }

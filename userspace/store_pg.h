@@ -40,6 +40,12 @@ int store_pg__ack(struct store_pg *s, const char *id, bool ack, const char *who,
 int64_t store_pg__retention(struct store_pg *s, int64_t max_age_ns, uint64_t max_rows,
 			    int64_t now);
 int store_pg__backup(struct store_pg *s, const char *path);
+int store_pg__learned_put(struct store_pg *s, const char *group, const char *node,
+			  const char *yaml, int64_t now);
+int store_pg__learned_foreach(struct store_pg *s, const char *group, store_learned_cb cb,
+			      void *ctx);
+int store_pg__counts(struct store_pg *s, store_count_cb cb, void *ctx);
+int64_t store_pg__size_bytes(struct store_pg *s);
 
 /* How the store behind a URL is chosen (store__open): */
 enum store_kind {

@@ -142,6 +142,7 @@ static bool body_known(Wacht__V1__Envelope__BodyCase c)
 	case WACHT__V1__ENVELOPE__BODY_FINDINGS:
 	case WACHT__V1__ENVELOPE__BODY_ACK:
 	case WACHT__V1__ENVELOPE__BODY_FLOWS:
+	case WACHT__V1__ENVELOPE__BODY_LEARNED:
 		return true;
 	default:
 		return false;
@@ -448,13 +449,19 @@ static void put_time(struct jsonw *w, int64_t ns)
 
 void wire_finding_format(struct jsonw *w, const Wacht__V1__Finding *f)
 {
+	jsonw__obj_begin(w, NULL);
+	wire_finding_fields(w, f);
+	jsonw__obj_end(w);
+}
+
+void wire_finding_fields(struct jsonw *w, const Wacht__V1__Finding *f)
+{
 	static const Wacht__V1__Rule no_rule = WACHT__V1__RULE__INIT;
 	static const Wacht__V1__Process no_process = WACHT__V1__PROCESS__INIT;
 	const Wacht__V1__Rule *r = f->rule ? f->rule : &no_rule;
 	const Wacht__V1__Process *p = f->process ? f->process : &no_process;
 	const Wacht__V1__Container *c = f->container;
 
-	jsonw__obj_begin(w, NULL);
 	put_time(w, f->time_unix_ns);
 	put_str(w, "node", f->node);
 	put_str(w, "name", f->name);
@@ -515,5 +522,4 @@ void wire_finding_format(struct jsonw *w, const Wacht__V1__Finding *f)
 	}
 	put_bin(w, "message", f->message);
 	jsonw__u64(w, "count", f->count);
-	jsonw__obj_end(w);
 }

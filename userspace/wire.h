@@ -107,5 +107,8 @@ void wire_finding__release(struct wire_finding *wf);
  * this version does not know as "", an address that is neither 4 nor 16
  * bytes as ""). Appended to w like finding_format. */
 void wire_finding_format(struct jsonw *w, const Wacht__V1__Finding *f);
+/* The same members without the enclosing braces, into an object the caller
+ * opened (the API adds its own members after them). */
+void wire_finding_fields(struct jsonw *w, const Wacht__V1__Finding *f);
 
 #endif /* WACHT_WIRE_H */

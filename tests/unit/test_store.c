@@ -724,6 +724,72 @@ static void test_url(void **state)
 	free(err);
 }
 
+struct learned_rows {
+	char text[256];
+};
+
+static int learned_row(void *ctx, const struct store_learned *row)
+{
+	struct learned_rows *lr = ctx;
+	size_t n = strlen(lr->text);
+
+	snprintf(lr->text + n, sizeof(lr->text) - n, "%s/%s=%s@%lld;", row->group, row->node,
+		 row->yaml, (long long)(row->updated / SEC));
+	assert_int_equal(row->yaml_len, strlen(row->yaml));
+	return 0;
+}
+
+/* One profile per (group, node): a newer one replaces it, an older one
+ * (a resend that arrives late) does not. */
+static void test_learned_profiles(void **state)
+{
+	struct fx *fx = *state;
+	struct learned_rows lr = {0};
+
+	assert_int_equal(store__learned_put(fx->s, "nv.web.shop", "node-b", "b1", 100 * SEC), 0);
+	assert_int_equal(store__learned_put(fx->s, "nv.web.shop", "node-a", "a1", 100 * SEC), 0);
+	assert_int_equal(store__learned_put(fx->s, "nv.db.shop", "node-a", "d1", 100 * SEC), 0);
+	assert_int_equal(store__learned_put(fx->s, "nv.web.shop", "node-a", "a2", 200 * SEC), 0);
+	assert_int_equal(store__learned_put(fx->s, "nv.web.shop", "node-a", "a0", 50 * SEC), 0);
+	assert_int_equal(store__learned_put(fx->s, "", "node-a", "x", 1), -EINVAL);
+	assert_int_equal(store__learned_put(fx->s, "g", "", "x", 1), -EINVAL);
+	assert_int_equal(store__learned_foreach(fx->s, NULL, learned_row, &lr), 0);
+	assert_string_equal(lr.text, "nv.db.shop/node-a=d1@100;nv.web.shop/node-a=a2@200;"
+				     "nv.web.shop/node-b=b1@100;");
+	lr.text[0] = 0;
+	assert_int_equal(store__learned_foreach(fx->s, "nv.web.shop", learned_row, &lr), 0);
+	assert_string_equal(lr.text, "nv.web.shop/node-a=a2@200;nv.web.shop/node-b=b1@100;");
+}
+
+static int count_cb(void *ctx, const char *name, int severity, uint64_t rows, uint64_t occ)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%s/%d=%llu/%llu;", name, severity, (unsigned long long)rows,
+		 (unsigned long long)occ);
+	return 0;
+}
+
+static void test_counts_and_size(void **state)
+{
+	struct fx *fx = *state;
+	struct tf a, b, c;
+	char out[256] = "";
+
+	tf_init(&a, "s:1", T0, "shop", "web-1", "/bin/sh");
+	tf_init(&b, "s:2", T0 + SEC, "shop", "web-1", "/bin/sh"); /* merged into s:1 */
+	b.f.count = 4;
+	tf_init(&c, "s:3", T0, "pay", "api-1", "/bin/bash");
+	c.f.severity = WACHT__V1__SEVERITY__SEVERITY_LOW;
+	assert_int_equal(add1(fx->s, &a), 1);
+	assert_int_equal(add1(fx->s, &b), 1);
+	assert_int_equal(add1(fx->s, &c), 1);
+	assert_int_equal(store__counts(fx->s, count_cb, out), 0);
+	assert_string_equal(out, "Process.Profile.Violation/2=1/1;Process.Profile.Violation/4=1/5;");
+	assert_true(store__size_bytes(fx->s) >= 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -739,6 +805,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy, setup, teardown),
 		cmocka_unit_test(test_url),
+		cmocka_unit_test_setup_teardown(test_learned_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_and_size, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -149,6 +149,22 @@ static void test_roundtrip_server_hello_ack_flows(void **state)
 	out = roundtrip(&env);
 	assert_int_equal(out->flows->batch_seq, 77);
 	wire_envelope_free(out);
+
+	Wacht__V1__LearnedProfile lp = WACHT__V1__LEARNED_PROFILE__INIT;
+
+	wire_envelope_init(&env);
+	lp.group = "nv.web.shop";
+	lp.node = "worker-2";
+	lp.yaml = "---\napiVersion: neuvector.com/v1\n";
+	lp.time_unix_ns = 1767225600000000001LL;
+	env.body_case = WACHT__V1__ENVELOPE__BODY_LEARNED;
+	env.learned = &lp;
+	out = roundtrip(&env);
+	assert_string_equal(out->learned->group, "nv.web.shop");
+	assert_string_equal(out->learned->node, "worker-2");
+	assert_string_equal(out->learned->yaml, "---\napiVersion: neuvector.com/v1\n");
+	assert_int_equal(out->learned->time_unix_ns, 1767225600000000001LL);
+	wire_envelope_free(out);
 }
 
 /* The exact bytes: an Ack of batch 5 is 6 payload bytes (version 1, field
@@ -550,8 +566,8 @@ static void test_truncated_and_garbage(void **state)
 	buf = raw_frame(nobody, sizeof(nobody), &len);
 	assert_int_equal(feed_all(buf, len, &out), -EBADMSG);
 	free(buf);
-	/* a body this version does not know (field 7) */
-	static const uint8_t unknown[] = { 0x08, 0x01, 0x3a, 0x00 };
+	/* a body this version does not know (field 15; 7 is LearnedProfile) */
+	static const uint8_t unknown[] = { 0x08, 0x01, 0x7a, 0x00 };
 	buf = raw_frame(unknown, sizeof(unknown), &len);
 	assert_int_equal(feed_all(buf, len, &out), -EBADMSG);
 	free(buf);
