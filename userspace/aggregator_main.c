@@ -2,11 +2,15 @@
 /* aggregator_main.c: command line of wacht-aggregator; wiring only. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aggregator.h"
+#include "api.h"
+#include "store.h"
 #include "wire.h"
 
 static void usage(FILE *f)
@@ -41,6 +45,18 @@ static void usage(FILE *f)
 "      --retention-rows N    keep at most N findings, deleting the oldest\n"
 "                            (default: no limit)\n"
 "\n"
+"HTTP API (for wachtctl and tools; README: \"The aggregator API\")\n"
+"      --api-listen ADDR:PORT serve the API there (numeric address; default:\n"
+"                            127.0.0.1:7080; 'off' for none)\n"
+"      --api-tokens FILE     tokens, one per line: NAME SHA256 SCOPE (SCOPE: *\n"
+"                            or namespaces separated by commas); required\n"
+"                            unless --api-listen off\n"
+"      --api-tls-cert FILE   serve HTTPS with this PEM certificate ...\n"
+"      --api-tls-key FILE    ... and key\n"
+"      --restore BACKUP      replace the --store database with BACKUP (a file\n"
+"                            from GET /api/v1/backup) and exit; the aggregator\n"
+"                            must not be running\n"
+"\n"
 "Other\n"
 "      --stats-interval SEC  a stats line on stderr every SEC seconds\n"
 "                            (default: 60; 0: never)\n"
@@ -55,9 +71,38 @@ static void usage(FILE *f)
 "start, 2 on a usage error.\n");
 }
 
+/* "ADDR:PORT" ([v6]:PORT) for the API; the address numeric. */
+static int parse_api_listen(const char *s, struct api_config *api)
+{
+	static char addr[64];
+	const char *colon = strrchr(s, ':');
+	char *end;
+
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(addr)) {
+		fprintf(stderr, "wacht-aggregator: bad --api-listen '%s' (expected ADDR:PORT)\n", s);
+		return -EINVAL;
+	}
+	const char *a = s, *ae = colon;
+	if (*a == '[' && ae[-1] == ']') {
+		a++;
+		ae--;
+	}
+	memcpy(addr, a, ae - a);
+	addr[ae - a] = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535 || end == colon + 1) {
+		fprintf(stderr, "wacht-aggregator: bad port in --api-listen '%s'\n", s);
+		return -EINVAL;
+	}
+	api->listen_addr = addr;
+	api->port = (uint16_t)port;
+	return 0;
+}
+
 enum {
 	OPT_LISTEN = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_PLAIN, OPT_STORE, OPT_RET_DAYS,
 	OPT_RET_ROWS, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION,
+	OPT_API_LISTEN, OPT_API_TOKENS, OPT_API_CERT, OPT_API_KEY, OPT_RESTORE,
 };
 
 /* A whole number from min to max; -EINVAL (said on stderr) otherwise. */
@@ -93,6 +138,11 @@ int main(int argc, char **argv)
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "api-listen", required_argument, NULL, OPT_API_LISTEN },
+		{ "api-tokens", required_argument, NULL, OPT_API_TOKENS },
+		{ "api-tls-cert", required_argument, NULL, OPT_API_CERT },
+		{ "api-tls-key", required_argument, NULL, OPT_API_KEY },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ 0 },
 	};
 	struct agg_config cfg = {
@@ -100,6 +150,8 @@ int main(int argc, char **argv)
 		.stats_interval_s = 60,
 	};
 	struct agg_server *srv;
+	struct api_config api = { 0 };
+	const char *api_listen = "127.0.0.1:7080", *restore = NULL;
 	uint64_t v;
 	int c, ret;
 
@@ -122,6 +174,21 @@ int main(int argc, char **argv)
 			break;
 		case OPT_STORE:
 			cfg.store_path = optarg;
+			break;
+		case OPT_API_LISTEN:
+			api_listen = optarg;
+			break;
+		case OPT_API_TOKENS:
+			api.tokens_path = optarg;
+			break;
+		case OPT_API_CERT:
+			api.tls_cert = optarg;
+			break;
+		case OPT_API_KEY:
+			api.tls_key = optarg;
+			break;
+		case OPT_RESTORE:
+			restore = optarg;
 			break;
 		case OPT_RET_DAYS:
 			if (parse_u64("--retention-days", optarg, 0, 36500, &v))
@@ -169,6 +236,30 @@ int main(int argc, char **argv)
 				"Try 'wacht-aggregator --help'.\n");
 		return 2;
 	}
+	if (restore) {
+		char *why = NULL;
+		int err = store__restore(cfg.store_path, restore, &why);
+		if (err) {
+			fprintf(stderr, "wacht-aggregator: failed to restore %s from %s: %s\n",
+				cfg.store_path, restore, why ? why : strerror(-err));
+			free(why);
+			return 1;
+		}
+		printf("restored %s from %s\n", cfg.store_path, restore);
+		return 0;
+	}
+	bool api_on = strcmp(api_listen, "off") != 0;
+	if (api_on && parse_api_listen(api_listen, &api) < 0)
+		return 2;
+	if (api_on && !api.tokens_path) {
+		fprintf(stderr, "wacht-aggregator: --api-tokens FILE is required (or --api-listen off)\n"
+				"Try 'wacht-aggregator --help'.\n");
+		return 2;
+	}
+	if (!!api.tls_cert != !!api.tls_key) {
+		fprintf(stderr, "wacht-aggregator: --api-tls-cert and --api-tls-key go together\n");
+		return 2;
+	}
 	if (!cfg.tls.plaintext && (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key)) {
 		fprintf(stderr, "wacht-aggregator: --tls-ca, --tls-cert and --tls-key are required "
 				"(or --plaintext, for local development only)\n");
@@ -182,17 +273,26 @@ int main(int argc, char **argv)
 	if (!srv)
 		return 1;
 
-	/* ---- HTTP API HOOK (issue 5, branch api) ----
-	 * The HTTP JSON API starts here, in its own threads with its own read
-	 * connection to the SQLite store (cfg.store_path; WAL lets it read
-	 * while this loop writes), before the ingest loop runs:
-	 *
-	 *     struct api *api = api__start(&api_cfg, cfg.store_path);
-	 *
-	 * and stops after agg_server__run returns (api__stop(api)), before
-	 * agg_server__free closes the store. */
+	/* the API in its own threads, with its own connections to the store
+	 * (WAL: they read while this loop writes) */
+	api.store_path = cfg.store_path;
+	/* the API's threads inherit this mask: SIGINT/SIGTERM must reach the
+	 * loop's signalfd, never a thread that would die of them */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	if (api_on && api__start(&api) < 0) {
+		agg_server__free(srv);
+		return 1;
+	}
+	if (api_on)
+		fprintf(stderr, "wacht-aggregator: API on %s:%u%s\n", api.listen_addr,
+			(unsigned)api__port(), api.tls_cert ? " (HTTPS)" : "");
 
 	ret = agg_server__run(srv);
+	api__stop();
 	agg_server__free(srv);
 	return ret;
 }

@@ -187,6 +187,21 @@ static int on_envelope(struct ingest_conn *ic, const Wacht__V1__Envelope *env, i
 		if (!ic->hello)
 			return fail(ic, -EPROTO, "findings before the hello");
 		return on_batch(ic, env->findings, now);
+	case WACHT__V1__ENVELOPE__BODY_LEARNED: {
+		const Wacht__V1__LearnedProfile *lp = env->learned;
+		if (!ic->hello)
+			return fail(ic, -EPROTO, "a learned profile before the hello");
+		/* a sensor speaks for its own node only */
+		if (!lp->group || !lp->group[0] || !lp->yaml || strcmp(lp->node ? lp->node : "", ic->node))
+			return fail(ic, -EPROTO, "a learned profile without a group or for another node "
+					 "than the hello's (%s)", ic->node);
+		int err = store__learned_put(ic->st, lp->group, ic->node, lp->yaml,
+					     lp->time_unix_ns ? lp->time_unix_ns : now);
+		if (err)
+			return fail(ic, err, "failed to store the learned profile %s of %s: %s (%s)",
+				    lp->group, ic->node, strerror(-err), store__errmsg(ic->st));
+		return 0;
+	}
 	case WACHT__V1__ENVELOPE__BODY_FLOWS:
 		if (!ic->hello)
 			return fail(ic, -EPROTO, "flows before the hello");

@@ -10,6 +10,8 @@
 # The aggregator binary: $WACHT_AGGREGATOR, else wacht-aggregator next to
 # the sensor binary ($WACHT_SENSOR or build/wacht-sensor).
 
+import hashlib
+import json
 import os
 import socket
 import sqlite3
@@ -17,6 +19,9 @@ import ssl
 import struct
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from harness import REG, Container, Sensor, run, track_pid, pid_alive
 from test_policy import BASE_ALLOW, POD, new_ns, rules_file, web_group
@@ -63,8 +68,9 @@ def free_port():
 # The aggregator process.
 
 class Aggregator:
-    def __init__(self, pki, store, port):
-        self.pki, self.store, self.port = pki, store, port
+    def __init__(self, pki, store, port, api=None):
+        """api: (port, tokens file) to serve the HTTP API; None: off."""
+        self.pki, self.store, self.port, self.api = pki, store, port, api
         self.proc = None
         self.log_path = store + ".log"
         self._log_off = 0
@@ -75,6 +81,10 @@ class Aggregator:
         cmd = [AGG_BIN, "--listen", "127.0.0.1:%d" % self.port, "--store", self.store,
                "--tls-ca", self.pki["ca"], "--tls-cert", self.pki["server_crt"],
                "--tls-key", self.pki["server_key"], "--stats-interval", "0"]
+        if self.api:
+            cmd += ["--api-listen", "127.0.0.1:%d" % self.api[0], "--api-tokens", self.api[1]]
+        else:
+            cmd += ["--api-listen", "off"]
         with open(self.log_path, "ab") as log:
             self._log_off = log.tell()
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
@@ -197,7 +207,11 @@ def test_two_sensors_exactly_once_across_aggregator_kill():
     port = free_port()
     ns = new_ns()
     rules = monitor_rules(ns)
-    agg = Aggregator(pki, db, port)
+    api_port = free_port()
+    tokens = write_tokens(tmp, {"security": ("sec-token-" + ns, "*"),
+                                "team": ("team-token-" + ns, ns),
+                                "other": ("other-token-" + ns, "other-" + ns)})
+    agg = Aggregator(pki, db, port, api=(api_port, tokens))
     try:
         agg.start()
         with stream_sensor("wit-node-a-" + ns, port, pki, rules, os.path.join(tmp, "spool-a")) as sa, \
@@ -262,6 +276,7 @@ def test_two_sensors_exactly_once_across_aggregator_kill():
             con.close()
             assert row == ("Process.Profile.Violation", 4, 1, 2, POD, ns, "/bin/busybox",
                            "uname", "profile:nv.web." + ns, "nv.web." + ns, sa.node), row
+            check_api(api_port, ns, db, (sa, sb), s_first_uname(sa, c))
         # sensors stopped: everything they spooled was acknowledged
         for s in (sa, sb):
             st = s.final_stats["aggregator"]
@@ -273,6 +288,73 @@ def test_two_sensors_exactly_once_across_aggregator_kill():
         agg.stop()
     finally:
         agg.cleanup()
+
+
+def write_tokens(d, tokens):
+    """The API's tokens file: NAME SHA256(token) SCOPE per line."""
+    path = os.path.join(d, "tokens")
+    with open(path, "w") as f:
+        for name, (tok, scope) in tokens.items():
+            f.write("%s %s %s\n" % (name, hashlib.sha256(tok.encode()).hexdigest(), scope))
+    return path
+
+
+def api_get(port, path, token=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def check_api(port, ns, db, sensors, one_id):
+    """The aggregator's API over what the sensors stored: every row of the
+    namespace through pagination, token scopes, sensors, and an ack by
+    wachtctl recorded with the token's name."""
+    sec, team, other = "sec-token-" + ns, "team-token-" + ns, "other-token-" + ns
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    want = sorted(r[0] for r in con.execute("SELECT id FROM findings WHERE namespace = ?", (ns,)))
+    con.close()
+    for tok in (sec, team):
+        ids, cursor = [], None
+        while True:
+            st, body = api_get(port, "/api/v1/findings?namespace=%s&limit=50%s" % (
+                ns, "&cursor=" + urllib.parse.quote(cursor) if cursor else ""), tok)
+            assert st == 200, st
+            ids += [f["id"] for f in body["findings"]]
+            cursor = body["next"]
+            if not cursor:
+                break
+        assert sorted(ids) == want, "API (%s) returned %d rows, store has %d" % (
+            tok, len(ids), len(want))
+    assert api_get(port, "/api/v1/findings?namespace=" + ns)[0] == 401
+    assert api_get(port, "/api/v1/findings?namespace=" + ns, "wrong")[0] == 401
+    assert api_get(port, "/api/v1/findings?namespace=" + ns, other)[0] == 403
+    st, body = api_get(port, "/api/v1/findings", other)
+    assert st == 200 and body["findings"] == [], body
+    assert api_get(port, "/api/v1/findings/" + urllib.parse.quote(one_id), other)[0] == 404
+    st, body = api_get(port, "/api/v1/sensors", sec)
+    assert st == 200, st
+    got = sorted(x["sensor_id"] for x in body["sensors"])
+    assert [x for x in got if x in {sensor_id_of(s) for s in sensors}] == \
+        sorted(sensor_id_of(s) for s in sensors), got
+    assert api_get(port, "/api/v1/sensors", team)[0] == 403
+    # wachtctl, as a person uses it: ack with a comment, then see it
+    ctl = os.path.join(os.path.dirname(AGG_BIN), "wachtctl")
+    env = dict(os.environ, WACHT_SERVER="http://127.0.0.1:%d" % port, WACHT_TOKEN=team)
+    p = subprocess.run([ctl, "ack", one_id, "--comment", "known test loop"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    st, body = api_get(port, "/api/v1/findings/" + urllib.parse.quote(one_id), sec)
+    assert st == 200 and body["acknowledged"] is True and body["ack_by"] == "team" and \
+        body["ack_comment"] == "known test loop", body
+    env["WACHT_TOKEN"] = other
+    p = subprocess.run([ctl, "ack", one_id, "--comment", "not mine"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 3, (p.returncode, p.stdout, p.stderr)   # outside the scope: not found
 
 
 def s_first_uname(s, c):
