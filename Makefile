@@ -111,10 +111,6 @@ $(BUILD)/wacht-aggregator: $(AGG_OBJS) $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
 $(BUILD)/wacht-bus-%: $(BUILD)/bus_%_main.o $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests: each links every pure module (no root, no kernel).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
-
 $(API_OBJS) $(BUILD)/wachtctl.o: $(BUILD)/%.o: userspace/%.c $(wildcard userspace/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -126,24 +122,50 @@ $(BUILD)/wachtctl: $(BUILD)/wachtctl.o
 $(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
 
-# Unit tests: each links every pure module (no root, no kernel).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
+# Unit tests and fuzzers link the pure modules (no root, no kernel) from an
+# archive built once per flavour (plain, sanitized, fuzzing): each test
+# pulls in what it uses, and no source is compiled once per test.
+TEST_SRCS := $(PURE_SRCS) $(API_SRCS)
+UNIT_LIB := $(BUILD)/libwacht-test.a
+SAN_LIB := $(BUILD)/san/libwacht-test.a
+FUZZ_LIB := $(BUILD)/fuzzobj/libwacht-test.a
+SAN_OBJS := $(patsubst userspace/%.c,$(BUILD)/san/%.o,$(TEST_SRCS)) $(BUILD)/san/wacht.pb-c.o
+FUZZ_OBJS := $(patsubst userspace/%.c,$(BUILD)/fuzzobj/%.o,$(PURE_SRCS)) $(BUILD)/fuzzobj/wacht.pb-c.o
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRCS) $(API_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
-	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(PURE_SRCS) $(API_SRCS) $(PB_SRC) -lcmocka $(PKG_LIBS) $(API_LIBS)
+$(UNIT_LIB): $(PURE_OBJS) $(API_OBJS) $(PB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+$(SAN_LIB): $(SAN_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/san/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h bpf/enforce.h $(PB_HDR) | $(BUILD)/san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
+$(BUILD)/san/wacht.pb-c.o: $(PB_SRC) $(PB_HDR) | $(BUILD)/san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
+$(BUILD)/fuzzobj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h bpf/enforce.h $(PB_HDR) | $(BUILD)/fuzzobj
+	clang $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -c $< -o $@
+$(BUILD)/fuzzobj/wacht.pb-c.o: $(PB_SRC) $(PB_HDR) | $(BUILD)/fuzzobj
+	clang $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -c $< -o $@
+
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_LIB) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(UNIT_LIB) -lcmocka $(PKG_LIBS) $(API_LIBS) -lpthread
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(SAN_LIB) $(wildcard userspace/*.h) bpf/events.h | $(BUILD)/unit-san
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(SAN_LIB) -lcmocka $(PKG_LIBS) $(API_LIBS) -lpthread
 
 unit: $(UNIT_BINS)
 unit-san: $(SAN_BINS)
 
-$(BUILD) $(BUILD)/bpf $(BUILD)/unit $(BUILD)/unit-san $(BUILD)/fuzz:
+$(BUILD) $(BUILD)/bpf $(BUILD)/unit $(BUILD)/unit-san $(BUILD)/fuzz $(BUILD)/san $(BUILD)/fuzzobj:
 	mkdir -p $@
 
 # libFuzzer targets for every parser of untrusted input.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard userspace/*.h) | $(BUILD)/fuzz
-	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRCS) $(PB_SRC) $(PKG_LIBS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(wildcard userspace/*.h) | $(BUILD)/fuzz
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread
 fuzz: $(FUZZ_BINS)
 
 test: all unit unit-san
