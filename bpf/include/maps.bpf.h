@@ -195,8 +195,9 @@ WACHT_EXTERN struct {
 } held_execs SEC(".maps");
 
 /* [0]: boot time of userspace's last heartbeat. Execs are held only while
- * it is recent, so a sensor that stopped never leaves a process waiting. */
-#define WACHT_HEARTBEAT_NS (2ULL * 1000000000ULL)
+ * it is recent (5 s: a busy node may not run the sensor for a while), so
+ * a sensor that stopped never leaves a new process waiting. */
+#define WACHT_HEARTBEAT_NS (5ULL * 1000000000ULL)
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
