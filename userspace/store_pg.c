@@ -53,8 +53,8 @@
  * - Deadlocks (possible only when one id arrives with two different
  *   contents) are broken by PostgreSQL and the loser retried.
  */
-/* PostgreSQL has its own schema history (the SQLite one is in store.c). */
-#define STORE_PG_SCHEMA_VERSION 2
+/* PostgreSQL has its own schema history (the SQLite one is in store.c);
+ * STORE_PG_SCHEMA_VERSION is in store_pg.h. */
 static const char *const migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE findings ("
@@ -1083,6 +1083,8 @@ int store_pg__learned_put(struct store_pg *s, const char *group, const char *nod
 	char ts[24];
 	int err = 0;
 
+	if (!group || !group[0] || !node || !node[0] || !yaml)
+		return -EINVAL;
 	snprintf(ts, sizeof(ts), "%lld", (long long)now);
 	const char *v[] = { group, node, yaml, ts };
 	PGresult *res = exec_params(s,

@@ -60,6 +60,10 @@ int store_url_parse(const char *url, enum store_kind *kind, const char **path);
 /* The merge key of a finding (store.h lists its fields), built by both
  * backends the same way: length-prefixed fields in buf (grown as needed;
  * the owner frees buf). 0 or -ENOMEM. */
+/* The PostgreSQL schema's own version (store__schema_version of a
+ * postgres:// store); SQLite's is STORE_SCHEMA_VERSION. */
+#define STORE_PG_SCHEMA_VERSION 2
+
 struct store_key {
 	uint8_t *buf;
 	size_t len, cap;
