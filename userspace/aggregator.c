@@ -69,6 +69,7 @@ struct agg_server {
 	struct conn *touched;   /* connections with acks held this turn */
 	struct conn *graveyard; /* closed this turn: still pointed to by evs */
 	bool in_txn;
+	bool no_txn;            /* the store has no outer transactions (PostgreSQL) */
 	uint8_t *rbuf;
 	struct {
 		uint64_t accepted, refused, closed_bad;
@@ -577,12 +578,14 @@ int agg_server__run(struct agg_server *srv)
 			if ((void *)c == &tag_listen || (void *)c == &tag_signal ||
 			    (void *)c == &tag_timer || c->dead)
 				continue;
-			if (!srv->in_txn) {
+			if (!srv->in_txn && !srv->no_txn) {
 				int err = store__begin(srv->store);
 
 				/* without it each batch commits on its own */
 				if (err == 0)
 					srv->in_txn = true;
+				else if (err == -EOPNOTSUPP)
+					srv->no_txn = true;
 				else
 					fprintf(stderr, "wacht-aggregator: failed to begin a transaction: "
 							"%s (%s)\n", strerror(-err),

@@ -673,6 +673,9 @@ int store__begin(struct store *s)
 {
 	int err;
 
+	/* store_pg commits each store__add_findings call on its own */
+	if (s->pg)
+		return -EOPNOTSUPP;
 	if (s->in_txn)
 		return -EALREADY;
 	err = exec_simple(s, ST_BEGIN);
@@ -685,7 +688,7 @@ int store__commit(struct store *s)
 {
 	int err;
 
-	if (!s->in_txn)
+	if (s->pg || !s->in_txn)
 		return -EINVAL;
 	err = exec_simple(s, ST_COMMIT);
 	if (err)
@@ -950,7 +953,12 @@ fail:
 
 int store__checkpoint(struct store *s)
 {
-	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int rc;
+
+	/* PostgreSQL checkpoints by itself */
+	if (s->pg)
+		return 0;
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	return rc == SQLITE_BUSY ? 0 : sqlite_errno(rc);
 }
