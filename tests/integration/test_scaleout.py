@@ -597,6 +597,9 @@ def test_real_sensors_two_replicas_one_killed():
             cons = _wait(settled, 60, "the consumer to have nothing pending")
             n_msgs = nats.stream()["state"]["messages"]
             assert cons["ack_floor"]["stream_seq"] == n_msgs, (cons, n_msgs)
+            # what the killed replica held unacknowledged was delivered
+            # again (more deliveries than messages): the kill was mid-stream
+            assert cons["delivered"]["consumer_seq"] > cons["delivered"]["stream_seq"], cons
             stats = [b.stop(), a2.stop()]
             for st in stats:
                 assert st["bad"] == 0 and st["rejected"] == 0, stats
