@@ -77,24 +77,32 @@ class NatsServer:
         self.args = list(args)
 
     def __enter__(self):
-        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-        _need(binary, "scripts/install-deps.sh installs nats-server")
+        self.binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        _need(self.binary, "scripts/install-deps.sh installs nats-server")
         self.dir = tempfile.mkdtemp(prefix="nats.", dir=REG.tmp())
         self.port, self.mport = _free_port(), _free_port()
         self.url = "nats://127.0.0.1:%d" % self.port
         self.log = open(os.path.join(self.dir, "nats.log"), "wb")
-        self.proc = subprocess.Popen(
-            [binary, "-js", "-sd", os.path.join(self.dir, "js"), "-a", "127.0.0.1",
-             "-p", str(self.port), "-m", str(self.mport)] + self.args,
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        track_pid(self.proc.pid, "nats-server")
         try:
-            _wait(self._ready, 20, "nats-server to accept connections")
+            self.start()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def start(self):
+        """(Re)starts the server on the same port and JetStream directory."""
+        self.proc = subprocess.Popen(
+            [self.binary, "-js", "-sd", os.path.join(self.dir, "js"), "-a", "127.0.0.1",
+             "-p", str(self.port), "-m", str(self.mport)] + self.args,
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        track_pid(self.proc.pid, "nats-server")
+        _wait(self._ready, 20, "nats-server to accept connections")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -611,3 +619,65 @@ def test_real_sensors_two_replicas_one_killed():
         # exactly once overall: one received row per id, every one in a row
         assert pg.psql("SELECT count(*) = count(DISTINCT id) FROM received") == [["t"]]
         assert pg.psql("SELECT count(*) FROM received WHERE finding IS NULL") == [["0"]]
+
+
+def test_sensor_spools_while_nats_is_down():
+    """NATS stops while a real sensor has findings to publish: the sensor
+    keeps spooling, fails and retries with backoff, and once NATS is back
+    publishes the backlog from the first unacknowledged batch; the replica
+    (here on the embedded SQLite store) stores every finding once."""
+    _need(AGG_BIN, "build it with `make`")
+    ns = new_ns()
+    rules = monitor_rules(ns)
+    tmp = tempfile.mkdtemp(prefix="scaleout.", dir=REG.tmp())
+    db = os.path.join(tmp, "wacht.db")
+    with NatsServer() as nats:
+        rep = Replica(nats, db, "sqlite")
+        try:
+            rep.start()
+            with _nats_sensor("wit-node-nc-" + ns, nats, rules,
+                              os.path.join(tmp, "spool")) as s, \
+                    Container(pod=POD, namespace=ns) as c:
+                c.start()
+                s_uname = {"kind": "finding", "name": "Process.Profile.Violation",
+                           "container": {"id": c.id}, "process": {"name": "uname"}}
+                c.exec(["sh", "-c", "for i in $(seq 20); do /bin/uname -n; done"])
+                s.wait_findings(s_uname, 20, timeout=20, what="uname violations")
+                sid = sensor_id_of(s)
+
+                def stored():
+                    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+                    try:
+                        return [r[0] for r in con.execute(
+                            "SELECT id FROM findings WHERE id LIKE ?1 || ':%' UNION ALL "
+                            "SELECT id FROM received WHERE id LIKE ?1 || ':%'", (sid,))]
+                    finally:
+                        con.close()
+
+                def all_stored():
+                    return set(stored()) >= {f["id"] for f in printed(s)}
+                _wait(all_stored, 30, "the first findings to be stored")
+
+                nats.stop()
+                c.exec(["sh", "-c", "for i in $(seq 30); do /bin/uname -n; done"])
+                s.wait_findings(s_uname, 50, timeout=20, what="violations while NATS is down")
+
+                def spooling():
+                    st = [l for l in s.read() if l.get("kind") == "stats"]
+                    st = st[-1]["aggregator"] if st else {}
+                    return st.get("failures", 0) >= 1 and st.get("spool_batches", 0) >= 1 \
+                        and not st.get("connected") and st
+                st = _wait(spooling, 40, "the sensor to spool and report the failure")
+                assert not all_stored()
+
+                nats.start()
+                _wait(all_stored, 60, "the backlog to be stored after NATS came back")
+            fin = s.final_stats["aggregator"]
+            assert fin["spool_batches"] == 0 and fin["acked"] == fin["batches"], fin
+            assert fin["connects"] >= 2 and fin["failures"] >= 1 and fin["dropped"] == 0, fin
+            ids = [f["id"] for f in printed(s)]
+            assert sorted(stored()) == sorted(ids), (len(stored()), len(ids))
+            assert "wacht-sensor: NATS %s: " % nats.url in s.log_tail(400), s.log_tail(20)
+            rep.stop()
+        finally:
+            rep.cleanup()
