@@ -447,6 +447,11 @@ int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
 	return rc;
 }
 
+bool bus_pub__connected(struct bus_pub *p)
+{
+	return natsConnection_Status(p->c.nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
 uint64_t bus_pub__acked_through(struct bus_pub *p)
 {
 	uint64_t t;

@@ -6,6 +6,7 @@
 #ifndef WACHT_BUS_NATS_H
 #define WACHT_BUS_NATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,9 @@ int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b);
 /* Waits up to timeout_ms until every publish was answered. 0 or
  * -ETIMEDOUT. */
 int bus_pub__wait(struct bus_pub *p, int64_t timeout_ms);
+/* True while the connection is up (false while libnats reconnects: what
+ * is published meanwhile is buffered and acked, or failed, later). */
+bool bus_pub__connected(struct bus_pub *p);
 /* The cumulative acked batch_seq (see on_ack). */
 uint64_t bus_pub__acked_through(struct bus_pub *p);
 

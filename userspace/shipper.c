@@ -660,6 +660,10 @@ static void report_drops(struct shipper *sh, uint64_t now)
 
 	if (sh->state != ST_STREAM || dropped <= sh->reported || !sh->cfg.sink)
 		return;
+	/* libnats reconnecting is not "reachable again": the report would
+	 * only fill the spool further */
+	if (sh->cfg.nats.url && (!sh->pub || !bus_pub__connected(sh->pub)))
+		return;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	snprintf(msg, sizeof(msg),
 		 "%" PRIu64 " batches of findings were dropped unsent (in all, %" PRIu64
@@ -836,6 +840,7 @@ static void nats_poll(struct shipper *sh, uint64_t now)
 		if (!sh->pub)
 			return;
 	}
+	sh->st.connected = bus_pub__connected(sh->pub);
 	if (sh->sent_seq < spool__acked(sh->spool))
 		sh->sent_seq = spool__acked(sh->spool);
 	if (sh->sent_seq + 1 < spool__next_seq(sh->spool)) {
