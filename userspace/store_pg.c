@@ -54,7 +54,6 @@
  *   contents) are broken by PostgreSQL and the loser retried.
  */
 /* PostgreSQL has its own schema history (the SQLite one is in store.c). */
-#define STORE_PG_SCHEMA_VERSION 1
 static const char *const migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE findings ("

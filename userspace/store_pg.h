@@ -7,6 +7,11 @@
 
 #include "store.h"
 
+/* The PostgreSQL schema keeps its own history (table wacht_schema), apart
+ * from SQLite's STORE_SCHEMA_VERSION: what store__schema_version returns
+ * for a postgres:// store. */
+#define STORE_PG_SCHEMA_VERSION 1
+
 /*
  * Differences from the SQLite store, all forced by PostgreSQL:
  * - Byte fields from the wire (exe, args, paths, message) are stored as

@@ -189,13 +189,15 @@ static void test_schema_and_reopen(void **state)
 	char *err = NULL;
 	sqlite3 *db;
 
-	assert_int_equal(store__schema_version(fx->s), STORE_SCHEMA_VERSION);
+	assert_int_equal(store__schema_version(fx->s),
+			 fx->pg ? STORE_PG_SCHEMA_VERSION : STORE_SCHEMA_VERSION);
 	tf_init(&t, "s1:1", T0, "shop", "web-1", "/bin/sh");
 	assert_int_equal(add1(fx->s, &t), 1);
 	store__close(fx->s);
 	fx->s = store__open(fx->path, NULL, &err);
 	assert_non_null(fx->s);
-	assert_int_equal(store__schema_version(fx->s), STORE_SCHEMA_VERSION);
+	assert_int_equal(store__schema_version(fx->s),
+			 fx->pg ? STORE_PG_SCHEMA_VERSION : STORE_SCHEMA_VERSION);
 	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 1);
 	assert_string_equal(rs.id[0], "s1:1");
 	assert_string_equal(rs.exe[0], "/bin/sh");
