@@ -231,6 +231,11 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.listen && !cfg.nats.url)
 		cfg.listen = "0.0.0.0:7443";
+	if (!cfg.nats.url && (cfg.nats.stream || cfg.nats.durable || cfg.nats.ack_wait_ns ||
+			      cfg.nats.tls_ca || cfg.nats.tls_cert || cfg.nats.tls_key)) {
+		fprintf(stderr, "wacht-aggregator: the --nats-* options need --nats URL\n");
+		return 2;
+	}
 	if (!!cfg.nats.tls_cert != !!cfg.nats.tls_key) {
 		fprintf(stderr, "wacht-aggregator: --nats-cert and --nats-key go together\n");
 		return 2;

@@ -60,6 +60,12 @@ static void usage(FILE *f)
 "      --aggregator HOST:PORT  also send every finding, in batches (512\n"
 "                           findings or 256 KiB or 200 ms), to this aggregator;\n"
 "                           printed findings then carry the \"id\" it stores\n"
+"      --tls-ca FILE        PEM CA certificate the aggregator's must be signed by\n"
+"      --tls-cert FILE      PEM client certificate of this sensor (signed by the\n"
+"                           CA the aggregator trusts)\n"
+"      --tls-key FILE       PEM private key of --tls-cert\n"
+"      --plaintext          plain TCP, no TLS: unencrypted, unauthenticated;\n"
+"                           local development only\n"
 "      --nats URL           instead of --aggregator: publish the batches to NATS\n"
 "                           JetStream (nats://HOST:4222, tls://..., a comma-\n"
 "                           separated list), where wacht-aggregator replicas\n"
@@ -72,14 +78,9 @@ static void usage(FILE *f)
 "      --nats-cert FILE     PEM client certificate for NATS, when the server\n"
 "                           asks for one (with --nats-key)\n"
 "      --nats-key FILE      PEM private key of --nats-cert\n"
-"      --tls-ca FILE        PEM CA certificate the aggregator's must be signed by\n"
-"      --tls-cert FILE      PEM client certificate of this sensor (signed by the\n"
-"                           CA the aggregator trusts)\n"
-"      --tls-key FILE       PEM private key of --tls-cert\n"
-"      --plaintext          plain TCP, no TLS: unencrypted, unauthenticated;\n"
-"                           local development only\n"
-"      --spool-dir DIR      where batches wait until the aggregator acknowledges\n"
-"                           them, across outages and restarts (default:\n"
+"      --spool-dir DIR      where batches wait until the aggregator (or\n"
+"                           JetStream) acknowledges them, across outages and\n"
+"                           restarts (default:\n"
 "                           /var/lib/wacht/spool)\n"
 "      --spool-max BYTES    spool size limit (default: 67108864); when full, the\n"
 "                           OLDEST batches are dropped, counted, and reported as\n"
@@ -382,6 +383,12 @@ int main(int argc, char **argv)
 	if (cfg.aggregator && cfg.nats.url) {
 		fprintf(stderr, "wacht-sensor: --aggregator and --nats exclude each other: findings go "
 				"to one aggregator over TLS, or to NATS JetStream for replicas\n");
+		return 2;
+	}
+	if (!cfg.nats.url && (cfg.nats.stream || cfg.nats.tls_ca || cfg.nats.tls_cert ||
+			      cfg.nats.tls_key)) {
+		fprintf(stderr, "wacht-sensor: --nats-stream, --nats-ca, --nats-cert and --nats-key "
+				"need --nats URL\n");
 		return 2;
 	}
 	if (!!cfg.nats.tls_cert != !!cfg.nats.tls_key) {
