@@ -39,10 +39,9 @@ static int64_t now_real_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url, int64_t ack_wait_ns)
+struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url)
 {
 	struct agg_bus *b = calloc(1, sizeof(*b));
-	struct bus_opts bo = *o;
 	char *err = NULL;
 
 	if (!b) {
@@ -58,9 +57,7 @@ struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url, in
 		goto fail;
 	}
 	b->bi.st = b->st;
-	if (ack_wait_ns > 0)
-		bo.ack_wait_ns = ack_wait_ns;
-	b->sub = bus_sub__new(&bo, &err);
+	b->sub = bus_sub__new(o, &err);
 	if (!b->sub) {
 		fprintf(stderr, "wacht-aggregator: %s\n", err ? err : strerror(errno));
 		free(err);

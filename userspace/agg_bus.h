@@ -24,7 +24,7 @@
  */
 struct agg_bus;
 /* NULL on failure, having said why on stderr. */
-struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url, int64_t ack_wait_ns);
+struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url);
 int agg_bus__start(struct agg_bus *b); /* 0 or -errno */
 void agg_bus__stop(struct agg_bus *b);
 void agg_bus__free(struct agg_bus *b); /* stops it; accepts NULL */

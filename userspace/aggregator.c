@@ -181,7 +181,7 @@ struct agg_server *agg_server__new(const struct agg_config *cfg)
 			goto fail;
 	}
 	if (cfg->nats.url) {
-		srv->bus = agg_bus__new(&cfg->nats, cfg->store_path, 0);
+		srv->bus = agg_bus__new(&cfg->nats, cfg->store_path);
 		if (!srv->bus)
 			goto fail;
 	}
