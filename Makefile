@@ -37,12 +37,14 @@ BPF_HDRS := bpf/events.h bpf/enforce.h $(wildcard bpf/include/*.h)
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c userspace/file_guard.c \
 	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
 MAIN_SRC := userspace/main.c
-# wacht-aggregator's event loop and command line (sockets, signals).
-AGG_SRCS := userspace/aggregator.c userspace/aggregator_main.c
-# The scale-out path's replica and simulated sensor (NATS JetStream), until
-# wacht-aggregator and wacht-sensor take --nats.
-BUS_MAINS := userspace/bus_replica_main.c userspace/bus_publish_main.c
-BUS_BINS := $(BUILD)/wacht-bus-replica $(BUILD)/wacht-bus-publish
+# wacht-aggregator's event loop, NATS consumer thread and command line
+# (sockets, threads, signals).
+AGG_SRCS := userspace/aggregator.c userspace/agg_bus.c userspace/aggregator_main.c
+# A simulated sensor for the scale-out path (NATS JetStream): load, and
+# messages a real sensor never sends (duplicates, resends, garbage), for
+# tests/integration/test_scaleout.py.
+BUS_MAINS := userspace/bus_publish_main.c
+BUS_BINS := $(BUILD)/wacht-bus-publish
 # The HTTP API the aggregator embeds (api__start): no root, unit-tested, but
 # not part of the sensor.
 API_SRCS := userspace/api.c userspace/api_tokens.c userspace/api_metrics.c

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 
+#include "agg_bus.h"
 #include "aggregator.h"
 #include "endpoint.h"
 #include "ingest.h"
@@ -60,13 +61,15 @@ struct agg_server {
 	pthread_t ckpt_thread;
 	bool ckpt_running;
 	int ckpt_pipe[2];       /* closed write end: stop */
-	struct tls_ctx *tls;
+	struct tls_ctx *tls;       /* NULL without a listener */
+	struct agg_bus *bus;       /* NULL without --nats */
 	int lfd, epfd, sfd, tfd;
 	struct conn *conns;     /* doubly linked, newest first */
 	unsigned nconns;
 	struct conn *touched;   /* connections with acks held this turn */
 	struct conn *graveyard; /* closed this turn: still pointed to by evs */
 	bool in_txn;
+	bool no_txn;            /* the store has no outer transactions (PostgreSQL) */
 	uint8_t *rbuf;
 	struct {
 		uint64_t accepted, refused, closed_bad;
@@ -145,8 +148,15 @@ struct agg_server *agg_server__new(const struct agg_config *cfg)
 	srv->cfg = cfg;
 	srv->lfd = srv->epfd = srv->sfd = srv->tfd = -1;
 	srv->ckpt_pipe[0] = srv->ckpt_pipe[1] = -1;
-	srv->tls = tls_ctx__new(&cfg->tls, true, &err);
-	if (!srv->tls) {
+	/* before libnats starts its threads: a signal must go to the
+	 * signalfd of agg_server__run, never to a thread that does not block
+	 * it (the default action would end the process mid-commit) */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if (cfg->listen && !(srv->tls = tls_ctx__new(&cfg->tls, true, &err))) {
 		fprintf(stderr, "wacht-aggregator: %s\n", err ? err : "tls: out of memory");
 		free(err);
 		goto fail;
@@ -165,9 +175,16 @@ struct agg_server *agg_server__new(const struct agg_config *cfg)
 		free(err);
 		goto fail;
 	}
-	srv->lfd = listen_on(cfg->listen);
-	if (srv->lfd < 0)
-		goto fail;
+	if (cfg->listen) {
+		srv->lfd = listen_on(cfg->listen);
+		if (srv->lfd < 0)
+			goto fail;
+	}
+	if (cfg->nats.url) {
+		srv->bus = agg_bus__new(&cfg->nats, cfg->store_path);
+		if (!srv->bus)
+			goto fail;
+	}
 	return srv;
 fail:
 	agg_server__free(srv);
@@ -457,6 +474,16 @@ static void on_tick(struct agg_server *srv, time_t now)
 			srv->st.batches - srv->st_last.batches, srv->st.findings,
 			srv->st.findings - srv->st_last.findings, srv->st.stored);
 		srv->st_last = srv->st;
+		if (srv->bus) {
+			struct bus_ingest_stats bs;
+			uint64_t bad, failed;
+
+			agg_bus__stats(srv->bus, &bs, &bad, &failed);
+			fprintf(stderr, "wacht-aggregator: stats: NATS messages %" PRIu64 ", batches %"
+					PRIu64 ", findings %" PRIu64 ", new %" PRIu64 ", rejected %" PRIu64
+					", undecodable %" PRIu64 ", not acknowledged %" PRIu64 "\n",
+				bs.messages, bs.batches, bs.findings, bs.stored, bs.rejected, bad, failed);
+		}
 		last_stats = now;
 	}
 }
@@ -509,7 +536,7 @@ int agg_server__run(struct agg_server *srv)
 		return 1;
 	}
 	ee.data.ptr = &tag_listen;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ee))
+	if (srv->lfd >= 0 && epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &ee))
 		goto fail;
 	ee.data.ptr = &tag_signal;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->sfd, &ee))
@@ -518,10 +545,24 @@ int agg_server__run(struct agg_server *srv)
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->tfd, &ee))
 		goto fail;
 
-	fprintf(stderr, "wacht-aggregator: listening on %s (%s), store %s\n", srv->cfg->listen,
-		tls_ctx__plaintext(srv->tls) ? "PLAINTEXT, NOT ENCRYPTED OR AUTHENTICATED" :
-					       "TLS, client certificates required",
-		srv->cfg->store_path);
+	if (srv->lfd >= 0)
+		fprintf(stderr, "wacht-aggregator: listening on %s (%s), store %s\n", srv->cfg->listen,
+			tls_ctx__plaintext(srv->tls) ? "PLAINTEXT, NOT ENCRYPTED OR AUTHENTICATED" :
+						       "TLS, client certificates required",
+			srv->cfg->store_path);
+	if (srv->bus) {
+		int err = agg_bus__start(srv->bus);
+
+		if (err) {
+			errno = -err;
+			goto fail;
+		}
+		fprintf(stderr, "wacht-aggregator: consuming NATS %s (stream %s, durable %s), "
+				"store %s\n", srv->cfg->nats.url,
+			srv->cfg->nats.stream ? srv->cfg->nats.stream : BUS_DEFAULT_STREAM,
+			srv->cfg->nats.durable ? srv->cfg->nats.durable : BUS_DEFAULT_DURABLE,
+			srv->cfg->store_path);
+	}
 	while (running) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(srv->epfd, evs, 64, -1);
@@ -537,12 +578,14 @@ int agg_server__run(struct agg_server *srv)
 			if ((void *)c == &tag_listen || (void *)c == &tag_signal ||
 			    (void *)c == &tag_timer || c->dead)
 				continue;
-			if (!srv->in_txn) {
+			if (!srv->in_txn && !srv->no_txn) {
 				int err = store__begin(srv->store);
 
 				/* without it each batch commits on its own */
 				if (err == 0)
 					srv->in_txn = true;
+				else if (err == -EOPNOTSUPP)
+					srv->no_txn = true;
 				else
 					fprintf(stderr, "wacht-aggregator: failed to begin a transaction: "
 							"%s (%s)\n", strerror(-err),
@@ -573,6 +616,20 @@ int agg_server__run(struct agg_server *srv)
 	fprintf(stderr, "wacht-aggregator: exit: %" PRIu64 " batches, %" PRIu64 " findings (%" PRIu64
 			" new) received; closing %u connections\n",
 		srv->st.batches, srv->st.findings, srv->st.stored, srv->nconns);
+	if (srv->bus) {
+		struct bus_ingest_stats bs;
+		uint64_t bad, failed;
+
+		/* the message in hand is finished (committed and acked, or not
+		 * acked and redelivered to a replica that stays) */
+		agg_bus__stop(srv->bus);
+		agg_bus__stats(srv->bus, &bs, &bad, &failed);
+		fprintf(stderr, "wacht-aggregator: exit: NATS messages %" PRIu64 ", hellos %" PRIu64
+				", batches %" PRIu64 ", findings %" PRIu64 ", new %" PRIu64
+				", rejected %" PRIu64 ", undecodable %" PRIu64 ", not acknowledged %"
+				PRIu64 "\n", bs.messages, bs.hellos, bs.batches, bs.findings, bs.stored,
+			bs.rejected, bad, failed);
+	}
 	ret = 0;
 fail:
 	if (ret)
@@ -591,6 +648,7 @@ void agg_server__free(struct agg_server *srv)
 	while (srv->conns)
 		conn_close(srv, srv->conns, NULL, false);
 	bury(srv);
+	agg_bus__free(srv->bus);
 	if (srv->ckpt_running) {
 		close(srv->ckpt_pipe[1]);
 		srv->ckpt_pipe[1] = -1;

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* aggregator.h: wacht-aggregator's ingest server: one epoll loop accepting
- * sensors over (mutual) TLS and storing their findings. */
+ * sensors over (mutual) TLS and storing their findings, and (--nats) a
+ * JetStream consumer thread storing what sensors published there. */
 #ifndef WACHT_AGGREGATOR_H
 #define WACHT_AGGREGATOR_H
 
 #include <stdint.h>
 
+#include "bus_nats.h"
 #include "tls.h"
 
 struct agg_config {
-	const char *listen;        /* ADDR:PORT */
+	const char *listen;        /* ADDR:PORT; NULL: no TLS listener (nats only) */
 	struct tls_config tls;
 	const char *store_path;    /* SQLite file */
 	unsigned retention_days;   /* 0: no age limit */
@@ -18,6 +20,8 @@ struct agg_config {
 	unsigned max_conns;        /* 0: 4096 */
 	unsigned hello_timeout_s;  /* a connection without a hello by then is closed; 0: 10 */
 	unsigned stats_interval_s; /* a stats line on stderr; 0: never */
+	/* nats.url: also consume the durable pull consumer (agg_bus.h) */
+	struct bus_opts nats;
 };
 
 /*

@@ -16,17 +16,26 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: wacht-aggregator --store PATH [--listen ADDR:PORT]\n"
+"Usage: wacht-aggregator --store URL [--listen ADDR:PORT]\n"
 "                        (--tls-ca FILE --tls-cert FILE --tls-key FILE | --plaintext)\n"
+"       wacht-aggregator --store URL --nats URL [--nats-stream NAME]\n"
+"                        [--nats-durable NAME] [--listen ADDR:PORT ...]\n"
 "Receive findings from wacht-sensors (protobuf frames over mutually\n"
 "authenticated TLS) and keep them in a SQLite store. One event loop serves\n"
 "every sensor; a sensor's batch is acknowledged only once it is committed,\n"
 "and sensors resend what was not acknowledged, so nothing is lost or stored\n"
 "twice when either side restarts.\n"
+"With --nats, also (or, without --listen, only) consume what sensors started\n"
+"with --nats publish to NATS JetStream: several replicas with the same\n"
+"--nats-durable share one durable consumer, each message going to one of\n"
+"them, and one store (a postgresql:// URL); a message is acknowledged after\n"
+"its commit, and one a replica did not acknowledge (killed, store down) is\n"
+"delivered again, the store ignoring the finding ids it has.\n"
 "\n"
 "Listening\n"
-"      --listen ADDR:PORT    where sensors connect (default: 0.0.0.0:7443;\n"
-"                            [::]:7443 for IPv6)\n"
+"      --listen ADDR:PORT    where sensors connect (default: 0.0.0.0:7443, or\n"
+"                            no listener when --nats is given; [::]:7443 for\n"
+"                            IPv6)\n"
 "      --tls-ca FILE         PEM CA certificate: sensors must present a\n"
 "                            certificate it signed\n"
 "      --tls-cert FILE       PEM certificate of this aggregator (signed by the\n"
@@ -38,8 +47,27 @@ static void usage(FILE *f)
 "                            larger one closes the connection\n"
 "      --max-connections N   connections served at once (default: 4096)\n"
 "\n"
+"NATS JetStream (the scale-out path)\n"
+"      --nats URL            consume the stream at nats://HOST:4222 (tls://...,\n"
+"                            or a comma-separated list of servers); the\n"
+"                            consumer runs in its own thread with its own\n"
+"                            connection to --store\n"
+"      --nats-stream NAME    stream (default: WACHT; created with subjects\n"
+"                            wacht.findings.> if missing)\n"
+"      --nats-durable NAME   durable pull consumer the replicas share\n"
+"                            (default: wacht-aggregator)\n"
+"      --nats-ack-wait SEC   a message not acknowledged SEC seconds after its\n"
+"                            delivery goes to a replica again (default: 30)\n"
+"      --nats-ca FILE        PEM CA certificate the NATS server's must be\n"
+"                            signed by (turns TLS on)\n"
+"      --nats-cert FILE      PEM client certificate for NATS (with --nats-key)\n"
+"      --nats-key FILE       PEM private key of --nats-cert\n"
+"\n"
 "Store\n"
-"      --store PATH          SQLite database (created if missing; WAL mode)\n"
+"      --store URL           PATH or sqlite:PATH: a SQLite database (created if\n"
+"                            missing; WAL mode), the embedded default;\n"
+"                            postgresql://...: a PostgreSQL database that\n"
+"                            several replicas share\n"
 "      --retention-days N    delete findings last seen more than N days ago\n"
 "                            (checked every minute; default: keep)\n"
 "      --retention-rows N    keep at most N findings, deleting the oldest\n"
@@ -66,8 +94,8 @@ static void usage(FILE *f)
 "A connection that fails the TLS handshake (no certificate, one the CA did\n"
 "not sign), sends an oversized or undecodable frame, does not start with a\n"
 "SensorHello within 10 s or breaks the protocol is closed with a line on\n"
-"stderr saying why; the others are not affected. SIGINT or SIGTERM: close\n"
-"every connection and the store, exit 0. Exit status 1 when it cannot\n"
+"stderr saying why; the others are not affected. SIGINT or SIGTERM: finish\n"
+"the NATS message in hand, close every connection and the store, exit 0. Exit status 1 when it cannot\n"
 "start, 2 on a usage error.\n");
 }
 
@@ -101,8 +129,9 @@ static int parse_api_listen(const char *s, struct api_config *api)
 
 enum {
 	OPT_LISTEN = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_PLAIN, OPT_STORE, OPT_RET_DAYS,
-	OPT_RET_ROWS, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION,
-	OPT_API_LISTEN, OPT_API_TOKENS, OPT_API_CERT, OPT_API_KEY, OPT_RESTORE,
+	OPT_RET_ROWS, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION, OPT_NATS,
+	OPT_NATS_STREAM, OPT_NATS_DURABLE, OPT_NATS_ACK_WAIT, OPT_NATS_CA, OPT_NATS_CERT,
+	OPT_NATS_KEY, OPT_API_LISTEN, OPT_API_TOKENS, OPT_API_CERT, OPT_API_KEY, OPT_RESTORE,
 };
 
 /* A whole number from min to max; -EINVAL (said on stderr) otherwise. */
@@ -136,6 +165,13 @@ int main(int argc, char **argv)
 		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
+		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "nats-stream", required_argument, NULL, OPT_NATS_STREAM },
+		{ "nats-durable", required_argument, NULL, OPT_NATS_DURABLE },
+		{ "nats-ack-wait", required_argument, NULL, OPT_NATS_ACK_WAIT },
+		{ "nats-ca", required_argument, NULL, OPT_NATS_CA },
+		{ "nats-cert", required_argument, NULL, OPT_NATS_CERT },
+		{ "nats-key", required_argument, NULL, OPT_NATS_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "api-listen", required_argument, NULL, OPT_API_LISTEN },
@@ -146,8 +182,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct agg_config cfg = {
-		.listen = "0.0.0.0:7443",
 		.stats_interval_s = 60,
+		.nats = { .name = "wacht-aggregator" },
 	};
 	struct agg_server *srv;
 	struct api_config api = { 0 };
@@ -159,6 +195,29 @@ int main(int argc, char **argv)
 		switch (c) {
 		case OPT_LISTEN:
 			cfg.listen = optarg;
+			break;
+		case OPT_NATS:
+			cfg.nats.url = optarg;
+			break;
+		case OPT_NATS_STREAM:
+			cfg.nats.stream = optarg;
+			break;
+		case OPT_NATS_DURABLE:
+			cfg.nats.durable = optarg;
+			break;
+		case OPT_NATS_ACK_WAIT:
+			if (parse_u64("--nats-ack-wait", optarg, 1, 86400, &v))
+				return 2;
+			cfg.nats.ack_wait_ns = (int64_t)v * 1000000000LL;
+			break;
+		case OPT_NATS_CA:
+			cfg.nats.tls_ca = optarg;
+			break;
+		case OPT_NATS_CERT:
+			cfg.nats.tls_cert = optarg;
+			break;
+		case OPT_NATS_KEY:
+			cfg.nats.tls_key = optarg;
 			break;
 		case OPT_CA:
 			cfg.tls.ca = optarg;
@@ -260,12 +319,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wacht-aggregator: --api-tls-cert and --api-tls-key go together\n");
 		return 2;
 	}
-	if (!cfg.tls.plaintext && (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key)) {
+	if (!cfg.listen && !cfg.nats.url)
+		cfg.listen = "0.0.0.0:7443";
+	if (!cfg.nats.url && (cfg.nats.stream || cfg.nats.durable || cfg.nats.ack_wait_ns ||
+			      cfg.nats.tls_ca || cfg.nats.tls_cert || cfg.nats.tls_key)) {
+		fprintf(stderr, "wacht-aggregator: the --nats-* options need --nats URL\n");
+		return 2;
+	}
+	if (!!cfg.nats.tls_cert != !!cfg.nats.tls_key) {
+		fprintf(stderr, "wacht-aggregator: --nats-cert and --nats-key go together\n");
+		return 2;
+	}
+	if (cfg.listen && !cfg.tls.plaintext && (!cfg.tls.ca || !cfg.tls.cert || !cfg.tls.key)) {
 		fprintf(stderr, "wacht-aggregator: --tls-ca, --tls-cert and --tls-key are required "
 				"(or --plaintext, for local development only)\n");
 		return 2;
 	}
-	if (cfg.tls.plaintext)
+	if (cfg.listen && cfg.tls.plaintext)
 		fprintf(stderr, "wacht-aggregator: WARNING: --plaintext: findings travel unencrypted "
 				"and any peer that can connect may write them. Use TLS in production.\n");
 

@@ -645,7 +645,7 @@ static enum MHD_Result healthz(struct ctx *x)
 	static const char ok_body[] = "{\"status\":\"ok\"}\n";
 	int v = x->s ? store__schema_version(x->s) : -EIO;
 
-	if (v == STORE_SCHEMA_VERSION)
+	if (x->s && v == store__schema_expected(x->s))
 		return respond(x, MHD_HTTP_OK, "application/json", ok_body, sizeof(ok_body) - 1,
 			       NULL);
 	return respond_error(x, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "store: %s",

@@ -390,6 +390,43 @@ int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, si
 	return 0;
 }
 
+int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h)
+{
+	Wacht__V1__Envelope env;
+	natsMsg *msg = NULL;
+	jsPubOptions po;
+	natsStatus s;
+	char id[300];
+	uint8_t *buf;
+	size_t len;
+	int n;
+
+	/* not "<sensor_id>:<digits>": bus_msg_id_seq finds no batch in it, so
+	 * the ack handler settles nothing */
+	n = snprintf(id, sizeof(id), "%s:hello-%" PRId64, p->sensor_id, h->start_time_unix_ns);
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return -ENAMETOOLONG;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_HELLO;
+	env.hello = (Wacht__V1__SensorHello *)h;
+	len = wacht__v1__envelope__get_packed_size(&env);
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	wacht__v1__envelope__pack(&env, buf);
+	s = natsMsg_Create(&msg, p->subject, NULL, (const char *)buf, (int)len);
+	free(buf);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
+	if (s == NATS_OK) {
+		jsPubOptions_Init(&po);
+		po.MaxWait = PUB_ACK_WAIT_MS;
+		s = js_PublishMsgAsync(p->c.js, &msg, &po);
+	}
+	natsMsg_Destroy(msg);
+	return nats_errno(s);
+}
+
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
 {
 	Wacht__V1__Envelope env;
@@ -408,6 +445,11 @@ int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
 	rc = bus_pub__publish(p, b->batch_seq, buf, len);
 	free(buf);
 	return rc;
+}
+
+bool bus_pub__connected(struct bus_pub *p)
+{
+	return natsConnection_Status(p->c.nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
 uint64_t bus_pub__acked_through(struct bus_pub *p)

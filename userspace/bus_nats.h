@@ -6,6 +6,7 @@
 #ifndef WACHT_BUS_NATS_H
 #define WACHT_BUS_NATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,11 +90,19 @@ void bus_pub__free(struct bus_pub *p, int64_t timeout_ms);
 /* Publishes one packed Envelope asynchronously (copied). 0 or -errno
  * (-EAGAIN: too many acks pending; -ENOTCONN while disconnected). */
 int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, size_t len);
+/* Publishes a SensorHello Envelope asynchronously, with the message id
+ * "<sensor_id>:hello-<start_time_unix_ns>" (one per sensor start; a resend
+ * is deduplicated). Its ack reaches on_ack with batch_seq 0 and changes no
+ * acked_through. 0 or -errno. */
+int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h);
 /* Packs a FindingBatch into an Envelope and publishes it. */
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b);
 /* Waits up to timeout_ms until every publish was answered. 0 or
  * -ETIMEDOUT. */
 int bus_pub__wait(struct bus_pub *p, int64_t timeout_ms);
+/* True while the connection is up (false while libnats reconnects: what
+ * is published meanwhile is buffered and acked, or failed, later). */
+bool bus_pub__connected(struct bus_pub *p);
 /* The cumulative acked batch_seq (see on_ack). */
 uint64_t bus_pub__acked_through(struct bus_pub *p);
 

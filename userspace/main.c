@@ -56,7 +56,7 @@ static void usage(FILE *f)
 "      --ready-file FILE    create FILE once the programs are attached and the\n"
 "                           existing containers are known; removed at exit\n"
 "\n"
-"Findings stream (to wacht-aggregator; without --aggregator nothing is sent)\n"
+"Findings stream (without --aggregator or --nats nothing is sent)\n"
 "      --aggregator HOST:PORT  also send every finding, in batches (512\n"
 "                           findings or 256 KiB or 200 ms), to this aggregator;\n"
 "                           printed findings then carry the \"id\" it stores\n"
@@ -66,12 +66,26 @@ static void usage(FILE *f)
 "      --tls-key FILE       PEM private key of --tls-cert\n"
 "      --plaintext          plain TCP, no TLS: unencrypted, unauthenticated;\n"
 "                           local development only\n"
-"      --spool-dir DIR      where batches wait until the aggregator acknowledges\n"
-"                           them, across outages and restarts (default:\n"
+"      --nats URL           instead of --aggregator: publish the batches to NATS\n"
+"                           JetStream (nats://HOST:4222, tls://..., a comma-\n"
+"                           separated list), where wacht-aggregator replicas\n"
+"                           consume them; a batch leaves the spool once\n"
+"                           JetStream stored it and every batch before it\n"
+"      --nats-stream NAME   JetStream stream (default: WACHT; created with\n"
+"                           subjects wacht.findings.> if missing)\n"
+"      --nats-ca FILE       PEM CA certificate the NATS server's must be signed\n"
+"                           by (turns TLS on)\n"
+"      --nats-cert FILE     PEM client certificate for NATS, when the server\n"
+"                           asks for one (with --nats-key)\n"
+"      --nats-key FILE      PEM private key of --nats-cert\n"
+"      --spool-dir DIR      where batches wait until the aggregator (or\n"
+"                           JetStream) acknowledges them, across outages and\n"
+"                           restarts (default:\n"
 "                           /var/lib/wacht/spool)\n"
 "      --spool-max BYTES    spool size limit (default: 67108864); when full, the\n"
 "                           OLDEST batches are dropped, counted, and reported as\n"
 "                           a Sensor.Findings.Dropped finding on reconnection\n"
+"                           (to the aggregator or to NATS)\n"
 "\n"
 "Capture\n"
 "      --host               also report processes on the host (default: only\n"
@@ -103,7 +117,7 @@ enum {
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 	OPT_AGGREGATOR, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAINTEXT, OPT_SPOOL_DIR,
-	OPT_SPOOL_MAX,
+	OPT_SPOOL_MAX, OPT_NATS, OPT_NATS_STREAM, OPT_NATS_CA, OPT_NATS_CERT, OPT_NATS_KEY,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -198,6 +212,11 @@ int main(int argc, char **argv)
 		{ "plaintext", no_argument, NULL, OPT_PLAINTEXT },
 		{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
 		{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
+		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "nats-stream", required_argument, NULL, OPT_NATS_STREAM },
+		{ "nats-ca", required_argument, NULL, OPT_NATS_CA },
+		{ "nats-cert", required_argument, NULL, OPT_NATS_CERT },
+		{ "nats-key", required_argument, NULL, OPT_NATS_KEY },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
@@ -216,6 +235,7 @@ int main(int argc, char **argv)
 		.state_dir = "/var/lib/wacht",
 		.window = 10,
 		.spool_dir = "/var/lib/wacht/spool",
+		.nats = { .name = "wacht-sensor" },
 	};
 	int c;
 	/* the same switch for a DaemonSet's environment (a ConfigMap key) */
@@ -314,6 +334,21 @@ int main(int argc, char **argv)
 		case OPT_SPOOL_DIR:
 			cfg.spool_dir = optarg;
 			break;
+		case OPT_NATS:
+			cfg.nats.url = optarg;
+			break;
+		case OPT_NATS_STREAM:
+			cfg.nats.stream = optarg;
+			break;
+		case OPT_NATS_CA:
+			cfg.nats.tls_ca = optarg;
+			break;
+		case OPT_NATS_CERT:
+			cfg.nats.tls_cert = optarg;
+			break;
+		case OPT_NATS_KEY:
+			cfg.nats.tls_key = optarg;
+			break;
 		case OPT_SPOOL_MAX: {
 			char *end;
 
@@ -343,6 +378,21 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "wacht-sensor: unexpected argument '%s'\nTry 'wacht-sensor --help'.\n",
 			argv[optind]);
+		return 2;
+	}
+	if (cfg.aggregator && cfg.nats.url) {
+		fprintf(stderr, "wacht-sensor: --aggregator and --nats exclude each other: findings go "
+				"to one aggregator over TLS, or to NATS JetStream for replicas\n");
+		return 2;
+	}
+	if (!cfg.nats.url && (cfg.nats.stream || cfg.nats.tls_ca || cfg.nats.tls_cert ||
+			      cfg.nats.tls_key)) {
+		fprintf(stderr, "wacht-sensor: --nats-stream, --nats-ca, --nats-cert and --nats-key "
+				"need --nats URL\n");
+		return 2;
+	}
+	if (!!cfg.nats.tls_cert != !!cfg.nats.tls_key) {
+		fprintf(stderr, "wacht-sensor: --nats-cert and --nats-key go together\n");
 		return 2;
 	}
 	if (cfg.aggregator && !cfg.tls.plaintext &&

@@ -415,10 +415,11 @@ int sensor_run(const struct sensor_config *cfg)
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
 	}
-	if (cfg->aggregator) {
+	if (cfg->aggregator || cfg->nats.url) {
 		struct shipper_config shc = {
 			.aggregator = cfg->aggregator,
 			.tls = cfg->tls,
+			.nats = cfg->nats,
 			.spool_dir = cfg->spool_dir,
 			.spool_max = cfg->spool_max,
 			.node = s.node,

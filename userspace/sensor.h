@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus_nats.h"
 #include "tls.h"
 
 struct sensor_config {
@@ -28,9 +29,11 @@ struct sensor_config {
 	const char *state_dir;          /* learned profiles; NULL: not kept */
 	unsigned window;                /* seconds identical findings are aggregated */
 	bool alert_only;                /* Protect mode never kills, refuses or blocks */
-	/* findings stream (shipper.h); NULL aggregator: findings are only printed */
+	/* findings stream (shipper.h); neither aggregator nor nats.url:
+	 * findings are only printed */
 	const char *aggregator;         /* HOST:PORT */
 	struct tls_config tls;
+	struct bus_opts nats;           /* nats.url: JetStream instead of aggregator */
 	const char *spool_dir;
 	uint64_t spool_max;             /* bytes; 0: the default */
 };

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-/* shipper.c: findings -> batches -> spool -> TLS -> aggregator (see shipper.h). */
+/* shipper.c: findings -> batches -> spool -> TLS -> aggregator, or -> NATS
+ * JetStream (see shipper.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include "ack_handoff.h"
 #include "bytebuf.h"
 #include "endpoint.h"
 #include "shipper.h"
@@ -81,6 +83,12 @@ struct shipper {
 	uint64_t retry_at;
 	unsigned failures;       /* consecutive */
 	char last_error[256];
+
+	/* NATS (cfg.nats.url): the publisher, NULL until connected and after
+	 * a failure; acks come through the handoff. sent_seq and failures
+	 * above serve both transports. */
+	struct bus_pub *pub;
+	struct ack_handoff *acks;
 
 	uint64_t lost;           /* batches that could not be spooled */
 	uint64_t reported;       /* drops already reported as a finding */
@@ -206,15 +214,16 @@ struct shipper *shipper__new(const struct shipper_config *cfg, char **err)
 		sh->cfg.batch_ms = SHIPPER_BATCH_MS;
 	if (!sh->cfg.spool_max)
 		sh->cfg.spool_max = SHIPPER_SPOOL_MAX;
-	if (endpoint_split(cfg->aggregator, sh->host, sizeof(sh->host), sh->port, sizeof(sh->port)) ||
-	    !sh->host[0]) {
+	if (cfg->nats.url) {
+		/* no TLS connection of our own: libnats does it */
+	} else if (endpoint_split(cfg->aggregator, sh->host, sizeof(sh->host), sh->port,
+				  sizeof(sh->port)) || !sh->host[0]) {
 		if (asprintf(err, "shipper: failed to parse --aggregator '%s': want HOST:PORT",
 			     cfg->aggregator ? cfg->aggregator : "") < 0)
 			*err = NULL;
 		goto fail;
 	}
-	sh->tls = tls_ctx__new(&cfg->tls, false, err);
-	if (!sh->tls)
+	if (!cfg->nats.url && !(sh->tls = tls_ctx__new(&cfg->tls, false, err)))
 		goto fail;
 	if (mkdir(cfg->spool_dir, 0700) && errno != EEXIST) {
 		if (asprintf(err, "shipper: failed to create spool directory %s: %s", cfg->spool_dir,
@@ -241,6 +250,20 @@ struct shipper *shipper__new(const struct shipper_config *cfg, char **err)
 	sh->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (!sh->in || sh->epfd < 0)
 		goto oom;
+	if (cfg->nats.url) {
+		struct epoll_event ee = { .events = EPOLLIN };
+
+		sh->acks = ack_handoff__new();
+		if (!sh->acks)
+			goto oom;
+		ee.data.fd = ack_handoff__fd(sh->acks);
+		if (epoll_ctl(sh->epfd, EPOLL_CTL_ADD, ee.data.fd, &ee)) {
+			if (asprintf(err, "shipper: failed to watch the ack eventfd: %s",
+				     strerror(errno)) < 0)
+				*err = NULL;
+			goto fail;
+		}
+	}
 	if (uname(&un) == 0)
 		snprintf(sh->kernel, sizeof(sh->kernel), "%s", un.release);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -248,11 +271,21 @@ struct shipper *shipper__new(const struct shipper_config *cfg, char **err)
 	sh->cur_seq = spool__next_seq(sh->spool);
 	/* a TLS write to a peer that went away must be an error, not SIGPIPE */
 	signal(SIGPIPE, SIG_IGN);
-	fprintf(stderr, "wacht-sensor: shipping findings to %s as sensor %s (%s), spool %s "
-			"(%" PRIu64 " bytes at most, %" PRIu64 " batches waiting)\n",
-		cfg->aggregator, sh->sensor_id,
-		tls_ctx__plaintext(sh->tls) ? "PLAINTEXT: NOT ENCRYPTED, NOT AUTHENTICATED" : "TLS",
-		cfg->spool_dir, sh->cfg.spool_max, spool__pending_count(sh->spool));
+	if (cfg->nats.url)
+		fprintf(stderr, "wacht-sensor: shipping findings to NATS JetStream %s (stream %s, %s) "
+				"as sensor %s, spool %s (%" PRIu64 " bytes at most, %" PRIu64
+				" batches waiting)\n",
+			cfg->nats.url, cfg->nats.stream ? cfg->nats.stream : BUS_DEFAULT_STREAM,
+			cfg->nats.tls_ca || cfg->nats.tls_cert ? "TLS" : "no TLS unless the URL is tls://",
+			sh->sensor_id, cfg->spool_dir, sh->cfg.spool_max,
+			spool__pending_count(sh->spool));
+	else
+		fprintf(stderr, "wacht-sensor: shipping findings to %s as sensor %s (%s), spool %s "
+				"(%" PRIu64 " bytes at most, %" PRIu64 " batches waiting)\n",
+			cfg->aggregator, sh->sensor_id,
+			tls_ctx__plaintext(sh->tls) ? "PLAINTEXT: NOT ENCRYPTED, NOT AUTHENTICATED"
+						    : "TLS",
+			cfg->spool_dir, sh->cfg.spool_max, spool__pending_count(sh->spool));
 	return sh;
 oom:
 	if (asprintf(err, "shipper: failed to allocate: %s", strerror(ENOMEM)) < 0)
@@ -627,12 +660,17 @@ static void report_drops(struct shipper *sh, uint64_t now)
 
 	if (sh->state != ST_STREAM || dropped <= sh->reported || !sh->cfg.sink)
 		return;
+	/* libnats reconnecting is not "reachable again": the report would
+	 * only fill the spool further */
+	if (sh->cfg.nats.url && (!sh->pub || !bus_pub__connected(sh->pub)))
+		return;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	snprintf(msg, sizeof(msg),
 		 "%" PRIu64 " batches of findings were dropped unsent (in all, %" PRIu64
 		 " since the spool %s was created): the spool was full (--spool-max %" PRIu64
-		 " bytes) while the aggregator was unreachable, and the oldest batches go first",
-		 dropped - sh->reported, dropped, sh->cfg.spool_dir, sh->cfg.spool_max);
+		 " bytes) while the %s was unreachable, and the oldest batches go first",
+		 dropped - sh->reported, dropped, sh->cfg.spool_dir, sh->cfg.spool_max,
+		 sh->cfg.nats.url ? "NATS server" : "aggregator");
 	f.ts_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	f.name = FN_FINDINGS_DROPPED;
 	f.severity = SEV_HIGH;
@@ -658,8 +696,178 @@ static void report_drops(struct shipper *sh, uint64_t now)
 	sh->cfg.sink(sh->cfg.sink_ctx, &f);
 }
 
+/* ---- NATS JetStream (see shipper.h) */
+
+/* On a libnats thread: only hand the ack to the loop. */
+static void nats_on_ack(void *ctx, uint64_t seq, uint64_t acked_through, int err)
+{
+	struct shipper *sh = ctx;
+
+	ack_handoff__post(sh->acks, seq, acked_through, err);
+}
+
+static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
+{
+	struct ack_taken t;
+	uint32_t rnd = 0;
+	uint64_t delay;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sh->last_error, sizeof(sh->last_error), fmt, ap);
+	va_end(ap);
+	/* A fresh publisher after the backoff, as a fresh TLS connection: its
+	 * acks cannot be confused with this one's late failures, and it does
+	 * not wait for batches the spool dropped meanwhile. What this one
+	 * posted until now still counts: acks are facts about the stream. */
+	bus_pub__free(sh->pub, 0);
+	sh->pub = NULL;
+	if (ack_handoff__take(sh->acks, &t) && t.acked_through > spool__acked(sh->spool) &&
+	    t.acked_through < spool__next_seq(sh->spool)) {
+		uint64_t before = spool__pending_count(sh->spool);
+
+		if (spool__ack(sh->spool, t.acked_through) == 0)
+			sh->st.acked += before - spool__pending_count(sh->spool);
+	}
+	sh->failures++;
+	sh->st.failures++;
+	sh->st.connected = false;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)now * 2654435761u;
+	delay = shipper_backoff_ms(sh->failures, rnd);
+	sh->retry_at = now + delay;
+	fprintf(stderr, "wacht-sensor: NATS %s: %s; retrying in %.1f s (%" PRIu64
+			" batches spooled)\n", sh->cfg.nats.url, sh->last_error, delay / 1000.0,
+		spool__pending_count(sh->spool));
+	set_state(sh, ST_IDLE, now);
+}
+
+struct nats_walk {
+	struct shipper *sh;
+	int err;
+};
+
+static int nats_publish_one(void *ctx, uint64_t seq, const void *data, size_t len)
+{
+	struct nats_walk *w = ctx;
+	struct shipper *sh = w->sh;
+	int rc;
+
+	if (seq > spool__acked(sh->spool) + SHIPPER_NATS_WINDOW)
+		return 1; /* enough in flight; more as acks come */
+	/* the spool keeps wire frames; a NATS message is the bare Envelope */
+	if (len <= WIRE_HEADER_LEN)
+		return 0;
+	rc = bus_pub__publish(sh->pub, seq, (const uint8_t *)data + WIRE_HEADER_LEN,
+			      len - WIRE_HEADER_LEN);
+	if (rc == -EAGAIN)
+		return 1;
+	if (rc) {
+		w->err = rc;
+		return 1;
+	}
+	sh->sent_seq = seq;
+	sh->st.sent++;
+	return 0;
+}
+
+static void nats_connect(struct shipper *sh, uint64_t now)
+{
+	Wacht__V1__SensorHello h = WACHT__V1__SENSOR_HELLO__INIT;
+	char *err = NULL;
+	int rc;
+
+	sh->pub = bus_pub__new(&sh->cfg.nats, sh->sensor_id, sh->cfg.node, nats_on_ack, sh, &err);
+	if (!sh->pub) {
+		nats_fail(sh, now, "%s", err ? err : strerror(errno));
+		free(err);
+		return;
+	}
+	/* the hello tells the aggregators' store who this sensor is (its
+	 * sensors table); acks of it carry no batch and change nothing */
+	h.node = (char *)(sh->cfg.node ? sh->cfg.node : "");
+	h.sensor_id = sh->sensor_id;
+	h.sensor_version = (char *)WACHT_VERSION;
+	h.kernel = sh->kernel;
+	h.start_time_unix_ns = sh->start_ns;
+	h.spool_dropped = spool__dropped(sh->spool) + sh->lost;
+	rc = bus_pub__publish_hello(sh->pub, &h);
+	if (rc) {
+		nats_fail(sh, now, "failed to publish the hello: %s", strerror(-rc));
+		return;
+	}
+	fprintf(stderr, "wacht-sensor: connected to NATS %s, publishing %" PRIu64
+			" spooled batches\n", sh->cfg.nats.url, spool__pending_count(sh->spool));
+	set_state(sh, ST_STREAM, now);
+	sh->sent_seq = 0; /* republish every unacknowledged batch */
+	sh->st.connects++;
+	sh->st.connected = true;
+}
+
+static void nats_poll(struct shipper *sh, uint64_t now)
+{
+	struct ack_taken t;
+
+	if (ack_handoff__take(sh->acks, &t)) {
+		uint64_t before = spool__pending_count(sh->spool);
+
+		if (t.acked_through > spool__acked(sh->spool) &&
+		    t.acked_through < spool__next_seq(sh->spool)) {
+			int err = spool__ack(sh->spool, t.acked_through);
+
+			if (err) {
+				nats_fail(sh, now, "failed to acknowledge the spool through %" PRIu64
+					  ": %s", t.acked_through, strerror(-err));
+				return;
+			}
+			sh->st.acked += before - spool__pending_count(sh->spool);
+			sh->failures = 0;
+		}
+		/* a failure of the hello (seq 0) too: the connection is bad */
+		if (t.failed && sh->pub) {
+			nats_fail(sh, now, "JetStream did not store %s %" PRIu64 ": %s (%" PRIu64
+				  " publishes failed)", t.failed_seq ? "batch" : "the hello",
+				  t.failed_seq, strerror(-t.first_err), t.failed);
+			return;
+		}
+	}
+	if (!sh->pub) {
+		if (now < sh->retry_at)
+			return;
+		nats_connect(sh, now);
+		if (!sh->pub)
+			return;
+	}
+	sh->st.connected = bus_pub__connected(sh->pub);
+	if (sh->sent_seq < spool__acked(sh->spool))
+		sh->sent_seq = spool__acked(sh->spool);
+	if (sh->sent_seq + 1 < spool__next_seq(sh->spool)) {
+		struct nats_walk w = { .sh = sh };
+		int rc = spool__peek(sh->spool, sh->sent_seq, nats_publish_one, &w);
+
+		if (w.err)
+			nats_fail(sh, now, "failed to publish batch %" PRIu64 ": %s", sh->sent_seq + 1,
+				  strerror(-w.err));
+		else if (rc < 0)
+			nats_fail(sh, now, "failed to read the spool: %s", strerror(-rc));
+	}
+}
+
 void shipper__poll(struct shipper *sh, uint64_t now)
 {
+	if (sh->cfg.nats.url) {
+		if (sh->in_poll)
+			return;
+		sh->in_poll = true;
+		if (sh->cur_n && now - sh->cur_opened >= sh->cfg.batch_ms)
+			shipper__flush(sh);
+		nats_poll(sh, now);
+		sh->in_poll = false;
+		report_drops(sh, now);
+		return;
+	}
 	/* sh->epfd needs no reading: it is level-triggered and reports ready
 	 * as long as the socket is; the state machine tries what it can */
 	if (sh->in_poll)
@@ -747,7 +955,7 @@ void shipper__drain(struct shipper *sh, uint64_t timeout_ms)
 	while ((now = mono_ms()) - start < timeout_ms && spool__pending_count(sh->spool)) {
 		struct epoll_event ev;
 
-		if (sh->state == ST_IDLE && sh->failures)
+		if ((sh->state == ST_IDLE && sh->failures) || (sh->cfg.nats.url && !sh->pub))
 			break; /* not connected: it is all in the spool for the next start */
 		epoll_wait(sh->epfd, &ev, 1, 20);
 		shipper__poll(sh, now);
@@ -779,6 +987,9 @@ void shipper__free(struct shipper *sh)
 		tls_conn__free(sh->conn);
 	else if (sh->fd >= 0)
 		close(sh->fd);
+	/* before the handoff: its ack callbacks post there until closed */
+	bus_pub__free(sh->pub, 0);
+	ack_handoff__free(sh->acks);
 	if (sh->epfd >= 0)
 		close(sh->epfd);
 	wire_reader__free(sh->in);
@@ -806,7 +1017,8 @@ void shipper__stats_json(const struct shipper *sh, struct jsonw *w)
 	shipper__stats(sh, &st);
 	snprintf(addr, sizeof(addr), "%s:%s", sh->host, sh->port);
 	jsonw__obj_begin(w, "aggregator");
-	jsonw__str(w, "address", addr);
+	jsonw__str(w, "transport", sh->cfg.nats.url ? "nats" : "tls");
+	jsonw__str(w, "address", sh->cfg.nats.url ? sh->cfg.nats.url : addr);
 	jsonw__str(w, "sensor_id", sh->sensor_id);
 	jsonw__bool(w, "connected", st.connected);
 	jsonw__u64(w, "findings", st.findings);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* shipper.h: the sensor's side of the findings stream: batches findings,
- * keeps them in the on-disk spool until the aggregator acknowledges them,
- * and (re)connects over TLS with backoff, from the sensor's epoll loop. */
+ * keeps them in the on-disk spool until they are acknowledged, and sends
+ * them, from the sensor's epoll loop, either over TLS to one aggregator or
+ * to NATS JetStream (the scale-out path), reconnecting with backoff. */
 #ifndef WACHT_SHIPPER_H
 #define WACHT_SHIPPER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bus_nats.h"
 #include "finding.h"
 #include "format.h"
 #include "jsonw.h"
@@ -27,8 +29,12 @@ _Static_assert(SHIPPER_BATCH_FINDINGS < SHIPPER_ID_STRIDE, "index fits the id st
 #define FN_FINDINGS_DROPPED "Sensor.Findings.Dropped"
 
 struct shipper_config {
-	const char *aggregator;  /* HOST:PORT */
+	const char *aggregator;  /* HOST:PORT (TLS); unused when nats.url is set */
 	struct tls_config tls;
+	/* nats.url set: publish to JetStream instead (bus_nats.h). A batch
+	 * leaves the spool when JetStream acknowledged it and every batch
+	 * before it. */
+	struct bus_opts nats;
 	const char *spool_dir;   /* created if missing (one level) */
 	uint64_t spool_max;      /* bytes; 0: SHIPPER_SPOOL_MAX */
 	const char *node;
@@ -74,10 +80,25 @@ void shipper__poll(struct shipper *sh, uint64_t now_ms);
 void shipper__flush(struct shipper *sh);
 /* At exit: flush, then poll for up to timeout_ms until everything spooled
  * is acknowledged (while connected). */
+/*
+ * With --nats (cfg.nats.url): the publisher is made on the loop's thread
+ * when due (a connect attempt blocks the loop at most for libnats's connect
+ * timeout, 2 s, only while NATS is unreachable). Spooled batches are
+ * published in order, at most SHIPPER_NATS_WINDOW unacknowledged at once.
+ * JetStream's acks arrive on a libnats thread, which only posts them to an
+ * ack_handoff (an eventfd in shipper__fd's epoll set); shipper__poll takes
+ * them and acks the spool. A failed publish (no ack within 10 s, NATS gone,
+ * no stream) closes the publisher; after the backoff (shipper_backoff_ms) a
+ * new one republishes from the first unacknowledged batch. The Nats-Msg-Id
+ * "<sensor_id>:<batch_seq>" makes JetStream store a resend once (within its
+ * 10 minute window), and the store ignores finding ids it has (beyond).
+ */
+#define SHIPPER_NATS_WINDOW 256
 void shipper__drain(struct shipper *sh, uint64_t timeout_ms);
 
 struct shipper_stats {
-	bool connected;        /* the aggregator answered our hello */
+	bool connected;        /* the aggregator answered our hello (NATS:
+				* the publisher is up and not failing) */
 	uint64_t findings;     /* added */
 	uint64_t batches;      /* cut into the spool */
 	uint64_t sent;         /* batches written to a connection (resends too) */
@@ -88,7 +109,8 @@ struct shipper_stats {
 	uint64_t failures;     /* connection attempts or connections that failed */
 };
 void shipper__stats(const struct shipper *sh, struct shipper_stats *st);
-/* The stats as an "aggregator" object member of w. */
+/* The stats as an "aggregator" object member of w ("transport": "tls" or
+ * "nats", "address": HOST:PORT or the NATS URL). */
 void shipper__stats_json(const struct shipper *sh, struct jsonw *w);
 const char *shipper__sensor_id(const struct shipper *sh);
 

@@ -406,6 +406,11 @@ void store__close(struct store *s)
 	free(s);
 }
 
+int store__schema_expected(const struct store *s)
+{
+	return s->pg ? STORE_PG_SCHEMA_VERSION : STORE_SCHEMA_VERSION;
+}
+
 int store__schema_version(struct store *s)
 {
 	if (s->pg)
@@ -686,10 +691,11 @@ fail:
 
 int store__begin(struct store *s)
 {
-	if (s->pg)
-		return 0; /* PostgreSQL: every store__add_findings is its own transaction */
 	int err;
 
+	/* store_pg commits each store__add_findings call on its own */
+	if (s->pg)
+		return -EOPNOTSUPP;
 	if (s->in_txn)
 		return -EALREADY;
 	err = exec_simple(s, ST_BEGIN);
@@ -700,11 +706,9 @@ int store__begin(struct store *s)
 
 int store__commit(struct store *s)
 {
-	if (s->pg)
-		return 0;
 	int err;
 
-	if (!s->in_txn)
+	if (s->pg || !s->in_txn)
 		return -EINVAL;
 	err = exec_simple(s, ST_COMMIT);
 	if (err)
@@ -973,9 +977,12 @@ fail:
 
 int store__checkpoint(struct store *s)
 {
+	int rc;
+
+	/* PostgreSQL checkpoints by itself */
 	if (s->pg)
 		return 0;
-	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 
 	return rc == SQLITE_BUSY ? 0 : sqlite_errno(rc);
 }

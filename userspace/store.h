@@ -48,6 +48,9 @@ void store__close(struct store *s); /* accepts NULL */
 /* The last database error message of this store (borrowed). */
 const char *store__errmsg(const struct store *s);
 /* The schema version of the open database (SQLite: PRAGMA user_version). */
+/* The version this code migrates the store's kind to (SQLite's
+ * STORE_SCHEMA_VERSION or PostgreSQL's own). */
+int store__schema_expected(const struct store *s);
 int store__schema_version(struct store *s);
 
 /*
@@ -73,8 +76,9 @@ int store__add_findings(struct store *s, const Wacht__V1__Finding *const *f, siz
  * batches commits once. Nothing is durable before store__commit returns 0;
  * if it fails, everything since store__begin is rolled back. Other calls
  * (hello, drops) made in between are part of the transaction too.
- * store__begin: 0, -EALREADY, or -errno. store__commit: 0, -EINVAL when no
- * transaction is open, or -errno.
+ * store__begin: 0, -EALREADY, -EOPNOTSUPP for PostgreSQL (each
+ * store__add_findings commits on its own there), or -errno. store__commit:
+ * 0, -EINVAL when no transaction is open, or -errno.
  */
 int store__begin(struct store *s);
 int store__commit(struct store *s);
@@ -169,7 +173,8 @@ int store__ack(struct store *s, const char *id, bool ack, const char *who, const
 int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows, int64_t now);
 
 /* Copies what the WAL holds back into the database as far as readers
- * allow, without waiting for them (a PASSIVE checkpoint). 0 or -errno. */
+ * allow, without waiting for them (a PASSIVE checkpoint). 0 or -errno;
+ * 0 and nothing done for PostgreSQL, which checkpoints by itself. */
 int store__checkpoint(struct store *s);
 
 /* A consistent copy of the database, as of one moment, to path (written to

@@ -145,8 +145,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 		     " container_name, image, pod, namespace, grp, pid, exe, process_name,"
 		     " args, file_path, file_op, net_proto, net_direction, local_ip,"
 		     " local_port, remote_ip, remote_port, peer_group, message,"
-		     " acknowledged, ack_by, ack_comment, ack_time FROM findings WHERE"
-		     " ($1::text IS NULL OR id = $1) AND ($2::bigint IS NULL OR last_seen >= $2)"
+		     " acknowledged, ack_by, ack_comment, ack_time, ppid, uid, euid, parent_exe"
+		     " FROM findings WHERE ($1::text IS NULL OR id = $1) AND ($2::bigint IS NULL OR last_seen >= $2)"
 		     " AND ($3::bigint IS NULL OR last_seen <= $3) AND severity >= $4"
 		     " AND ($5::text IS NULL OR namespace = $5) AND ($6::text IS NULL OR pod = $6)"
 		     " AND ($7::text IS NULL OR name = $7) AND ($8::text IS NULL OR node = $8)"
@@ -881,7 +881,7 @@ int store_pg__query(struct store_pg *s, const struct store_filter *flt, store_ro
 {
 	struct params p = { .n = 0 };
 	uint8_t lip[16], rip[16];
-	struct store_row r;
+	struct store_row r = { 0 };
 	PGresult *res;
 	int err = 0, n = 0;
 
@@ -970,6 +970,10 @@ int store_pg__query(struct store_pg *s, const struct store_filter *flt, store_ro
 		r.ack_by = PQgetvalue(res, i, 34);
 		r.ack_comment = PQgetvalue(res, i, 35);
 		r.ack_time = col_int(res, i, 36);
+		r.ppid = (uint32_t)col_int(res, i, 37);
+		r.uid = (uint32_t)col_int(res, i, 38);
+		r.euid = (uint32_t)col_int(res, i, 39);
+		r.parent_exe = PQgetvalue(res, i, 40);
 		if (next) {
 			next->last_seen = r.last_seen;
 			next->rowid = r.rowid;

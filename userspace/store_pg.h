@@ -7,6 +7,11 @@
 
 #include "store.h"
 
+/* The PostgreSQL schema keeps its own history (table wacht_schema), apart
+ * from SQLite's STORE_SCHEMA_VERSION: what store__schema_version returns
+ * for a postgres:// store. */
+#define STORE_PG_SCHEMA_VERSION 2 /* 2: learned profiles */
+
 /*
  * Differences from the SQLite store, all forced by PostgreSQL:
  * - Byte fields from the wire (exe, args, paths, message) are stored as
@@ -60,9 +65,6 @@ int store_url_parse(const char *url, enum store_kind *kind, const char **path);
 /* The merge key of a finding (store.h lists its fields), built by both
  * backends the same way: length-prefixed fields in buf (grown as needed;
  * the owner frees buf). 0 or -ENOMEM. */
-/* The PostgreSQL schema's own version (store__schema_version of a
- * postgres:// store); SQLite's is STORE_SCHEMA_VERSION. */
-#define STORE_PG_SCHEMA_VERSION 2
 
 struct store_key {
 	uint8_t *buf;
