@@ -106,6 +106,17 @@ static void print_finding(void *ctx, const struct finding *f)
 	s->uc.findings++;
 }
 
+/* A group's learned profile changed: to the aggregator, which merges the
+ * nodes' profiles (none without --aggregator). */
+static void ship_learned(void *ctx, const char *group, const char *yaml)
+{
+	struct sensor *s = ctx;
+
+	if (s->ship && shipper__learned(s->ship, group, yaml))
+		fprintf(stderr, "wacht-sensor: failed to queue the learned profile of %s: out of memory\n",
+			group);
+}
+
 static void print_policy(void *ctx, bool ok, const char *why, const struct diags *d,
 			 const struct policy *p)
 {
@@ -449,6 +460,7 @@ int sensor_run(const struct sensor_config *cfg)
 		.alert_only = cfg->alert_only,
 		.sink = print_finding,
 		.policy_loaded = print_policy,
+		.learned_profile = ship_learned,
 		.ctx = &s,
 		.cgroup_root = cgroot,         /* file guard (issue 4) */
 	};

@@ -131,10 +131,27 @@ static void learned(void *ctx, size_t g)
 	r->dirty[r->n_dirty++] = g;
 }
 
+/* The group's learned profile as YAML to whoever wants it (the shipper). */
+static void publish_learned(struct sensor_rules *r, const struct policy *p, size_t g)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!r->cfg.learned_profile || !(f = open_memstream(&buf, &len)))
+		return;
+	int err = policy__export_group(p, g, true, f);
+	if (fclose(f) == 0 && !err && buf)
+		r->cfg.learned_profile(r->cfg.ctx, p->groups[g].name, buf);
+	free(buf);
+}
+
 static void save_learned(struct sensor_rules *r)
 {
 	const struct policy *p = engine__policy(r->engine);
 
+	for (size_t i = 0; i < r->n_dirty; i++)
+		publish_learned(r, p, r->dirty[i]);
 	for (size_t i = 0; i < r->n_dirty && r->cfg.src.state_dir; i++) {
 		int err = ruleset_save_learned(p, r->dirty[i], r->cfg.src.state_dir);
 		if (err) {

@@ -30,6 +30,9 @@ struct sensor_rules_config {
 	void (*policy_loaded)(void *ctx, bool ok, const char *why, const struct diags *d,
 			      const struct policy *p);
 	void *ctx;
+	/* a group's learned profile changed (NvSecurityRule YAML, learned rules
+	 * only): e.g. sent to the aggregator, which merges nodes; may be NULL */
+	void (*learned_profile)(void *ctx, const char *group, const char *yaml);
 	/* ---- file guard (issue 4: block_access enforced) */
 	const char *cgroup_root;  /* where cgroup v2 is mounted */
 };

@@ -90,6 +90,13 @@ struct shipper {
 	struct bus_pub *pub;
 	struct ack_handoff *acks;
 
+	/* the newest learned profile of each group, and whether this
+	 * connection has it */
+	struct learned_item {
+		char *group, *yaml;
+		bool sent;
+	} *learned;
+	size_t n_learned;
 	uint64_t lost;           /* batches that could not be spooled */
 	uint64_t reported;       /* drops already reported as a finding */
 	struct shipper_stats st;
@@ -542,6 +549,69 @@ static int queue_hello(struct shipper *sh)
 	return err;
 }
 
+int shipper__learned(struct shipper *sh, const char *group, const char *yaml)
+{
+	struct learned_item *it = NULL;
+	char *y = strdup(yaml);
+
+	if (!y)
+		return -ENOMEM;
+	for (size_t i = 0; i < sh->n_learned && !it; i++)
+		if (strcmp(sh->learned[i].group, group) == 0)
+			it = &sh->learned[i];
+	if (!it) {
+		struct learned_item *v = realloc(sh->learned, (sh->n_learned + 1) * sizeof(*v));
+		char *g = strdup(group);
+		if (!v || !g) {
+			free(v == sh->learned ? NULL : v);
+			free(g);
+			free(y);
+			return -ENOMEM;
+		}
+		sh->learned = v;
+		it = &sh->learned[sh->n_learned++];
+		it->group = g;
+		it->yaml = NULL;
+	}
+	free(it->yaml);
+	it->yaml = y;
+	it->sent = false;
+	return 0;
+}
+
+/* Learned profiles this connection does not have yet, into out. */
+static int queue_learned(struct shipper *sh)
+{
+	for (size_t i = 0; i < sh->n_learned; i++) {
+		struct learned_item *it = &sh->learned[i];
+		Wacht__V1__LearnedProfile lp = WACHT__V1__LEARNED_PROFILE__INIT;
+		Wacht__V1__Envelope env;
+		struct timespec ts;
+		uint8_t *frame;
+		size_t len;
+
+		if (it->sent)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		wire_envelope_init(&env);
+		lp.group = it->group;
+		lp.node = (char *)(sh->cfg.node ? sh->cfg.node : "");
+		lp.yaml = it->yaml;
+		lp.time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		env.body_case = WACHT__V1__ENVELOPE__BODY_LEARNED;
+		env.learned = &lp;
+		int err = wire_frame_envelope(&env, &frame, &len);
+		if (err)
+			return err;
+		err = bytebuf_append(&sh->out, frame, len);
+		free(frame);
+		if (err)
+			return err;
+		it->sent = true;
+	}
+	return 0;
+}
+
 static int refill_one(void *ctx, uint64_t seq, const void *data, size_t len)
 {
 	struct shipper *sh = ctx;
@@ -577,6 +647,8 @@ static int on_frame(struct shipper *sh, const Wacht__V1__Envelope *env, uint64_t
 		set_state(sh, ST_STREAM, now);
 		sh->failures = 0;
 		sh->sent_seq = 0; /* resend every unacknowledged batch */
+		for (size_t i = 0; i < sh->n_learned; i++)
+			sh->learned[i].sent = false; /* and every learned profile */
 		sh->st.connects++;
 		sh->st.connected = true;
 		return 0;
@@ -631,7 +703,10 @@ static void do_read(struct shipper *sh, uint64_t now)
 static void do_write(struct shipper *sh, uint64_t now)
 {
 	for (;;) {
-		int rc = refill(sh);
+		int rc = sh->state == ST_STREAM ? queue_learned(sh) : 0;
+
+		if (!rc)
+			rc = refill(sh);
 
 		if (rc) {
 			disconnect(sh, now, "failed to read the spool: %s", strerror(-rc));
@@ -997,6 +1072,11 @@ void shipper__free(struct shipper *sh)
 	bytebuf_release(&sh->cur);
 	spool__free(sh->spool);
 	tls_ctx__free(sh->tls);
+	for (size_t i = 0; i < sh->n_learned; i++) {
+		free(sh->learned[i].group);
+		free(sh->learned[i].yaml);
+	}
+	free(sh->learned);
 	free(sh->reported_path);
 	free(sh);
 }

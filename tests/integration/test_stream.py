@@ -496,3 +496,62 @@ def test_bad_clients_refused_others_served():
         agg.stop()
     finally:
         agg.cleanup()
+
+
+def test_learned_profiles_merged_at_the_aggregator():
+    # Two sensors in Discover mode learn what a container runs; each sends
+    # its node's profile (LearnedProfile); the aggregator keeps one per
+    # node and group, and its API serves them merged as NvSecurityRule YAML
+    # that the sensor's own rule loader accepts.
+    tmp = os.path.join(REG.tmp(), "learned-" + new_ns())
+    pki = make_pki(os.path.join(tmp, "pki"), "wacht")
+    db = os.path.join(tmp, "findings.db")
+    port, api_port = free_port(), free_port()
+    ns = new_ns()
+    group = "nv.web." + ns
+    _, text = web_group(ns, policymode="Discover", mode="Discover", process=())
+    rules = rules_file(text)
+    token = "sec-" + ns
+    tokens = write_tokens(tmp, {"security": (token, "*")})
+    agg = Aggregator(pki, db, port, api=(api_port, tokens))
+    try:
+        agg.start()
+        with stream_sensor("wit-node-la-" + ns, port, pki, rules, os.path.join(tmp, "sa")) as sa, \
+                stream_sensor("wit-node-lb-" + ns, port, pki, rules, os.path.join(tmp, "sb")) as sb, \
+                Container(pod=POD, namespace=ns) as c:
+            c.start()
+            c.exec(["sh", "-c", "/bin/uname -n; /bin/cat /etc/hostname"])
+            learned = {"kind": "finding", "name": "Process.Profile.Learned",
+                       "container": {"id": c.id}, "process": {"name": "cat"}}
+            for s in (sa, sb):
+                s.wait_finding(learned, timeout=20, what="cat learned")
+            # each node's profile stored (they are sent within a second)
+            deadline = time.monotonic() + 20
+            while True:
+                con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+                nodes = sorted(r[0] for r in con.execute(
+                    "SELECT node FROM learned WHERE grp = ?", (group,)))
+                con.close()
+                if nodes == sorted([sa.node, sb.node]):
+                    break
+                assert time.monotonic() < deadline, "stored profiles of %s: %s" % (group, nodes)
+                time.sleep(0.2)
+            req = urllib.request.Request("http://127.0.0.1:%d/api/v1/rules/learned?group=%s"
+                                         % (api_port, group))
+            req.add_header("Authorization", "Bearer " + token)
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.status == 200
+                yaml = r.read().decode()
+            for want in ("kind: NvSecurityRule", "name: %s" % group, "namespace: %s" % ns,
+                         "name: cat", "name: uname", "path: /bin/busybox"):
+                assert want in yaml, "%r not in the merged profile:\n%s" % (want, yaml)
+            # the sensor accepts it back as a rule file
+            merged = os.path.join(tmp, "merged.yaml")
+            with open(merged, "w") as f:
+                f.write(yaml)
+            p = subprocess.run([harness.SENSOR_BIN, "--check-rules", merged],
+                               capture_output=True, text=True, timeout=30)
+            assert p.returncode == 0, (p.stdout, p.stderr, yaml)
+        agg.stop()
+    finally:
+        agg.cleanup()
