@@ -155,6 +155,7 @@ struct agg_server *agg_server__new(const struct agg_config *cfg)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	if (cfg->listen && !(srv->tls = tls_ctx__new(&cfg->tls, true, &err))) {
 		fprintf(stderr, "wacht-aggregator: %s\n", err ? err : "tls: out of memory");
@@ -518,6 +519,7 @@ int agg_server__run(struct agg_server *srv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	srv->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	/* after the signals are blocked: the thread inherits the mask */
@@ -602,8 +604,15 @@ int agg_server__run(struct agg_server *srv)
 			} else if (p == &tag_signal) {
 				struct signalfd_siginfo si;
 
-				while (read(srv->sfd, &si, sizeof(si)) == sizeof(si))
+				while (read(srv->sfd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP) {
+						/* e.g. the API's tokens file changed */
+						if (srv->cfg->on_sighup)
+							srv->cfg->on_sighup();
+						continue;
+					}
 					running = false;
+				}
 			} else if (p == &tag_timer) {
 				uint64_t exp;
 

@@ -20,6 +20,7 @@ struct agg_config {
 	unsigned max_conns;        /* 0: 4096 */
 	unsigned hello_timeout_s;  /* a connection without a hello by then is closed; 0: 10 */
 	unsigned stats_interval_s; /* a stats line on stderr; 0: never */
+	void (*on_sighup)(void);   /* called on SIGHUP (in the loop); may be NULL */
 	/* nats.url: also consume the durable pull consumer (agg_bus.h) */
 	struct bus_opts nats;
 };

@@ -99,6 +99,13 @@ static void usage(FILE *f)
 "start, 2 on a usage error.\n");
 }
 
+/* SIGHUP: the API's tokens again (a revoked token stops working). */
+static void reload_tokens(void)
+{
+	if (api__reload_tokens() == 0)
+		fprintf(stderr, "wacht-aggregator: API tokens reloaded\n");
+}
+
 /* "ADDR:PORT" ([v6]:PORT) for the API; the address numeric. */
 static int parse_api_listen(const char *s, struct api_config *api)
 {
@@ -339,6 +346,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wacht-aggregator: WARNING: --plaintext: findings travel unencrypted "
 				"and any peer that can connect may write them. Use TLS in production.\n");
 
+	if (api_on)
+		cfg.on_sighup = reload_tokens;
 	srv = agg_server__new(&cfg);
 	if (!srv)
 		return 1;

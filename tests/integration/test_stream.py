@@ -13,6 +13,7 @@
 import hashlib
 import json
 import os
+import signal
 import socket
 import sqlite3
 import ssl
@@ -277,6 +278,12 @@ def test_two_sensors_exactly_once_across_aggregator_kill():
             assert row == ("Process.Profile.Violation", 4, 1, 2, POD, ns, "/bin/busybox",
                            "uname", "profile:nv.web." + ns, "nv.web." + ns, sa.node), row
             check_api(api_port, ns, db, (sa, sb), s_first_uname(sa, c))
+            # a revoked token stops working at the next SIGHUP, no restart
+            write_tokens(tmp, {"security": ("sec-token-" + ns, "*")})
+            agg.proc.send_signal(signal.SIGHUP)
+            agg.wait_log("API tokens reloaded")
+            assert api_get(api_port, "/api/v1/findings", "team-token-" + ns)[0] == 401
+            assert api_get(api_port, "/api/v1/findings", "sec-token-" + ns)[0] == 200
         # sensors stopped: everything they spooled was acknowledged
         for s in (sa, sb):
             st = s.final_stats["aggregator"]
