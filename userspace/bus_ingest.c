@@ -98,6 +98,22 @@ int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
 		bi->stats.findings += b->n_findings;
 		break;
 	}
+	case WACHT__V1__ENVELOPE__BODY_LEARNED: {
+		const Wacht__V1__LearnedProfile *lp = env->learned;
+		size_t nl = lp->node ? strlen(lp->node) : 0;
+
+		/* a sensor speaks for its own node: its id is "<node>-<hex>" */
+		if (!lp->group || !lp->group[0] || !lp->yaml || !nl || strncmp(sid, lp->node, nl) ||
+		    sid[nl] != '-')
+			return say(bi, 1, "message %s: a learned profile without a group or for "
+				   "another node than sensor %s's", msg_id, sid);
+		n = store__learned_put(bi->st, lp->group, lp->node, lp->yaml,
+				       lp->time_unix_ns ? lp->time_unix_ns : now);
+		if (n)
+			return say(bi, n, "failed to store the learned profile %s of %s: %s (%s)",
+				   lp->group, lp->node, strerror(-n), store__errmsg(bi->st));
+		break;
+	}
 	case WACHT__V1__ENVELOPE__BODY_FLOWS:
 		/* flow records are defined by the network-graph issue; until
 		 * then a FlowBatch carries nothing to store */

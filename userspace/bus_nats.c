@@ -427,6 +427,43 @@ int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h)
 	return nats_errno(s);
 }
 
+int bus_pub__publish_learned(struct bus_pub *p, const Wacht__V1__LearnedProfile *lp)
+{
+	Wacht__V1__Envelope env;
+	natsMsg *msg = NULL;
+	jsPubOptions po;
+	natsStatus s;
+	char id[600];
+	uint8_t *buf;
+	size_t len;
+	int n;
+
+	/* like the hello's, not "<sensor_id>:<digits>": no batch to settle */
+	n = snprintf(id, sizeof(id), "%s:learned-%" PRId64 "-%s", p->sensor_id, lp->time_unix_ns,
+		     lp->group);
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return -ENAMETOOLONG;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_LEARNED;
+	env.learned = (Wacht__V1__LearnedProfile *)lp;
+	len = wacht__v1__envelope__get_packed_size(&env);
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	wacht__v1__envelope__pack(&env, buf);
+	s = natsMsg_Create(&msg, p->subject, NULL, (const char *)buf, (int)len);
+	free(buf);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
+	if (s == NATS_OK) {
+		jsPubOptions_Init(&po);
+		po.MaxWait = PUB_ACK_WAIT_MS;
+		s = js_PublishMsgAsync(p->c.js, &msg, &po);
+	}
+	natsMsg_Destroy(msg);
+	return nats_errno(s);
+}
+
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
 {
 	Wacht__V1__Envelope env;

@@ -95,6 +95,9 @@ int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, si
  * is deduplicated). Its ack reaches on_ack with batch_seq 0 and changes no
  * acked_through. 0 or -errno. */
 int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h);
+/* A learned profile (the newest of its group), like the hello: no batch,
+ * nothing in the spool to settle. 0 or -errno. */
+int bus_pub__publish_learned(struct bus_pub *p, const Wacht__V1__LearnedProfile *lp);
 /* Packs a FindingBatch into an Envelope and publishes it. */
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b);
 /* Waits up to timeout_ms until every publish was answered. 0 or

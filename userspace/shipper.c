@@ -877,8 +877,35 @@ static void nats_connect(struct shipper *sh, uint64_t now)
 			" spooled batches\n", sh->cfg.nats.url, spool__pending_count(sh->spool));
 	set_state(sh, ST_STREAM, now);
 	sh->sent_seq = 0; /* republish every unacknowledged batch */
+	for (size_t i = 0; i < sh->n_learned; i++)
+		sh->learned[i].sent = false; /* and every learned profile */
 	sh->st.connects++;
 	sh->st.connected = true;
+}
+
+/* Learned profiles not published on this connection yet. */
+static void nats_publish_learned(struct shipper *sh, uint64_t now)
+{
+	for (size_t i = 0; i < sh->n_learned && sh->pub; i++) {
+		struct learned_item *it = &sh->learned[i];
+		Wacht__V1__LearnedProfile lp = WACHT__V1__LEARNED_PROFILE__INIT;
+		struct timespec ts;
+
+		if (it->sent)
+			continue;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		lp.group = it->group;
+		lp.node = (char *)(sh->cfg.node ? sh->cfg.node : "");
+		lp.yaml = it->yaml;
+		lp.time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		int rc = bus_pub__publish_learned(sh->pub, &lp);
+		if (rc) {
+			nats_fail(sh, now, "failed to publish the learned profile of %s: %s", it->group,
+				  strerror(-rc));
+			return;
+		}
+		it->sent = true;
+	}
 }
 
 static void nats_poll(struct shipper *sh, uint64_t now)
@@ -916,6 +943,9 @@ static void nats_poll(struct shipper *sh, uint64_t now)
 			return;
 	}
 	sh->st.connected = bus_pub__connected(sh->pub);
+	nats_publish_learned(sh, now);
+	if (!sh->pub)
+		return;
 	if (sh->sent_seq < spool__acked(sh->spool))
 		sh->sent_seq = spool__acked(sh->spool);
 	if (sh->sent_seq + 1 < spool__next_seq(sh->spool)) {

@@ -79,7 +79,7 @@ void shipper__poll(struct shipper *sh, uint64_t now_ms);
 /* The newest learned profile of group (YAML), sent to the aggregator as a
  * LearnedProfile now if connected, and again after every reconnect (a
  * profile is state, not an event: only the newest matters, so it is not
- * spooled). Over NATS it is not sent (see README). 0 or -ENOMEM. */
+ * spooled); over NATS published like the hello. 0 or -ENOMEM. */
 int shipper__learned(struct shipper *sh, const char *group, const char *yaml);
 /* Cuts the current batch into the spool now (if it has findings). */
 void shipper__flush(struct shipper *sh);

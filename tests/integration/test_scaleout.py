@@ -800,3 +800,53 @@ def test_sensor_spool_full_while_nats_is_down():
             rep.stop()
         finally:
             rep.cleanup()
+
+
+def test_learned_profile_over_nats():
+    """A Discover-mode sensor publishing to NATS: its learned profile
+    reaches the replica's store under its node, and the API serves it."""
+    from test_policy import rules_file, web_group
+    _need(AGG_BIN, "build it with `make`")
+    ns = new_ns()
+    group = "nv.web." + ns
+    _, text = web_group(ns, policymode="Discover", mode="Discover", process=())
+    rules = rules_file(text)
+    tmp = tempfile.mkdtemp(prefix="learned.", dir=REG.tmp())
+    token = "sec-" + ns
+    tokens = os.path.join(tmp, "tokens")
+    with open(tokens, "w") as f:
+        f.write("security %s *\n" % hashlib.sha256(token.encode()).hexdigest())
+    db = os.path.join(tmp, "wacht.db")
+    with NatsServer() as nats:
+        r = Replica(nats, db, "l", api_tokens=tokens).start()
+        try:
+            with _nats_sensor("wit-node-nl-" + ns, nats, rules, os.path.join(tmp, "spool")) as s, \
+                    Container(pod=POD, namespace=ns) as c:
+                c.start()
+                c.exec(["sh", "-c", "/bin/cat /etc/hostname"])
+                s.wait_finding({"kind": "finding", "name": "Process.Profile.Learned",
+                                "container": {"id": c.id}, "process": {"name": "cat"}},
+                               timeout=20, what="cat learned")
+
+                def stored():
+                    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+                    try:
+                        return con.execute("SELECT node, yaml FROM learned WHERE grp = ?",
+                                           (group,)).fetchall()
+                    except sqlite3.OperationalError:
+                        return []
+                    finally:
+                        con.close()
+                _wait(lambda: stored() and "name: cat" in stored()[0][1], 20,
+                      "the learned profile in the replica's store")
+                assert stored()[0][0] == s.node, stored()
+                req = urllib.request.Request("http://127.0.0.1:%d/api/v1/rules/learned?group=%s"
+                                             % (r.api_port, group))
+                req.add_header("Authorization", "Bearer " + token)
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    yaml = resp.read().decode()
+                assert "name: %s" % group in yaml and "name: cat" in yaml, yaml
+            st = r.stop()
+            assert st["failed"] == 0 and st["rejected"] == 0, st
+        finally:
+            r.cleanup()
