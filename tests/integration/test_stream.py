@@ -292,7 +292,28 @@ def test_two_sensors_exactly_once_across_aggregator_kill():
                 "%s did not see the aggregator go and come back: %s" % (s.node, st)
             assert st["dropped"] == 0, st
         wait_all_stored(db, (sa, sb), timeout=10)
+        # a consistent backup while the aggregator runs, then restored
+        backup = os.path.join(tmp, "backup.db")
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v1/backup" % api_port)
+        req.add_header("Authorization", "Bearer sec-token-" + ns)
+        with urllib.request.urlopen(req, timeout=30) as r, open(backup, "wb") as f:
+            assert r.status == 200
+            f.write(r.read())
         agg.stop()
+        restored = os.path.join(tmp, "restored.db")
+        p = subprocess.run([AGG_BIN, "--store", restored, "--restore", backup],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "restored" in p.stdout, (p.returncode, p.stdout, p.stderr)
+
+        def content(path):
+            con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+            try:
+                return con.execute("SELECT id, count, last_seen FROM findings "
+                                   "ORDER BY id").fetchall()
+            finally:
+                con.close()
+        assert content(restored) == content(db), "the restored store differs"
+        assert len(content(db)) > 0
     finally:
         agg.cleanup()
 
