@@ -24,6 +24,10 @@ LDLIBS += $(PKG_LIBS) -lelf -lz -lpthread
 API_PKGS := libmicrohttpd libcrypto libcurl
 API_CFLAGS := $(shell pkg-config --cflags $(API_PKGS) 2>/dev/null)
 API_LIBS := $(shell pkg-config --libs $(API_PKGS) 2>/dev/null || echo -lmicrohttpd -lcrypto -lcurl)
+# The sensor's --health-listen endpoint (userspace/health.c): libmicrohttpd
+# alone, none of the aggregator's API.
+HEALTH_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+HEALTH_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 # BPF: one object per concern, statically linked into one skeleton.
 # maps.bpf.c first: the static linker resolves the other objects' extern
@@ -35,7 +39,7 @@ BPF_HDRS := bpf/events.h bpf/enforce.h $(wildcard bpf/include/*.h)
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c userspace/file_guard.c \
-	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c
+	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c userspace/health.c
 MAIN_SRC := userspace/main.c
 # wacht-aggregator's event loop, NATS consumer thread and command line
 # (sockets, threads, signals).
@@ -104,7 +108,10 @@ $(BUILD)/default_rules.o: userspace/default_rules.S rules/default.yaml | $(BUILD
 	$(CC) -c $< -o $@
 
 $(BUILD)/wacht-sensor: $(BUILD)/main.o $(BUILD)/default_rules.o $(SYS_OBJS) $(PURE_OBJS) $(PB_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(HEALTH_LIBS)
+
+$(BUILD)/health.o: userspace/health.c $(wildcard userspace/*.h) | $(BUILD)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(HEALTH_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
 # The aggregator links the pure modules (wire, store, ingest, tls), no BPF.
 $(BUILD)/wacht-aggregator: $(AGG_OBJS) $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)

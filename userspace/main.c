@@ -55,6 +55,13 @@ static void usage(FILE *f)
 "                           at exit (default: 60)\n"
 "      --ready-file FILE    create FILE once the programs are attached and the\n"
 "                           existing containers are known; removed at exit\n"
+"      --health-listen ADDR:PORT  serve GET /healthz/live, /healthz/ready and\n"
+"                           /metrics (Prometheus) over HTTP on ADDR:PORT, e.g.\n"
+"                           0.0.0.0:9090 in a DaemonSet (default: off). live:\n"
+"                           200 while the event loop turned within 5 s; ready:\n"
+"                           200 once the programs are attached, the existing\n"
+"                           containers compiled and the ring buffer is being\n"
+"                           drained; else 503 with a JSON reason\n"
 "\n"
 "Findings stream (without --aggregator or --nats nothing is sent)\n"
 "      --aggregator HOST:PORT  also send every finding, in batches (512\n"
@@ -117,7 +124,7 @@ enum {
 	OPT_RUNTIME_ROOT, OPT_DEBUG_BPF, OPT_VERSION, OPT_RULES, OPT_STATE_DIR, OPT_NO_STATE,
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 	OPT_AGGREGATOR, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAINTEXT, OPT_SPOOL_DIR,
-	OPT_SPOOL_MAX, OPT_NATS, OPT_NATS_STREAM, OPT_NATS_CA, OPT_NATS_CERT, OPT_NATS_KEY,
+	OPT_SPOOL_MAX, OPT_NATS, OPT_NATS_STREAM, OPT_NATS_CA, OPT_NATS_CERT, OPT_NATS_KEY, OPT_HEALTH_LISTEN,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -217,6 +224,7 @@ int main(int argc, char **argv)
 		{ "nats-ca", required_argument, NULL, OPT_NATS_CA },
 		{ "nats-cert", required_argument, NULL, OPT_NATS_CERT },
 		{ "nats-key", required_argument, NULL, OPT_NATS_KEY },
+		{ "health-listen", required_argument, NULL, OPT_HEALTH_LISTEN },
 		{ 0 },
 	};
 	static const char *prefixes[MAX_LIST + 1], *roots[MAX_LIST + 1], *rules[MAX_LIST + 1],
@@ -361,6 +369,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case OPT_HEALTH_LISTEN:
+			cfg.health_listen = optarg;
+			break;
 		case OPT_DEBUG_BPF:
 			cfg.debug_bpf = true;
 			break;

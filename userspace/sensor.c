@@ -20,10 +20,13 @@
 #include "engine.h"
 #include "events.h"
 #include "format.h"
+#include "health.h"
 #include "jsonw.h"
 #include "loader.h"
+#include "metrics.h"
 #include "proc_table.h"
 #include "sensor.h"
+#include "sensor_metrics.h"
 #include "sensor_rules.h"
 #include "shipper.h"
 #include "sysenv.h"
@@ -49,6 +52,8 @@ struct sensor {
 	struct sensor_rules *rules;
 	struct jsonw *w;
 	struct shipper *ship;           /* NULL without --aggregator */
+	struct health *health;          /* NULL without --health-listen */
+	struct metrics *findings;       /* wacht_findings_total, kept across snapshots */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -104,6 +109,9 @@ static void print_finding(void *ctx, const struct finding *f)
 	finding_format(s->w, &s->fc, f);
 	write_line(s);
 	s->uc.findings++;
+	if (s->findings && sensor_metrics_finding(s->findings, f->name,
+						  finding_action_name(f->action)))
+		fprintf(stderr, "wacht-sensor: failed to count a finding for /metrics: out of memory\n");
 }
 
 /* A group's learned profile changed: to the aggregator, which merges the
@@ -282,16 +290,17 @@ static int handle_event(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
-static void print_stats(struct sensor *s, bool final)
+/* The stats object into s->w (after a reset); *total: the events lost.
+ * The stats line and /metrics are both made from it. */
+static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *total_out)
 {
 	uint64_t drops[WACHT_EV_MAX * WACHT_DROP_MAX] = {};
-	uint64_t sent[WACHT_EV_MAX] = {};
 	uint64_t total = 0;
 	char ts[64];
 
 	if (loader__read_counters(s->loader, drops, sent)) {
 		fprintf(stderr, "wacht-sensor: failed to read BPF counters\n");
-		return;
+		return -EIO;
 	}
 	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
 	jsonw__reset(s->w);
@@ -339,6 +348,17 @@ static void print_stats(struct sensor *s, bool final)
 	if (s->ship)
 		shipper__stats_json(s->ship, s->w);
 	jsonw__obj_end(s->w);
+	*total_out = total;
+	return 0;
+}
+
+static void print_stats(struct sensor *s, bool final)
+{
+	uint64_t sent[WACHT_EV_MAX] = {};
+	uint64_t total = 0;
+
+	if (stats_build(s, final, sent, &total))
+		return;
 	write_line(s);
 	fflush(s->out);
 	if (final || total)
@@ -347,6 +367,29 @@ static void print_stats(struct sensor *s, bool final)
 			final ? "exit" : "stats", (unsigned long long)sent[WACHT_EV_EXEC],
 			(unsigned long long)sent[WACHT_EV_FILE], (unsigned long long)sent[WACHT_EV_NET],
 			(unsigned long long)total, (unsigned long long)s->uc.decode_errors);
+}
+
+/* A fresh /metrics snapshot, from the same numbers as the stats line
+ * (about once a second: reading the per-CPU counters is a few syscalls). */
+static void publish_metrics(struct sensor *s)
+{
+	uint64_t sent[WACHT_EV_MAX] = {};
+	uint64_t total;
+	struct metrics *m;
+	const char *data;
+	size_t len;
+
+	if (stats_build(s, false, sent, &total))
+		return;
+	data = jsonw__data(s->w, &len);
+	m = metrics__new();
+	if (!m || jsonw__error(s->w) || sensor_metrics_from_stats(m, data, len) ||
+	    metrics__merge(m, s->findings)) {
+		fprintf(stderr, "wacht-sensor: failed to build the metrics snapshot: out of memory\n");
+		metrics__free(m);
+		return;
+	}
+	health__publish(s->health, m);
 }
 
 /* Processes that started before the sensor: their exe (as seen from inside
@@ -446,6 +489,23 @@ int sensor_run(const struct sensor_config *cfg)
 			goto out;
 		}
 	}
+	/* listening before the programs load: probes get "starting" (503
+	 * for ready) instead of a refused connection */
+	if (cfg->health_listen) {
+		char *herr = NULL;
+
+		s.findings = metrics__new();
+		if (!s.findings) {
+			fprintf(stderr, "wacht-sensor: out of memory\n");
+			goto out;
+		}
+		s.health = health__start(cfg->health_listen, &herr);
+		if (!s.health) {
+			fprintf(stderr, "wacht-sensor: %s\n", herr ? herr : "health: out of memory");
+			free(herr);
+			goto out;
+		}
+	}
 	/* the policy before the kernel: a rule error stops the start here */
 	struct sensor_rules_config rc = {
 		.src = {
@@ -531,6 +591,12 @@ int sensor_run(const struct sensor_config *cfg)
 		cfg->capture_host ? ", host processes included" : "",
 		cfg->alert_only ? ", alert-only (nothing is enforced)" : "");
 
+	if (s.health) {
+		publish_metrics(&s);
+		health__turn(s.health, mono_ms());
+		health__started(s.health, loader__link_count(s.loader));
+	}
+
 	unsigned ticks = 0;
 	bool running = true;
 	while (running) {
@@ -553,6 +619,10 @@ int sensor_run(const struct sensor_config *cfg)
 		 * is waiting, so it is drained on every turn */
 		loader__drain(s.loader);
 		fflush(s.out);
+		/* after the drain and the write: a loop stuck in either is
+		 * neither alive nor ready */
+		if (s.health)
+			health__turn(s.health, mono_ms());
 		/* every turn (at least every WACHT_DRAIN_MS): batch timers,
 		 * reconnects and whatever its socket is ready for */
 		if (s.ship)
@@ -579,6 +649,8 @@ int sensor_run(const struct sensor_config *cfg)
 				sensor_rules__tick(s.rules, boot_now_ns());
 				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
 					print_stats(&s, false);
+				if (s.health)
+					publish_metrics(&s);
 			}
 		}
 	}
@@ -604,6 +676,9 @@ out:
 	loader__free(s.loader);
 	sensor_rules__free(s.rules);
 	shipper__free(s.ship);
+	/* the HTTP thread reads nothing of the sensor's but its own copies */
+	health__free(s.health);
+	metrics__free(s.findings);
 	containers__free(s.containers);
 	proc_table__free(s.procs);
 	jsonw__free(s.w);

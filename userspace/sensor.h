@@ -36,6 +36,8 @@ struct sensor_config {
 	struct bus_opts nats;           /* nats.url: JetStream instead of aggregator */
 	const char *spool_dir;
 	uint64_t spool_max;             /* bytes; 0: the default */
+	const char *health_listen;      /* ADDR:PORT of /healthz/live, /healthz/ready
+					 * and /metrics (health.h); NULL: none */
 };
 
 /* Runs until SIGINT/SIGTERM. Returns the process exit status. */
