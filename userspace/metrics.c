@@ -194,7 +194,10 @@ static size_t put_label(char *buf, size_t size, size_t at, const char *k, const 
 	PUT('=');
 	PUT('"');
 	for (; v && *v; v++) {
-		if (at + 4 >= size)
+		size_t need = (*v == '\\' || *v == '"' || *v == '\n') ? 2 : 1;
+
+		/* the character (escaped), then room for the quote and the NUL */
+		if (at + need + 2 > size)
 			break;
 		if (*v == '\\' || *v == '"') {
 			buf[at++] = '\\';
