@@ -104,8 +104,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		       strlen("{\"error\":\"not found: /healthz/live, /healthz/ready, /metrics\"}"));
 }
 
-/* ADDR:PORT or [ADDR6]:PORT into ss. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss)
+int health_parse_listen(const char *s, struct sockaddr_storage *ss)
 {
 	char host[256];
 	const char *colon = strrchr(s, ':');
@@ -139,7 +138,7 @@ struct health *health__start(const char *listen, char **err)
 	struct health *h;
 
 	*err = NULL;
-	if (parse_listen(listen, &ss)) {
+	if (health_parse_listen(listen, &ss)) {
 		if (asprintf(err, "health: failed to parse --health-listen '%s': want ADDR:PORT, "
 				  "e.g. 0.0.0.0:9090 or [::]:9090", listen) < 0)
 			*err = NULL;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "metrics.h"
 
@@ -17,6 +18,9 @@ struct health;
  * (the caller frees) when it cannot. */
 struct health *health__start(const char *listen, char **err);
 void health__free(struct health *h); /* stops the thread; accepts NULL */
+
+/* ADDR:PORT or [ADDR6]:PORT (numeric) into ss: 0 or -EINVAL. */
+int health_parse_listen(const char *s, struct sockaddr_storage *ss);
 
 /* Programs attached, containers scanned, policy compiled: from now on the
  * loop's turns decide. */

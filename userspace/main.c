@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "health.h"
 #include "policy.h"
 #include "ruleset.h"
 #include "sensor.h"
@@ -369,9 +370,17 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		case OPT_HEALTH_LISTEN:
+		case OPT_HEALTH_LISTEN: {
+			struct sockaddr_storage ss;
+
+			if (health_parse_listen(optarg, &ss)) {
+				fprintf(stderr, "wacht-sensor: --health-listen: '%s' is not ADDR:PORT "
+						"(e.g. 0.0.0.0:9090, [::]:9090)\n", optarg);
+				return 2;
+			}
 			cfg.health_listen = optarg;
 			break;
+		}
 		case OPT_DEBUG_BPF:
 			cfg.debug_bpf = true;
 			break;
