@@ -20,10 +20,10 @@
 struct health {
 	struct MHD_Daemon *d;
 	/* the loop's side, read by the HTTP thread without a lock */
-	uint64_t last_turn_ms;   /* __atomic */
-	bool started;            /* __atomic */
-	size_t programs;         /* written before started */
-	pthread_mutex_t lock;    /* snap */
+	uint64_t last_turn_ms; /* __atomic */
+	bool started;	       /* __atomic */
+	size_t programs;       /* written before started */
+	pthread_mutex_t lock;  /* snap */
 	struct metrics *snap;
 };
 
@@ -38,8 +38,7 @@ static uint64_t mono_ms(void)
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
 			       char *body, size_t len)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result ret;
 
 	if (!r) {
@@ -51,6 +50,14 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* A JSON body, copied. */
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *json)
+{
+	char *body = strdup(json);
+
+	return body ? respond(conn, status, "application/json", body, strlen(body)) : MHD_NO;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -66,12 +73,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	(void)upload_size;
 	(void)con_cls;
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-		return respond(conn, 405, "application/json",
-			       strdup("{\"error\":\"only GET\"}"), 19);
+		return reply(conn, 405, "{\"error\":\"only GET\"}\n");
 	if (!strcmp(url, "/healthz/live") || !strcmp(url, "/healthz/ready")) {
 		struct health_state st = {
-			.started = __atomic_load_n(&h->started, __ATOMIC_ACQUIRE),
-			.last_turn_ms = __atomic_load_n(&h->last_turn_ms, __ATOMIC_ACQUIRE),
+		    .started = __atomic_load_n(&h->started, __ATOMIC_ACQUIRE),
+		    .last_turn_ms = __atomic_load_n(&h->last_turn_ms, __ATOMIC_ACQUIRE),
 		};
 		st.programs = st.started ? h->programs : 0;
 		if (!strcmp(url, "/healthz/live"))
@@ -79,8 +85,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		else
 			status = health_ready(&st, mono_ms(), line, sizeof(line));
 		strncat(line, "\n", sizeof(line) - strlen(line) - 1);
-		char *body = strdup(line);
-		return body ? respond(conn, status, "application/json", body, strlen(body)) : MHD_NO;
+		return reply(conn, status, line);
 	}
 	if (!strcmp(url, "/metrics")) {
 		char *body = NULL;
@@ -99,9 +104,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		return respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 	}
-	return respond(conn, 404, "application/json",
-		       strdup("{\"error\":\"not found: /healthz/live, /healthz/ready, /metrics\"}"),
-		       strlen("{\"error\":\"not found: /healthz/live, /healthz/ready, /metrics\"}"));
+	return reply(conn, 404,
+		     "{\"error\":\"not found: /healthz/live, /healthz/ready, /metrics\"}\n");
 }
 
 int health_parse_listen(const char *s, struct sockaddr_storage *ss)
@@ -139,8 +143,10 @@ struct health *health__start(const char *listen, char **err)
 
 	*err = NULL;
 	if (health_parse_listen(listen, &ss)) {
-		if (asprintf(err, "health: failed to parse --health-listen '%s': want ADDR:PORT, "
-				  "e.g. 0.0.0.0:9090 or [::]:9090", listen) < 0)
+		if (asprintf(err,
+			     "health: failed to parse --health-listen '%s': want ADDR:PORT, "
+			     "e.g. 0.0.0.0:9090 or [::]:9090",
+			     listen) < 0)
 			*err = NULL;
 		return NULL;
 	}
@@ -159,10 +165,10 @@ struct health *health__start(const char *listen, char **err)
 	 * second at most, and a thread per connection would let a flood of
 	 * them take the node's memory */
 	h->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-					(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+				    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &ss,
-				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+				10u, MHD_OPTION_END);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!h->d) {

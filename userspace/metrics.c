@@ -182,10 +182,10 @@ void metrics__write(const struct metrics *m, FILE *out)
 static size_t put_label(char *buf, size_t size, size_t at, const char *k, const char *v)
 {
 	/* room for the escape, the closing quote and the NUL, or stop */
-#define PUT(c)                                  \
-	do {                                    \
-		if (at + 1 < size)              \
-			buf[at++] = (c);        \
+#define PUT(c)                                                                                     \
+	do {                                                                                       \
+		if (at + 1 < size)                                                                 \
+			buf[at++] = (c);                                                           \
 	} while (0)
 	if (at)
 		PUT(',');

@@ -10,7 +10,7 @@
 
 struct metrics;
 
-struct metrics *metrics__new(void); /* NULL on ENOMEM */
+struct metrics *metrics__new(void);    /* NULL on ENOMEM */
 void metrics__free(struct metrics *m); /* accepts NULL */
 
 /* Sets the series name{labels} (labels: NULL or "" for none, else

@@ -24,7 +24,8 @@ static struct json_object *obj(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_object))
 		return NULL;
 	return v;
 }
@@ -33,54 +34,55 @@ struct plain {
 	const char *section, *key, *name, *help;
 };
 
-/* Series without labels: section NULL is the top level. */
+/* Series without labels: the member key of the stats line's object section. */
 static const struct plain plain[] = {
-	{ "userspace", "decode_errors", "wacht_decode_errors_total",
-	  "Events from the ring buffer that did not decode (lost)." },
-	{ "userspace", "write_errors", "wacht_write_errors_total",
-	  "JSON lines that could not be written to the output." },
-	{ "userspace", "process_table", "wacht_process_table_entries", "Processes the sensor tracks." },
-	{ "userspace", "process_evictions", "wacht_process_table_evictions_total",
-	  "Processes evicted from the full process table." },
-	{ "userspace", "cgroups_known", "wacht_cgroups_known", "Cgroups the sensor has attributed." },
-	{ "rules", "groups", "wacht_rule_groups", "Groups in the active policy." },
-	{ "rules", "network_rules", "wacht_network_rules", "Network rules in the active policy." },
-	{ "rules", "evaluated", "wacht_rules_evaluated_total", "Events evaluated against the rules." },
-	{ "rules", "aggregated", "wacht_findings_aggregated_total",
-	  "Identical findings counted into an earlier record instead of reported." },
-	{ "rules", "learned", "wacht_learned_total", "Rules or apps learned (Discover mode)." },
-	{ "rules", "reloads", "wacht_rule_reloads_total", "Policy reloads that succeeded." },
-	{ "rules", "reload_failures", "wacht_rule_reload_failures_total",
-	  "Policy reloads rejected (the previous policy stayed active)." },
-	{ "enforcement", "enabled", "wacht_enforcing",
-	  "1 when Protect mode acts (kills, refuses, blocks), 0 with --alert-only." },
-	{ "aggregator", "connected", "wacht_aggregator_connected",
-	  "1 while the aggregator (or NATS) accepts findings from this sensor." },
-	{ "aggregator", "spool_batches", "wacht_spool_batches",
-	  "Finding batches in the spool, waiting for an acknowledgement." },
-	{ "aggregator", "spool_bytes", "wacht_spool_bytes", "Bytes in the spool." },
-	{ "aggregator", "dropped", "wacht_spool_dropped_batches_total",
-	  "Finding batches dropped because the spool was full." },
-	{ "aggregator", "acked", "wacht_shipped_batches_total",
-	  "Finding batches the aggregator acknowledged." },
-	{ "aggregator", "failures", "wacht_aggregator_failures_total",
-	  "Connections to the aggregator that failed." },
+    {"userspace", "decode_errors", "wacht_decode_errors_total",
+     "Events from the ring buffer that did not decode (lost)."},
+    {"userspace", "write_errors", "wacht_write_errors_total",
+     "JSON lines that could not be written to the output."},
+    {"userspace", "process_table", "wacht_process_table_entries", "Processes the sensor tracks."},
+    {"userspace", "process_evictions", "wacht_process_table_evictions_total",
+     "Processes evicted from the full process table."},
+    {"userspace", "cgroups_known", "wacht_cgroups_known", "Cgroups the sensor has attributed."},
+    {"rules", "groups", "wacht_rule_groups", "Groups in the active policy."},
+    {"rules", "network_rules", "wacht_network_rules", "Network rules in the active policy."},
+    {"rules", "evaluated", "wacht_rules_evaluated_total", "Events evaluated against the rules."},
+    {"rules", "aggregated", "wacht_findings_aggregated_total",
+     "Identical findings counted into an earlier record instead of reported."},
+    {"rules", "learned", "wacht_learned_total", "Rules or apps learned (Discover mode)."},
+    {"rules", "reloads", "wacht_rule_reloads_total", "Policy reloads that succeeded."},
+    {"rules", "reload_failures", "wacht_rule_reload_failures_total",
+     "Policy reloads rejected (the previous policy stayed active)."},
+    {"enforcement", "enabled", "wacht_enforcing",
+     "1 when Protect mode acts (kills, refuses, blocks), 0 with --alert-only."},
+    {"aggregator", "connected", "wacht_aggregator_connected",
+     "1 while the aggregator (or NATS) accepts findings from this sensor."},
+    {"aggregator", "spool_batches", "wacht_spool_batches",
+     "Finding batches in the spool, waiting for an acknowledgement."},
+    {"aggregator", "spool_bytes", "wacht_spool_bytes", "Bytes in the spool."},
+    {"aggregator", "dropped", "wacht_spool_dropped_batches_total",
+     "Finding batches dropped because the spool was full."},
+    {"aggregator", "acked", "wacht_shipped_batches_total",
+     "Finding batches the aggregator acknowledged."},
+    {"aggregator", "failures", "wacht_aggregator_failures_total",
+     "Connections to the aggregator that failed."},
 };
 
 struct action {
 	const char *section, *key, *action;
 };
 
-/* wacht_enforcement_total{action}: what the kernel and the file guard did. */
+/* wacht_enforcement_total{action}: what the kernel and the file guard did
+ * (file_guard is a member of "rules"). */
 static const struct action actions[] = {
-	{ "enforcement", "killed", "kill" },
-	{ "enforcement", "held", "hold" },
-	{ "enforcement", "held_killed", "hold_kill" },
-	{ "enforcement", "hold_full", "hold_full" },
-	{ "network_enforcement", "connect_refused", "connect_refuse" },
-	{ "network_enforcement", "sendmsg_refused", "sendmsg_refuse" },
-	{ "network_enforcement", "ingress_dropped", "ingress_drop" },
-	{ "file_guard", "denied", "file_deny" },
+    {"enforcement", "killed", "kill"},
+    {"enforcement", "held", "hold"},
+    {"enforcement", "held_killed", "hold_kill"},
+    {"enforcement", "hold_full", "hold_full"},
+    {"network_enforcement", "connect_refused", "connect_refuse"},
+    {"network_enforcement", "sendmsg_refused", "sendmsg_refuse"},
+    {"network_enforcement", "ingress_dropped", "ingress_drop"},
+    {"file_guard", "denied", "file_deny"},
 };
 
 int sensor_metrics_from_stats(struct metrics *m, const char *json, size_t len)
@@ -100,45 +102,52 @@ int sensor_metrics_from_stats(struct metrics *m, const char *json, size_t len)
 		json_object_put(root);
 		return -EINVAL;
 	}
-#define SET(name, lab, v)                                                 \
-	do {                                                              \
-		int e_ = metrics__set(m, name, lab, v);                   \
-		if (e_)                                                   \
-			err = e_;                                         \
+#define SET(name, lab, v)                                                                          \
+	do {                                                                                       \
+		int e_ = metrics__set(m, name, lab, v);                                            \
+		if (e_)                                                                            \
+			err = e_;                                                                  \
 	} while (0)
 	metrics__help(m, "wacht_events_total",
 		      "Events the kernel delivered to the ring buffer, by type.");
 	metrics__help(m, "wacht_events_received_total", "Events the sensor read, by type.");
 	metrics__help(m, "wacht_events_dropped_total",
-		      "Events the kernel lost (or, for *_truncated and read_fail, degraded), by type and reason.");
+		      "Events the kernel lost (or, for *_truncated and read_fail, degraded), by "
+		      "type and reason.");
 	if ((sec = obj(root, "delivered"))) {
-		json_object_object_foreach(sec, k, v) {
+		json_object_object_foreach(sec, k, v)
+		{
 			(void)v;
-			SET("wacht_events_total", metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL),
+			SET("wacht_events_total",
+			    metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL),
 			    num(sec, k));
 		}
 	}
 	if ((sec = obj(root, "received"))) {
-		json_object_object_foreach(sec, k, v) {
+		json_object_object_foreach(sec, k, v)
+		{
 			(void)v;
 			SET("wacht_events_received_total",
-			    metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL), num(sec, k));
+			    metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL),
+			    num(sec, k));
 		}
 	}
 	if ((sec = obj(root, "drops"))) {
-		json_object_object_foreach(sec, type, reasons) {
+		json_object_object_foreach(sec, type, reasons)
+		{
 			if (!json_object_is_type(reasons, json_type_object))
 				continue;
-			json_object_object_foreach(reasons, reason, v) {
+			json_object_object_foreach(reasons, reason, v)
+			{
 				(void)v;
 				SET("wacht_events_dropped_total",
-				    metrics_labels(labels, sizeof(labels), "type", type, "reason", reason),
+				    metrics_labels(labels, sizeof(labels), "type", type, "reason",
+						   reason),
 				    num(reasons, reason));
 			}
 		}
 	}
 	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-		/* file_guard sits inside "rules" */
 		struct json_object *o = obj(root, plain[i].section);
 
 		if (!o)
@@ -146,13 +155,14 @@ int sensor_metrics_from_stats(struct metrics *m, const char *json, size_t len)
 		metrics__help(m, plain[i].name, plain[i].help);
 		SET(plain[i].name, NULL, num(o, plain[i].key));
 	}
-	metrics__help(m, "wacht_enforcement_total",
-		      "Enforcement actions: execs killed or held, connections and datagrams refused, "
-		      "packets dropped, opens denied.");
+	metrics__help(
+	    m, "wacht_enforcement_total",
+	    "Enforcement actions: execs killed or held, connections and datagrams refused, "
+	    "packets dropped, opens denied.");
 	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-		struct json_object *o = !strcmp(actions[i].section, "file_guard") ?
-						obj(obj(root, "rules"), "file_guard") :
-						obj(root, actions[i].section);
+		struct json_object *o = !strcmp(actions[i].section, "file_guard")
+					    ? obj(obj(root, "rules"), "file_guard")
+					    : obj(root, actions[i].section);
 
 		SET("wacht_enforcement_total",
 		    metrics_labels(labels, sizeof(labels), "action", actions[i].action, NULL, NULL),
@@ -167,10 +177,12 @@ int sensor_metrics_finding(struct metrics *m, const char *name, const char *acti
 {
 	char labels[256];
 
-	metrics__help(m, "wacht_findings_total",
-		      "Finding records reported, by name and action (an aggregated record counts once).");
+	metrics__help(
+	    m, "wacht_findings_total",
+	    "Finding records reported, by name and action (an aggregated record counts once).");
 	return metrics__add(m, "wacht_findings_total",
-			    metrics_labels(labels, sizeof(labels), "name", name, "action", action), 1);
+			    metrics_labels(labels, sizeof(labels), "name", name, "action", action),
+			    1);
 }
 
 int health_live(const struct health_state *st, uint64_t now_ms, char *body, size_t size)
@@ -183,8 +195,8 @@ int health_live(const struct health_state *st, uint64_t now_ms, char *body, size
 	}
 	if (now_ms - st->last_turn_ms > HEALTH_LIVE_MS) {
 		snprintf(body, size,
-			 "{\"status\":\"stalled\",\"reason\":\"the event loop has not turned for %" PRIu64
-			 " ms (limit %d ms)\"}",
+			 "{\"status\":\"stalled\",\"reason\":\"the event loop has not turned for "
+			 "%" PRIu64 " ms (limit %d ms)\"}",
 			 now_ms - st->last_turn_ms, HEALTH_LIVE_MS);
 		return 503;
 	}
@@ -195,9 +207,10 @@ int health_live(const struct health_state *st, uint64_t now_ms, char *body, size
 int health_ready(const struct health_state *st, uint64_t now_ms, char *body, size_t size)
 {
 	if (!st->started) {
-		snprintf(body, size,
-			 "{\"status\":\"not ready\",\"reason\":\"starting: BPF programs not attached or "
-			 "existing containers not scanned and compiled yet\"}");
+		snprintf(
+		    body, size,
+		    "{\"status\":\"not ready\",\"reason\":\"starting: BPF programs not attached or "
+		    "existing containers not scanned and compiled yet\"}");
 		return 503;
 	}
 	/* events flowing: the ring buffer was drained since the programs were
@@ -205,13 +218,14 @@ int health_ready(const struct health_state *st, uint64_t now_ms, char *body, siz
 	 * events is ready, a loop that stopped reading is not */
 	if (!st->last_turn_ms) {
 		snprintf(body, size,
-			 "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been drained yet\"}");
+			 "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
+			 "drained yet\"}");
 		return 503;
 	}
 	if (now_ms - st->last_turn_ms > HEALTH_LIVE_MS) {
 		snprintf(body, size,
-			 "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been drained for %" PRIu64
-			 " ms (limit %d ms)\"}",
+			 "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
+			 "drained for %" PRIu64 " ms (limit %d ms)\"}",
 			 now_ms - st->last_turn_ms, HEALTH_LIVE_MS);
 		return 503;
 	}

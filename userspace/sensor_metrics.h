@@ -24,7 +24,7 @@ int sensor_metrics_from_stats(struct metrics *m, const char *json, size_t len);
 int sensor_metrics_finding(struct metrics *m, const char *name, const char *action);
 
 struct health_state {
-	bool started;          /* programs attached, containers scanned, policy compiled */
+	bool started;	       /* programs attached, containers scanned, policy compiled */
 	size_t programs;       /* BPF links attached */
 	uint64_t last_turn_ms; /* CLOCK_MONOTONIC of the last turn (after a drain); 0: none */
 };

@@ -75,28 +75,35 @@ static void test_label_escaping(void **state)
 	(void)state;
 	assert_string_equal(metrics_labels(buf, sizeof(buf), "name", "a\"b\\c\nd", NULL, NULL),
 			    "name=\"a\\\"b\\\\c\\nd\"");
-	assert_string_equal(metrics_labels(buf, sizeof(buf), "type", "exec", "reason", "ringbuf_full"),
-			    "type=\"exec\",reason=\"ringbuf_full\"");
+	assert_string_equal(
+	    metrics_labels(buf, sizeof(buf), "type", "exec", "reason", "ringbuf_full"),
+	    "type=\"exec\",reason=\"ringbuf_full\"");
 	/* truncated, never past the buffer */
-	assert_string_equal(metrics_labels(buf, 12, "name", "abcdefghijkl", NULL, NULL), "name=\"abcd\"");
+	assert_string_equal(metrics_labels(buf, 12, "name", "abcdefghijkl", NULL, NULL),
+			    "name=\"abcd\"");
 }
 
 /* A stats line as print_stats writes it (trimmed to a few types and reasons). */
 static const char stats_line[] =
-	"{\"time\":\"2026-11-27T13:00:00.000000000Z\",\"node\":\"n1\",\"kind\":\"stats\",\"final\":false,"
-	"\"delivered\":{\"exec\":12,\"file\":7},"
-	"\"received\":{\"exec\":11,\"file\":7},"
-	"\"drops\":{\"exec\":{\"ringbuf_full\":1,\"path_truncated\":0},\"file\":{\"ringbuf_full\":0,\"path_truncated\":2}},"
-	"\"total_dropped\":1,"
-	"\"userspace\":{\"decode_errors\":0,\"write_errors\":3,\"not_container\":0,\"runtime_init\":4,"
-	"\"printed\":20,\"findings\":2,\"process_table\":40,\"process_evictions\":0,\"cgroups_known\":5},"
-	"\"rules\":{\"groups\":3,\"network_rules\":1,\"evaluated\":18,\"findings\":2,\"aggregated\":6,"
-	"\"learned\":0,\"learn_failed\":0,\"reloads\":2,\"reload_failures\":1,\"learned_saves\":0,"
-	"\"learned_save_errors\":0,\"file_guard\":{\"denied\":9}},"
-	"\"enforcement\":{\"enabled\":true,\"killed\":4,\"held\":1,\"held_killed\":0,\"hold_full\":0},"
-	"\"network_enforcement\":{\"enforce\":true,\"connect_refused\":5,\"sendmsg_refused\":6,\"ingress_dropped\":7},"
-	"\"aggregator\":{\"transport\":\"tls\",\"connected\":false,\"spool_batches\":3,\"spool_bytes\":8192,"
-	"\"dropped\":0,\"acked\":10,\"failures\":2}}";
+    "{\"time\":\"2026-11-27T13:00:00.000000000Z\",\"node\":\"n1\",\"kind\":\"stats\",\"final\":"
+    "false,"
+    "\"delivered\":{\"exec\":12,\"file\":7},"
+    "\"received\":{\"exec\":11,\"file\":7},"
+    "\"drops\":{\"exec\":{\"ringbuf_full\":1,\"path_truncated\":0},\"file\":{\"ringbuf_full\":0,"
+    "\"path_truncated\":2}},"
+    "\"total_dropped\":1,"
+    "\"userspace\":{\"decode_errors\":0,\"write_errors\":3,\"not_container\":0,\"runtime_init\":4,"
+    "\"printed\":20,\"findings\":2,\"process_table\":40,\"process_evictions\":0,\"cgroups_known\":"
+    "5},"
+    "\"rules\":{\"groups\":3,\"network_rules\":1,\"evaluated\":18,\"findings\":2,\"aggregated\":6,"
+    "\"learned\":0,\"learn_failed\":0,\"reloads\":2,\"reload_failures\":1,\"learned_saves\":0,"
+    "\"learned_save_errors\":0,\"file_guard\":{\"denied\":9}},"
+    "\"enforcement\":{\"enabled\":true,\"killed\":4,\"held\":1,\"held_killed\":0,\"hold_full\":0},"
+    "\"network_enforcement\":{\"enforce\":true,\"connect_refused\":5,\"sendmsg_refused\":6,"
+    "\"ingress_dropped\":7},"
+    "\"aggregator\":{\"transport\":\"tls\",\"connected\":false,\"spool_batches\":3,\"spool_bytes\":"
+    "8192,"
+    "\"dropped\":0,\"acked\":10,\"failures\":2}}";
 
 static void test_from_stats(void **state)
 {
@@ -110,34 +117,34 @@ static void test_from_stats(void **state)
 	assert_int_equal(sensor_metrics_finding(m, "Network.Violation", "deny"), 0);
 	t = text(m);
 	static const char *const want[] = {
-		"wacht_events_total{type=\"exec\"} 12\n",
-		"wacht_events_total{type=\"file\"} 7\n",
-		"wacht_events_received_total{type=\"exec\"} 11\n",
-		"wacht_events_dropped_total{type=\"exec\",reason=\"ringbuf_full\"} 1\n",
-		"wacht_events_dropped_total{type=\"file\",reason=\"path_truncated\"} 2\n",
-		"wacht_write_errors_total 3\n",
-		"wacht_process_table_entries 40\n",
-		"wacht_cgroups_known 5\n",
-		"wacht_rule_groups 3\n",
-		"wacht_findings_aggregated_total 6\n",
-		"wacht_rule_reloads_total 2\n",
-		"wacht_rule_reload_failures_total 1\n",
-		"wacht_enforcing 1\n",
-		"wacht_enforcement_total{action=\"kill\"} 4\n",
-		"wacht_enforcement_total{action=\"hold\"} 1\n",
-		"wacht_enforcement_total{action=\"connect_refuse\"} 5\n",
-		"wacht_enforcement_total{action=\"sendmsg_refuse\"} 6\n",
-		"wacht_enforcement_total{action=\"ingress_drop\"} 7\n",
-		"wacht_enforcement_total{action=\"file_deny\"} 9\n",
-		"wacht_aggregator_connected 0\n",
-		"wacht_spool_batches 3\n",
-		"wacht_spool_bytes 8192\n",
-		"wacht_shipped_batches_total 10\n",
-		"wacht_aggregator_failures_total 2\n",
-		"wacht_findings_total{name=\"Network.Violation\",action=\"deny\"} 1\n",
-		"wacht_findings_total{name=\"Process.Profile.Violation\",action=\"kill\"} 2\n",
-		"# TYPE wacht_events_dropped_total counter\n",
-		"# TYPE wacht_spool_bytes gauge\n",
+	    "wacht_events_total{type=\"exec\"} 12\n",
+	    "wacht_events_total{type=\"file\"} 7\n",
+	    "wacht_events_received_total{type=\"exec\"} 11\n",
+	    "wacht_events_dropped_total{type=\"exec\",reason=\"ringbuf_full\"} 1\n",
+	    "wacht_events_dropped_total{type=\"file\",reason=\"path_truncated\"} 2\n",
+	    "wacht_write_errors_total 3\n",
+	    "wacht_process_table_entries 40\n",
+	    "wacht_cgroups_known 5\n",
+	    "wacht_rule_groups 3\n",
+	    "wacht_findings_aggregated_total 6\n",
+	    "wacht_rule_reloads_total 2\n",
+	    "wacht_rule_reload_failures_total 1\n",
+	    "wacht_enforcing 1\n",
+	    "wacht_enforcement_total{action=\"kill\"} 4\n",
+	    "wacht_enforcement_total{action=\"hold\"} 1\n",
+	    "wacht_enforcement_total{action=\"connect_refuse\"} 5\n",
+	    "wacht_enforcement_total{action=\"sendmsg_refuse\"} 6\n",
+	    "wacht_enforcement_total{action=\"ingress_drop\"} 7\n",
+	    "wacht_enforcement_total{action=\"file_deny\"} 9\n",
+	    "wacht_aggregator_connected 0\n",
+	    "wacht_spool_batches 3\n",
+	    "wacht_spool_bytes 8192\n",
+	    "wacht_shipped_batches_total 10\n",
+	    "wacht_aggregator_failures_total 2\n",
+	    "wacht_findings_total{name=\"Network.Violation\",action=\"deny\"} 1\n",
+	    "wacht_findings_total{name=\"Process.Profile.Violation\",action=\"kill\"} 2\n",
+	    "# TYPE wacht_events_dropped_total counter\n",
+	    "# TYPE wacht_spool_bytes gauge\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(t, want[i]))
@@ -145,7 +152,8 @@ static void test_from_stats(void **state)
 	}
 	/* one block per name: its TYPE line exactly once */
 	assert_ptr_equal(strstr(strstr(t, "# TYPE wacht_enforcement_total") + 1,
-				"# TYPE wacht_enforcement_total"), NULL);
+				"# TYPE wacht_enforcement_total"),
+			 NULL);
 	free(t);
 	metrics__free(m);
 }
@@ -194,7 +202,7 @@ static void test_merge(void **state)
 
 static void test_live(void **state)
 {
-	struct health_state st = { .started = false };
+	struct health_state st = {.started = false};
 	char body[256];
 
 	(void)state;
@@ -211,38 +219,41 @@ static void test_live(void **state)
 
 static void test_ready(void **state)
 {
-	struct health_state st = { .started = false };
+	struct health_state st = {.started = false};
 	char body[256];
 
 	(void)state;
 	assert_int_equal(health_ready(&st, 100000, body, sizeof(body)), 503);
-	assert_string_equal(body, "{\"status\":\"not ready\",\"reason\":\"starting: BPF programs not "
-				  "attached or existing containers not scanned and compiled yet\"}");
+	assert_string_equal(body,
+			    "{\"status\":\"not ready\",\"reason\":\"starting: BPF programs not "
+			    "attached or existing containers not scanned and compiled yet\"}");
 	st.started = true;
 	st.programs = 76;
 	assert_int_equal(health_ready(&st, 100000, body, sizeof(body)), 503);
-	assert_string_equal(body, "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
-				  "drained yet\"}");
+	assert_string_equal(body,
+			    "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
+			    "drained yet\"}");
 	st.last_turn_ms = 99000;
 	assert_int_equal(health_ready(&st, 100000, body, sizeof(body)), 200);
 	assert_string_equal(body, "{\"status\":\"ready\",\"programs\":76}");
 	assert_int_equal(health_ready(&st, 99000 + HEALTH_LIVE_MS + 1, body, sizeof(body)), 503);
-	assert_string_equal(body, "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
-				  "drained for 5001 ms (limit 5000 ms)\"}");
+	assert_string_equal(body,
+			    "{\"status\":\"not ready\",\"reason\":\"the ring buffer has not been "
+			    "drained for 5001 ms (limit 5000 ms)\"}");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exposition_sorted_with_help_and_type),
-		cmocka_unit_test(test_invalid_names),
-		cmocka_unit_test(test_label_escaping),
-		cmocka_unit_test(test_from_stats),
-		cmocka_unit_test(test_from_stats_without_shipper),
-		cmocka_unit_test(test_from_stats_rejects),
-		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_live),
-		cmocka_unit_test(test_ready),
+	    cmocka_unit_test(test_exposition_sorted_with_help_and_type),
+	    cmocka_unit_test(test_invalid_names),
+	    cmocka_unit_test(test_label_escaping),
+	    cmocka_unit_test(test_from_stats),
+	    cmocka_unit_test(test_from_stats_without_shipper),
+	    cmocka_unit_test(test_from_stats_rejects),
+	    cmocka_unit_test(test_merge),
+	    cmocka_unit_test(test_live),
+	    cmocka_unit_test(test_ready),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
