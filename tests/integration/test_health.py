@@ -4,7 +4,9 @@
 # program its profile forbids) and the events of the stats line; live turns
 # 503 when the event loop is stuck (its output blocked) while the HTTP
 # thread still answers, and 200 once it turns again; a SIGSTOPped sensor
-# answers nothing (a failed probe) and is alive again after SIGCONT.
+# answers nothing (a failed probe) and is alive again after SIGCONT; the
+# aggregator's connection state and the spool depth follow the aggregator
+# going up.
 
 import fcntl
 import os
@@ -220,3 +222,48 @@ def test_health_live_turns_503_while_the_loop_is_stuck():
             reader.join(5)
         os.close(rfd)
         log.close()
+
+
+def test_health_metrics_follow_the_aggregator_connection_and_the_spool():
+    """No aggregator: connected 0 and the findings' batch waits in the
+    spool; the aggregator comes up: connected 1, spool empty."""
+    from test_stream import Aggregator, make_pki
+    d = REG.tmp()
+    pki = make_pki(os.path.join(d, "pki"), "wh")
+    agg_port, port = free_port(), free_port()
+    ns = new_ns()
+    rules = write_rules(rules_text(ns, "Monitor"))
+    c = marker_container(ns)
+    agg = Aggregator(pki, os.path.join(d, "store.db"), agg_port)
+    try:
+        with Sensor(["--window", "0", "--stats-interval", "1", "--rules", rules,
+                     "--aggregator", "127.0.0.1:%d" % agg_port, "--tls-ca", pki["ca"],
+                     "--tls-cert", pki["client_crt"], "--tls-key", pki["client_key"],
+                     "--spool-dir", os.path.join(d, "spool"),
+                     "--health-listen", "127.0.0.1:%d" % port]) as s, c:
+            c.start()
+            assert loop(c, "/usr/local/bin/marker", 1) == 0
+            s.wait_findings({"kind": "finding", "name": VIOLATION, "container": {"id": c.id}},
+                            1, what="a finding to spool")
+
+            def spooled():
+                text = get(port, "/metrics")[2]
+                # (the first stats line may not be out yet)
+                st = (s.stats() or [{}])[-1].get("aggregator", {})
+                if metric(text, "wacht_spool_batches") and \
+                        metric(text, "wacht_spool_batches") == st["spool_batches"]:
+                    return text
+            text = wait_until("a batch in the spool", spooled, timeout=5)
+            assert metric(text, "wacht_aggregator_connected") == 0
+            assert metric(text, "wacht_spool_bytes") > 0
+            assert metric(text, "wacht_aggregator_failures_total") >= 1
+
+            agg.start()
+            text = wait_until("connected and the spool empty", lambda: (
+                lambda t: t if metric(t, "wacht_aggregator_connected") == 1
+                and metric(t, "wacht_spool_batches") == 0 else None)(get(port, "/metrics")[2]),
+                timeout=40)
+            assert metric(text, "wacht_spool_bytes") == 0
+            assert metric(text, "wacht_shipped_batches_total") >= 1
+    finally:
+        agg.cleanup()
