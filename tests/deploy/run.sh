@@ -9,7 +9,9 @@
 #     references between the objects (SCC grants what the sensor pod asks,
 #     volumes, ports, probes on the health contract, ServiceAccounts);
 #  3. the rules ConfigMap checked by `wacht-sensor --check-rules`;
-#  4. that the checks can fail: every tests/deploy/broken/*.yaml must be
+#  4. the Containerfile's runtime stage installs the package of every
+#     shared library the built binaries link (no engine runs here);
+#  5. that the checks can fail: every tests/deploy/broken/*.yaml must be
 #     rejected with the message its "# expect:" line names, a copy of
 #     deploy/daemonset whose SCC lacks a capability the sensor adds must be
 #     rejected, and a rule file with an error must fail --check-rules.
@@ -74,4 +76,17 @@ if "$BUILD/wacht-sensor" --check-rules "$tmp/badrules" >"$tmp/out" 2>&1; then
 fi
 grep -qF 'unknown policymode "Protekt"' "$tmp/out" || { cat "$tmp/out"; fail "bad rules: wrong message"; }
 echo "rejected as expected: a rules ConfigMap with policymode: Protekt"
+echo "== Containerfile runtime stage has every library the binaries link"
+want=$(sed -n 's/^# runtime-libs: //p' Containerfile)
+inst=$(sed -n '/^FROM \${RUNTIME_IMAGE}/,$p' Containerfile | tr -s ' \\\t' '\n\n\n')
+for p in $want; do echo "$inst" | grep -qx -- "$p" || fail "Containerfile: $p is in runtime-libs but not installed"; done
+for b in wacht-sensor wacht-aggregator wachtctl; do
+	for so in $(objdump -p "$BUILD/$b" | awk '/NEEDED/{print $2}'); do
+		case $so in libc.so.*) continue ;; esac  # in every base image
+		pkg=$(dpkg -S "*/$so" 2>/dev/null | head -1 | cut -d: -f1)
+		[ -n "$pkg" ] || fail "$b links $so, which no installed package owns"
+		echo " $want " | grep -q " $pkg " || fail "$b links $so ($pkg), missing from the Containerfile's runtime stage"
+	done
+done
+echo "runtime stage: $want"
 echo "deploy manifests: all checks passed"
