@@ -26,8 +26,9 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "deploy test: $*" >&2; exit 1; }
 
 command -v yamllint >/dev/null || fail "yamllint missing (scripts/install-deps.sh installs it)"
-command -v node >/dev/null && command -v npm >/dev/null ||
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	fail "node/npm missing (scripts/install-deps.sh installs nodejs and npm)"
+fi
 [ -x "$BUILD/wacht-sensor" ] || fail "$BUILD/wacht-sensor missing: run make first"
 
 echo "== yamllint"
@@ -45,14 +46,14 @@ if command -v kubectl >/dev/null && kubectl kustomize deploy/daemonset >"$tmp/ku
 	kout=$tmp/kustomize.yaml
 	echo "(comparing with kubectl kustomize)"
 fi
-node $here/validate.mjs deploy/daemonset "$tmp/rules" $kout
+node $here/validate.mjs deploy/daemonset "$tmp/rules" ${kout:+"$kout"}
 
 echo "== wacht-sensor --check-rules on the rules ConfigMap"
 ls "$tmp"/rules/*.yaml >/dev/null 2>&1 || fail "the rules ConfigMap has no *.yaml key"
 "$BUILD/wacht-sensor" --check-rules "$tmp/rules"
 
 echo "== broken manifests must be rejected"
-for f in $here/broken/*.yaml; do
+for f in "$here"/broken/*.yaml; do
 	want=$(sed -n 's/^# expect: //p' "$f" | head -1)
 	[ -n "$want" ] || fail "$f has no '# expect:' line"
 	if node $here/validate.mjs --file "$f" >"$tmp/out" 2>&1; then
@@ -78,7 +79,7 @@ grep -qF 'unknown policymode "Protekt"' "$tmp/out" || { cat "$tmp/out"; fail "ba
 echo "rejected as expected: a rules ConfigMap with policymode: Protekt"
 echo "== Containerfile runtime stage has every library the binaries link"
 want=$(sed -n 's/^# runtime-libs: //p' Containerfile)
-inst=$(sed -n '/^FROM \${RUNTIME_IMAGE}/,$p' Containerfile | tr -s ' \\\t' '\n\n\n')
+inst=$(sed -n '/^FROM \${RUNTIME_IMAGE}/,$p' Containerfile | tr -s ' \\\t' '\n')
 for p in $want; do echo "$inst" | grep -qx -- "$p" || fail "Containerfile: $p is in runtime-libs but not installed"; done
 for b in wacht-sensor wacht-aggregator wachtctl; do
 	for so in $(objdump -p "$BUILD/$b" | awk '/NEEDED/{print $2}'); do
