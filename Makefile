@@ -73,7 +73,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce \
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce image \
 	bench-aggregator bus
 all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
 	$(BUILD)/wacht-api-fixture
@@ -214,6 +214,22 @@ install-deps:
 
 vmlinux:
 	scripts/gen-vmlinux.sh
+
+# The container image of deploy/daemonset (Containerfile: sensor, aggregator
+# and wachtctl), built with podman or docker, whichever is there and can
+# reach its engine; ENGINE=... picks one, IMAGE=... names the result.
+ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+IMAGE ?= wacht:$(VERSION)
+image:
+	@if [ -z "$(ENGINE)" ]; then \
+		echo "make image: neither podman nor docker is installed: install one (apt-get install podman) to build the image from Containerfile" >&2; \
+		exit 1; \
+	fi; \
+	if ! $(ENGINE) info >/dev/null 2>&1; then \
+		echo "make image: $(ENGINE) is installed but cannot reach its engine ('$(ENGINE) info' fails: is the daemon running, may you use it?); no image built" >&2; \
+		exit 1; \
+	fi
+	$(ENGINE) build -f Containerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 clean:
 	rm -rf $(BUILD)

@@ -7,10 +7,14 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
 libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev
 runc busybox-static iproute2 jq python3
-nats-server postgresql"
+nats-server postgresql yamllint nodejs"
 # nats-server and postgresql: the scale-out integration test starts private
 # instances of both (tests/integration/test_scaleout.py); Debian enables
 # their system services on install, which the tests neither need nor use.
+# yamllint, nodejs, npm: tests/deploy/run.sh lints the manifests and
+# validates them against the API schemas (npm packages pinned there). npm
+# is asked for only when no npm command exists: NodeSource's nodejs package
+# brings its own and conflicts with Debian's npm.
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""
@@ -18,6 +22,7 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "install-deps: missing packages:$missing; run as root (sudo $0)" >&2
