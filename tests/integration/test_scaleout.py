@@ -788,8 +788,10 @@ def test_sensor_spool_full_while_nats_is_down():
 
             def batch(i):
                 return int(i.rsplit(":", 1)[1]) // 1000
+            # (all of them may have been in that buffer: none lost is fine;
+            # more lost than the drops reported never is)
             lost = {batch(i) for i in printed_ids - got}
-            assert 0 < len(lost) <= n_dropped, (sorted(lost), n_dropped)
+            assert len(lost) <= n_dropped, (sorted(lost), n_dropped)
             assert not lost & {batch(i) for i in got}, "a batch stored in part"
             con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
             try:
