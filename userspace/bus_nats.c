@@ -342,11 +342,43 @@ void bus_pub__free(struct bus_pub *p, int64_t timeout_ms)
 	free(p);
 }
 
+/* One JetStream message with its dedupe id, published asynchronously (the
+ * ack comes to the connection's handler). */
+static natsStatus publish_msg(struct bus_pub *p, const char *id, const void *data, size_t len)
+{
+	natsMsg *msg = NULL;
+	jsPubOptions po;
+	natsStatus s = natsMsg_Create(&msg, p->subject, NULL, data, (int)len);
+
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
+	if (s == NATS_OK) {
+		jsPubOptions_Init(&po);
+		po.MaxWait = PUB_ACK_WAIT_MS;
+		s = js_PublishMsgAsync(p->c.js, &msg, &po);
+	}
+	natsMsg_Destroy(msg); /* NULL once the library took it */
+	return s;
+}
+
+/* An envelope that settles no batch (a hello, a learned profile): its id is
+ * not "<sensor_id>:<digits>", so bus_msg_id_seq finds no batch in it. */
+static int publish_unbatched(struct bus_pub *p, const char *id, const Wacht__V1__Envelope *env)
+{
+	size_t len = wacht__v1__envelope__get_packed_size(env);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (!buf)
+		return -ENOMEM;
+	wacht__v1__envelope__pack(env, buf);
+	natsStatus s = publish_msg(p, id, buf, len);
+	free(buf);
+	return nats_errno(s);
+}
+
 int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, size_t len)
 {
 	char id[256];
-	natsMsg *msg = NULL;
-	jsPubOptions po;
 	natsStatus s;
 	bool known = false;
 	int rc;
@@ -374,15 +406,7 @@ int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, si
 	if (rc)
 		return rc;
 
-	s = natsMsg_Create(&msg, p->subject, NULL, data, (int)len);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
-	if (s == NATS_OK) {
-		jsPubOptions_Init(&po);
-		po.MaxWait = PUB_ACK_WAIT_MS;
-		s = js_PublishMsgAsync(p->c.js, &msg, &po);
-	}
-	natsMsg_Destroy(msg); /* NULL once the library took it */
+	s = publish_msg(p, id, data, len);
 	if (s != NATS_OK) {
 		pub_settle(p, batch_seq, false);
 		return nats_errno(s);
@@ -393,75 +417,30 @@ int bus_pub__publish(struct bus_pub *p, uint64_t batch_seq, const void *data, si
 int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h)
 {
 	Wacht__V1__Envelope env;
-	natsMsg *msg = NULL;
-	jsPubOptions po;
-	natsStatus s;
 	char id[300];
-	uint8_t *buf;
-	size_t len;
-	int n;
+	int n = snprintf(id, sizeof(id), "%s:hello-%" PRId64, p->sensor_id, h->start_time_unix_ns);
 
-	/* not "<sensor_id>:<digits>": bus_msg_id_seq finds no batch in it, so
-	 * the ack handler settles nothing */
-	n = snprintf(id, sizeof(id), "%s:hello-%" PRId64, p->sensor_id, h->start_time_unix_ns);
 	if (n < 0 || (size_t)n >= sizeof(id))
 		return -ENAMETOOLONG;
 	wire_envelope_init(&env);
 	env.body_case = WACHT__V1__ENVELOPE__BODY_HELLO;
 	env.hello = (Wacht__V1__SensorHello *)h;
-	len = wacht__v1__envelope__get_packed_size(&env);
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	wacht__v1__envelope__pack(&env, buf);
-	s = natsMsg_Create(&msg, p->subject, NULL, (const char *)buf, (int)len);
-	free(buf);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
-	if (s == NATS_OK) {
-		jsPubOptions_Init(&po);
-		po.MaxWait = PUB_ACK_WAIT_MS;
-		s = js_PublishMsgAsync(p->c.js, &msg, &po);
-	}
-	natsMsg_Destroy(msg);
-	return nats_errno(s);
+	return publish_unbatched(p, id, &env);
 }
 
 int bus_pub__publish_learned(struct bus_pub *p, const Wacht__V1__LearnedProfile *lp)
 {
 	Wacht__V1__Envelope env;
-	natsMsg *msg = NULL;
-	jsPubOptions po;
-	natsStatus s;
 	char id[600];
-	uint8_t *buf;
-	size_t len;
-	int n;
+	int n = snprintf(id, sizeof(id), "%s:learned-%" PRId64 "-%s", p->sensor_id,
+			 lp->time_unix_ns, lp->group);
 
-	/* like the hello's, not "<sensor_id>:<digits>": no batch to settle */
-	n = snprintf(id, sizeof(id), "%s:learned-%" PRId64 "-%s", p->sensor_id, lp->time_unix_ns,
-		     lp->group);
 	if (n < 0 || (size_t)n >= sizeof(id))
 		return -ENAMETOOLONG;
 	wire_envelope_init(&env);
 	env.body_case = WACHT__V1__ENVELOPE__BODY_LEARNED;
 	env.learned = (Wacht__V1__LearnedProfile *)lp;
-	len = wacht__v1__envelope__get_packed_size(&env);
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	wacht__v1__envelope__pack(&env, buf);
-	s = natsMsg_Create(&msg, p->subject, NULL, (const char *)buf, (int)len);
-	free(buf);
-	if (s == NATS_OK)
-		s = natsMsgHeader_Set(msg, BUS_MSG_ID_HEADER, id);
-	if (s == NATS_OK) {
-		jsPubOptions_Init(&po);
-		po.MaxWait = PUB_ACK_WAIT_MS;
-		s = js_PublishMsgAsync(p->c.js, &msg, &po);
-	}
-	natsMsg_Destroy(msg);
-	return nats_errno(s);
+	return publish_unbatched(p, id, &env);
 }
 
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
