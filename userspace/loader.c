@@ -102,6 +102,8 @@ static int attach_netguard(struct loader *l, const char *cgroup2_root)
 		l->skel->progs.handle_connect4, l->skel->progs.handle_connect6,
 		l->skel->progs.handle_sendmsg4, l->skel->progs.handle_sendmsg6,
 		l->skel->progs.handle_ingress,
+		/* flow accounting (flow.bpf.c), never drops */
+		l->skel->progs.handle_flow_ingress, l->skel->progs.handle_flow_egress,
 	};
 	int fd, err = 0;
 
