@@ -328,6 +328,12 @@ int loader__read_counters(const struct loader *l, uint64_t *drops, uint64_t *sen
 	return 0;
 }
 
+void loader__flow_fds(const struct loader *l, struct loader_flows *out)
+{
+	out->flows = bpf_map__fd(l->skel->maps.flows);
+	out->counters = bpf_map__fd(l->skel->maps.flow_counters);
+}
+
 size_t loader__link_count(const struct loader *l)
 {
 	return l->n_links;
