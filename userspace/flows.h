@@ -22,6 +22,7 @@ enum flow_verdict {
 	FLOW_VERDICT_DENIED = 3,    /* refused (Protect) */
 };
 const char *flow_verdict_name(enum flow_verdict v);
+/* (the same numbers as proto/wacht.proto FlowVerdict) */
 
 /* One conversation since the last report: a container on this node (the
  * local end, by cgroup) and one remote address, one protocol and server

@@ -21,6 +21,7 @@
 #include "decode.h"
 #include "engine.h"
 #include "events.h"
+#include "flow_batch.h"
 #include "flow_reader.h"
 #include "format.h"
 #include "jsonw.h"
@@ -53,6 +54,7 @@ struct sensor {
 	struct jsonw *w;
 	struct shipper *ship;           /* NULL without --aggregator */
 	struct flow_reader *flows;      /* NULL with --flow-interval 0 */
+	struct flow_batch *flow_batch;  /* to the aggregator; NULL without one */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -366,6 +368,13 @@ static void print_flow(void *ctx, const struct flow_record *r)
 	jsonw__str(s->w, "verdict", flow_verdict_name(r->verdict));
 	jsonw__obj_end(s->w);
 	write_line(s);
+	if (s->flow_batch) {
+		struct flow_end le = { local.kind, local.view, local.group };
+		struct flow_end pe = { peer.kind, peer.view, peer.group };
+		/* a record that does not fit is only printed */
+		flow_batch__add(s->flow_batch, r, r->container_is_client ? &le : &pe,
+				r->container_is_client ? &pe : &le, s->fc.boot_to_real_ns);
+	}
 }
 
 /* Idle entries leave the map after this long (at least 3 intervals): a
@@ -376,9 +385,21 @@ static void flows_report(struct sensor *s)
 {
 	uint64_t idle = (uint64_t)s->cfg->flow_interval * 3 * 1000000000ULL;
 
-	if (s->flows)
-		flow_reader__read(s->flows, boot_now_ns(), idle > FLOW_IDLE_NS ? idle : FLOW_IDLE_NS,
-				  print_flow, s);
+	if (!s->flows)
+		return;
+	flow_reader__read(s->flows, boot_now_ns(), idle > FLOW_IDLE_NS ? idle : FLOW_IDLE_NS,
+			  print_flow, s);
+	if (s->flow_batch && flow_batch__count(s->flow_batch)) {
+		struct flow_reader_stats fs;
+		struct timespec ts;
+
+		flow_reader__stats(s->flows, &fs);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		shipper__flows(s->ship, flow_batch__msg(s->flow_batch,
+							(int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+							fs.evicted));
+		flow_batch__clear(s->flow_batch);
+	}
 }
 
 static void print_stats(struct sensor *s, bool final)
@@ -617,6 +638,10 @@ int sensor_run(const struct sensor_config *cfg)
 	}
 	sensor_rules__set_enforcer(s.rules, s.enf);
 	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
+	if (cfg->flow_interval && s.ship && !(s.flow_batch = flow_batch__new(s.node))) {
+		fprintf(stderr, "wacht-sensor: out of memory\n");
+		goto out;
+	}
 	if (cfg->flow_interval && !(s.flows = flow_reader__new(s.loader))) {
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
@@ -722,6 +747,7 @@ out:
 		sensor_rules__set_enforcer(s.rules, NULL);
 	enforcer__free(s.enf);
 	flow_reader__free(s.flows);
+	flow_batch__free(s.flow_batch);
 	loader__free(s.loader);
 	sensor_rules__free(s.rules);
 	shipper__free(s.ship);

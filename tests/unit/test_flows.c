@@ -12,7 +12,9 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "flow_batch.h"
 #include "flows.h"
+#include "wire.h"
 
 #define CG_CLIENT 4242
 #define NS 1000000000ULL
@@ -226,6 +228,78 @@ static void test_evictions(void **state)
 	assert_int_equal(flows_evictions(100, 40, 61), 0);
 }
 
+/* A record through the FlowBatch, framed and read back as the aggregator
+ * reads it: the client container with its pod, the external server, the
+ * counts and the verdict. */
+static void test_batch_wire(void **state)
+{
+	(void)state;
+	struct container_view cv = { .id = "c0ffee", .name = "app", .image = "busybox",
+				     .pod = "client-1", .namespace = "shop", .cgroup_id = CG_CLIENT };
+	struct flow_end client = { ENTITY_CONTAINER, &cv, "nv.client.shop" };
+	struct flow_end server = { ENTITY_EXTERNAL, NULL, NULL };
+	struct flow_record r = { .cgroup_id = CG_CLIENT, .container_is_client = true,
+				 .family = AF_INET, .proto = IPPROTO_TCP, .server_port = 443,
+				 .bytes_to_server = 100000, .bytes_to_client = 512,
+				 .pkts_to_server = 90, .pkts_to_client = 57, .sessions = 2,
+				 .first_ns = 5 * NS, .last_ns = 7 * NS,
+				 .verdict = FLOW_VERDICT_VIOLATION };
+	inet_pton(AF_INET, "10.0.0.2", r.laddr);
+	inet_pton(AF_INET, "192.0.2.80", r.raddr);
+	struct flow_batch *b = flow_batch__new("node-a");
+	assert_non_null(b);
+	assert_int_equal(flow_batch__add(b, &r, &client, &server, 1000 * NS), 0);
+	assert_int_equal(flow_batch__count(b), 1);
+
+	Wacht__V1__Envelope env;
+	uint8_t *frame;
+	size_t len;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = flow_batch__msg(b, 1234, 3);
+	env.flows->batch_seq = 9;
+	assert_int_equal(wire_frame_envelope(&env, &frame, &len), 0);
+	flow_batch__free(b); /* the frame owns its bytes */
+
+	struct wire_reader *rd = wire_reader__new(0);
+	Wacht__V1__Envelope *got = NULL;
+	assert_non_null(rd);
+	assert_int_equal(wire_reader__feed(rd, frame, len), 0);
+	assert_int_equal(wire_reader__next(rd, &got), 1);
+	free(frame);
+	assert_int_equal(got->body_case, WACHT__V1__ENVELOPE__BODY_FLOWS);
+	Wacht__V1__FlowBatch *fb = got->flows;
+	assert_int_equal(fb->batch_seq, 9);
+	assert_string_equal(fb->node, "node-a");
+	assert_int_equal(fb->time_unix_ns, 1234);
+	assert_int_equal(fb->flows_evicted, 3);
+	assert_int_equal(fb->n_records, 1);
+	Wacht__V1__FlowRecord *m = fb->records[0];
+	assert_int_equal(m->client->kind, WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER);
+	assert_int_equal(m->client->ip.len, 4);
+	assert_memory_equal(m->client->ip.data, r.laddr, 4);
+	assert_string_equal(m->client->container->id, "c0ffee");
+	assert_string_equal(m->client->container->pod, "client-1");
+	assert_string_equal(m->client->container->namespace_, "shop");
+	assert_string_equal(m->client->container->group, "nv.client.shop");
+	assert_int_equal(m->server->kind, WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL);
+	assert_null(m->server->container);
+	assert_memory_equal(m->server->ip.data, r.raddr, 4);
+	assert_int_equal(m->proto, 6);
+	assert_int_equal(m->server_port, 443);
+	assert_true(m->reported_by_client);
+	assert_int_equal(m->bytes_to_server, 100000);
+	assert_int_equal(m->bytes_to_client, 512);
+	assert_int_equal(m->packets_to_server, 90);
+	assert_int_equal(m->packets_to_client, 57);
+	assert_int_equal(m->sessions, 2);
+	assert_int_equal(m->first_seen_unix_ns, (int64_t)(1005 * NS));
+	assert_int_equal(m->last_seen_unix_ns, (int64_t)(1007 * NS));
+	assert_int_equal(m->verdict, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_VIOLATION);
+	wire_envelope_free(got);
+	wire_reader__free(rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_recreated_entry),
 		cmocka_unit_test(test_verdicts),
 		cmocka_unit_test(test_evictions),
+		cmocka_unit_test(test_batch_wire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
