@@ -235,6 +235,28 @@ int flows__add(struct flows *f, const struct wacht_flow_key *k, const struct wac
 	return 0;
 }
 
+int flows__add_refused(struct flows *f, uint64_t cgroup_id, uint8_t family, const uint8_t *raddr,
+		       uint8_t proto, uint16_t port, uint64_t now_ns)
+{
+	struct flow_record d = {
+		.cgroup_id = cgroup_id,
+		.container_is_client = true,
+		.family = family,
+		.proto = proto,
+		.server_port = port,
+	};
+	memcpy(d.raddr, raddr, family == AF_INET ? 4 : 16);
+	struct conv *c = conv_get(f, &d);
+	if (!c)
+		return -ENOMEM;
+	c->r.sessions++;
+	if (!c->r.first_ns || now_ns < c->r.first_ns)
+		c->r.first_ns = now_ns;
+	if (now_ns > c->r.last_ns)
+		c->r.last_ns = now_ns;
+	return 0;
+}
+
 size_t flows__report(struct flows *f, flow_record_fn fn, void *ctx)
 {
 	size_t n = 0;

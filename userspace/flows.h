@@ -67,6 +67,13 @@ size_t flows__report(struct flows *f, flow_record_fn fn, void *ctx);
 void flows__set_verdict(struct flows *f, uint64_t cgroup_id, bool inbound, uint8_t family,
 			const uint8_t *raddr, uint8_t proto, uint16_t port, enum flow_verdict v);
 
+/* An outgoing connection the kernel refused (cgroup/connect, sendmsg):
+ * no packet was sent, so the flow map never sees it; it is reported as a
+ * session of the container (the client) to the peer with no bytes, so
+ * that the graph shows the denied edge. now_ns: boot ns. 0 or -ENOMEM. */
+int flows__add_refused(struct flows *f, uint64_t cgroup_id, uint8_t family, const uint8_t *raddr,
+		       uint8_t proto, uint16_t port, uint64_t now_ns);
+
 /* Evictions by the kernel's LRU: entries the kernel inserted (sum of
  * WACHT_FC_INSERTED) that are neither alive in the map nor deleted by
  * userspace. The kernel does not report an LRU eviction, so this is the

@@ -296,9 +296,14 @@ static void flow_verdict(void *ctx, uint64_t cgroup_id, bool inbound, uint8_t fa
 {
 	struct sensor *s = ctx;
 
-	if (s->flows)
-		flows__set_verdict(flow_reader__flows(s->flows), cgroup_id, inbound, family, raddr,
-				   proto, port, v);
+	if (!s->flows)
+		return;
+	flows__set_verdict(flow_reader__flows(s->flows), cgroup_id, inbound, family, raddr, proto,
+			   port, v);
+	/* a refused connect/send never reaches the flow map (no packet) */
+	if (v == FLOW_VERDICT_DENIED && !inbound)
+		flows__add_refused(flow_reader__flows(s->flows), cgroup_id, family, raddr, proto, port,
+				   boot_now_ns());
 }
 
 static void endpoint_write(struct jsonw *w, const char *name, const struct sensor_endpoint *ep,

@@ -218,6 +218,30 @@ static void test_verdicts(void **state)
 	flows__free(f);
 }
 
+/* A refused connect: no packets, one session, verdict denied. */
+static void test_refused(void **state)
+{
+	(void)state;
+	struct flows *f = flows__new();
+	struct seen s;
+	uint8_t peer[16] = { 0 };
+
+	inet_pton(AF_INET, "10.0.0.1", peer);
+	flows__set_verdict(f, CG_CLIENT, false, AF_INET, peer, IPPROTO_TCP, 5001, FLOW_VERDICT_DENIED);
+	assert_int_equal(flows__add_refused(f, CG_CLIENT, AF_INET, peer, IPPROTO_TCP, 5001, 3 * NS), 0);
+	assert_int_equal(flows__add_refused(f, CG_CLIENT, AF_INET, peer, IPPROTO_TCP, 5001, 4 * NS), 0);
+	assert_int_equal(pass(f, &s), 1);
+	assert_true(s.r[0].container_is_client);
+	assert_int_equal(s.r[0].server_port, 5001);
+	assert_int_equal(s.r[0].sessions, 2);
+	assert_int_equal(s.r[0].bytes_to_server + s.r[0].bytes_to_client, 0);
+	assert_int_equal(s.r[0].first_ns, 3 * NS);
+	assert_int_equal(s.r[0].last_ns, 4 * NS);
+	assert_int_equal(s.r[0].verdict, FLOW_VERDICT_DENIED);
+	assert_int_equal(pass(f, &s), 0);
+	flows__free(f);
+}
+
 static void test_evictions(void **state)
 {
 	(void)state;
@@ -308,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_server_side),
 		cmocka_unit_test(test_recreated_entry),
 		cmocka_unit_test(test_verdicts),
+		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_evictions),
 		cmocka_unit_test(test_batch_wire),
 	};
