@@ -157,3 +157,65 @@ def test_netgraph_denied():
             allowed = dict(denied, server_port=5000)
             lines, total = wait_sum(s, allowed, "bytes_to_server", 4000, what="allowed tcp/5000")
             assert total == 4000 and {l["verdict"] for l in lines} == {"allowed"}, lines
+
+
+def test_netgraph_flow_batches_reach_the_aggregator():
+    """With --aggregator, every report is also a FlowBatch on the TLS
+    stream: the aggregator takes them without dropping the connection (it
+    would on a frame it cannot read), and the sensor counts them sent,
+    none dropped while connected, once the conversation was reported."""
+    import os
+    from test_stream import Aggregator, free_port, make_pki
+    from harness import REG
+
+    ns = new_ns()
+    tmp = os.path.join(REG.tmp(), "flows-" + ns)
+    pki = make_pki(os.path.join(tmp, "pki"), "wacht")
+    port = free_port()
+    agg = Aggregator(pki, os.path.join(tmp, "store.db"), port)
+    with NetPair(ns, ports=()) as np:
+        text = web_group(ns, "client", policymode="Monitor", mode="Monitor", process=ANY_PROC)[1]
+        text += web_group(ns, policymode="Monitor", mode="Monitor", process=ANY_PROC)[1]
+        try:
+            agg.start()
+            args = ["--rules", rules_file(text), "--window", "1", "--flow-interval", "1",
+                    "--stats-interval", "1", "--aggregator", "127.0.0.1:%d" % port,
+                    "--tls-ca", pki["ca"], "--tls-cert", pki["client_crt"],
+                    "--tls-key", pki["client_key"], "--spool-dir", os.path.join(tmp, "spool")]
+            with Sensor(args) as s:
+                np.start()
+                s.barrier(np.srv)
+                s.barrier(np.cli)
+                # connected before the traffic: a batch made before the
+                # hello is dropped by design
+                deadline = time.monotonic() + 15
+                while True:
+                    up = [l["aggregator"] for l in lines_of(s, "stats")
+                          if l.get("aggregator", {}).get("connected")]
+                    if up:
+                        break
+                    assert time.monotonic() < deadline, "sensor never connected"
+                    time.sleep(0.1)
+                # (other containers on this host may have been reported
+                # before the hello)
+                dropped_before = up[0]["flow_batches_dropped"]
+                np.srv.exec_detached(["sh", "-c", "sleep 60 | nc -l -p 5000 > /tmp/got"])
+                wait_listening(np.na, 5000)
+                np.cli.exec(["sh", "-c", "head -c 3000 /dev/zero | nc -w 5 %s 5000" % np.srv4],
+                            check=False, timeout=30)
+                spec = {"proto": "tcp", "server_port": 5000, "reporter": "client"}
+                wait_sum(s, spec, "bytes_to_server", 3000, what="tcp/5000")
+                n_stats = len(lines_of(s, "stats"))
+                deadline = time.monotonic() + 15
+                while True:
+                    st = [l["aggregator"] for l in lines_of(s, "stats")[n_stats:]
+                          if "aggregator" in l]
+                    if st and st[-1]["flow_batches_sent"] >= 1:
+                        break
+                    assert time.monotonic() < deadline, st
+                    time.sleep(0.1)
+                assert st[-1]["flow_batches_dropped"] == dropped_before, st[-1]
+                assert st[-1]["connected"] and st[-1]["failures"] == 0, st[-1]
+        finally:
+            agg.stop()
+            agg.cleanup()
