@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 4x the kernel map's bound in buckets: chains stay short when it is full */
+/* one bucket per entry the kernel map can hold: chains stay short when it is full */
 #define KEY_BUCKETS 65536
 #define CONV_BUCKETS 4096
 /* verdicts: direct-mapped, bounded memory (a connection whose slot was

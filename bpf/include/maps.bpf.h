@@ -262,7 +262,8 @@ WACHT_EXTERN struct {
  * adds (flow.bpf.h), userspace reads and deletes idle entries (flow_reader
  * in userspace/sensor.c). LRU: when full the least recently used
  * conversation is evicted (its unreported counts are lost and the eviction
- * is counted, never silent); 65536 entries * ~200 B ~ 13 MiB at most. */
+ * is counted, never silent); 65536 entries of 104 B plus the kernel's
+ * per-element overhead: about 10 MiB at most. */
 WACHT_EXTERN struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, WACHT_FLOWS_MAX);
