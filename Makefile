@@ -39,7 +39,7 @@ BPF_HDRS := bpf/events.h bpf/enforce.h $(wildcard bpf/include/*.h)
 # Userspace that needs neither root nor the kernel: unit-tested directly.
 # Userspace that talks to the kernel or the system.
 SYS_SRCS := userspace/loader.c userspace/containers.c userspace/enforcer.c userspace/file_guard.c \
-	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c userspace/health.c
+	userspace/sysenv.c userspace/sensor.c userspace/sensor_rules.c userspace/health.c userspace/flow_reader.c
 MAIN_SRC := userspace/main.c
 # wacht-aggregator's event loop, NATS consumer thread and command line
 # (sockets, threads, signals).

@@ -208,4 +208,47 @@ struct wacht_prefix_key {
 };
 _Static_assert(sizeof(struct wacht_prefix_key) == 260, "prefix key ABI");
 
+
+/* ---- flow accounting (map flows, read by userspace every --flow-interval;
+ * bpf/include/flow.bpf.h fills it). Not events: counters the kernel keeps
+ * per conversation end, so that traffic costs no ring-buffer record. */
+#define WACHT_FLOWS_MAX 65536
+struct wacht_flow_key {
+	__u64 cgroup_id;   /* the container's cgroup (the socket's, bpf_skb_cgroup_id) */
+	__u16 family;      /* AF_INET / AF_INET6 */
+	__u8 proto;        /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 _pad;
+	__u16 lport, rport;/* host order */
+	__u8 laddr[16];    /* IPv4 in the first 4 bytes, rest 0 */
+	__u8 raddr[16];
+};
+_Static_assert(sizeof(struct wacht_flow_key) == 48, "wacht_flow_key ABI");
+
+/* Who opened the conversation, as the first packet of it seen showed:
+ * a TCP SYN (without ACK), or the first UDP datagram. */
+#define WACHT_FLOW_INIT_UNKNOWN 0 /* first seen mid-connection (TCP without SYN) */
+#define WACHT_FLOW_INIT_LOCAL 1   /* the container is the client */
+#define WACHT_FLOW_INIT_REMOTE 2  /* the peer is the client */
+#define WACHT_FLOW_F_SYN_LAST 1   /* the last packet was a SYN: another one is a retransmit */
+struct wacht_flow_val {
+	/* bytes are L4 payload (TCP/UDP data, no IP/TCP/UDP headers), so they
+	 * equal what the applications wrote/read; packets are wire segments
+	 * (gso_segs of a GSO/GRO skb) */
+	__u64 bytes_out, bytes_in;
+	__u64 pkts_out, pkts_in;
+	__u64 first_ns, last_ns; /* bpf_ktime_get_boot_ns */
+	__u32 sessions;          /* TCP: SYNs without ACK, a retransmitted SYN not again;
+				  * UDP: 1 when the entry is created */
+	__u16 initiator;         /* WACHT_FLOW_INIT_* (set at creation, a SYN corrects it) */
+	__u16 flags;             /* WACHT_FLOW_F_*, the kernel's own state */
+};
+_Static_assert(sizeof(struct wacht_flow_val) == 56, "wacht_flow_val ABI");
+
+/* Per-CPU counters of the flow map (map flow_counters). Evictions: the
+ * kernel does not report LRU evictions, so userspace derives them as
+ * inserted - deleted by userspace - entries alive (flows.h). */
+#define WACHT_FC_INSERTED 0  /* new entries created by the kernel */
+#define WACHT_FC_INSERT_FAIL 1 /* an update failed (should not happen with LRU) */
+#define WACHT_FC_MAX 4
+
 #endif /* WACHT_EVENTS_H */

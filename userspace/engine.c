@@ -982,6 +982,7 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 
 	if (!pb)
 		return;
+	enum flow_verdict verdict = FLOW_VERDICT_UNKNOWN;
 	struct cstate *pcs = NULL;
 	long peer_learn = peer_groups(e, peer, family, raddr, pb, words, &label, &pcs);
 
@@ -1002,8 +1003,10 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 	 * what the policy would have done */
 	bool refused = ev->hdr->flags & WACHT_F_DENIED;
 	bool forbids = cs->net_mode == MODE_PROTECT && (!hit || hit->action == ACTION_DENY);
-	if (hit && hit->action == ACTION_ALLOW && !refused)
+	if (hit && hit->action == ACTION_ALLOW && !refused) {
+		verdict = FLOW_VERDICT_ALLOWED;
 		goto out;
+	}
 
 	struct finding f;
 	char idbuf[512], msg[512];
@@ -1034,6 +1037,7 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 			 "compiled before the last change", inbound ? "connection from" : "connection to",
 			 label, proto, port);
 		report(e, &f);
+		verdict = FLOW_VERDICT_DENIED;
 		goto out;
 	}
 	if (hit) {
@@ -1080,8 +1084,16 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 		snprintf(msg + len, sizeof(msg) - len, " (not enforced: %s)",
 			 peer && peer->not_enforced ? peer->not_enforced : "the kernel did not refuse it");
 	}
+	/* what happened to the connection, not what the policy says: a
+	 * Protect finding the kernel did not enforce is a violation */
+	verdict = f.action == FACT_DENY ? FLOW_VERDICT_DENIED
+		  : f.action == FACT_LEARN ? FLOW_VERDICT_ALLOWED
+					   : FLOW_VERDICT_VIOLATION;
 	report(e, &f);
 out:
+	if (verdict != FLOW_VERDICT_UNKNOWN && e->cfg.net_verdict)
+		e->cfg.net_verdict(e->cfg.net_verdict_ctx, c->view->cgroup_id, inbound, family, raddr,
+				   n->proto, port, verdict);
 	if (pb != stackbits)
 		free(pb);
 }

@@ -11,6 +11,7 @@
 
 #include "decode.h"
 #include "finding.h"
+#include "flows.h"
 #include "format.h"
 #include "match.h"
 #include "policy.h"
@@ -64,6 +65,13 @@ struct engine_config {
 	 * denied: their findings are alerts that say so. */
 	bool (*file_denied)(void *ctx, const struct wacht_event *ev);
 	void *file_denied_ctx;
+	/* Every connection evaluated (connect, accept, first UDP send; not
+	 * loopback): the container, the direction, the peer (IPv4-mapped
+	 * unmapped), protocol, server port and what became of it, for the
+	 * conversation records (flows.h). May be NULL. */
+	void (*net_verdict)(void *ctx, uint64_t cgroup_id, bool inbound, uint8_t family,
+			    const uint8_t *raddr, uint8_t proto, uint16_t port, enum flow_verdict v);
+	void *net_verdict_ctx;
 };
 
 struct engine_stats {

@@ -102,6 +102,8 @@ static int attach_netguard(struct loader *l, const char *cgroup2_root)
 		l->skel->progs.handle_connect4, l->skel->progs.handle_connect6,
 		l->skel->progs.handle_sendmsg4, l->skel->progs.handle_sendmsg6,
 		l->skel->progs.handle_ingress,
+		/* flow accounting (flow.bpf.c), never drops */
+		l->skel->progs.handle_flow_ingress, l->skel->progs.handle_flow_egress,
 	};
 	int fd, err = 0;
 
@@ -324,6 +326,12 @@ int loader__read_counters(const struct loader *l, uint64_t *drops, uint64_t *sen
 		if ((err = sum_percpu(sfd, i, l->ncpu, &sent[i])))
 			return err;
 	return 0;
+}
+
+void loader__flow_fds(const struct loader *l, struct loader_flows *out)
+{
+	out->flows = bpf_map__fd(l->skel->maps.flows);
+	out->counters = bpf_map__fd(l->skel->maps.flow_counters);
 }
 
 size_t loader__link_count(const struct loader *l)

@@ -45,6 +45,14 @@ struct loader_enforce {
 };
 void loader__enforce_fds(const struct loader *l, struct loader_enforce *out);
 
+/* The flow accounting maps (bpf/events.h wacht_flow_*), for the sensor's
+ * flow reader, which reads and ages the entries. Borrowed fds. */
+struct loader_flows {
+	int flows;    /* LRU hash wacht_flow_key -> wacht_flow_val */
+	int counters; /* per-CPU WACHT_FC_* */
+};
+void loader__flow_fds(const struct loader *l, struct loader_flows *out);
+
 /* Number of links attached (for the status line). */
 size_t loader__link_count(const struct loader *l);
 

@@ -54,6 +54,9 @@ static void usage(FILE *f)
 "      --stats-interval SEC print a stats line (events delivered and dropped,\n"
 "                           per type and reason) every SEC seconds; 0 = only\n"
 "                           at exit (default: 60)\n"
+"      --flow-interval SEC  report conversations (bytes, packets, sessions per\n"
+"                           container and peer, kind \"flow\") every SEC seconds;\n"
+"                           0 = never (default: 10)\n"
 "      --ready-file FILE    create FILE once the programs are attached and the\n"
 "                           existing containers are known; removed at exit\n"
 "      --health-listen ADDR:PORT  serve GET /healthz/live, /healthz/ready and\n"
@@ -126,7 +129,7 @@ enum {
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 	OPT_AGGREGATOR, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAINTEXT, OPT_SPOOL_DIR,
 	OPT_SPOOL_MAX, OPT_NATS, OPT_NATS_STREAM, OPT_NATS_CA, OPT_NATS_CERT, OPT_NATS_KEY,
-	OPT_HEALTH_LISTEN,
+	OPT_HEALTH_LISTEN, OPT_FLOW_INTERVAL,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -197,6 +200,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "node", required_argument, NULL, OPT_NODE },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
+		{ "flow-interval", required_argument, NULL, OPT_FLOW_INTERVAL },
 		{ "ready-file", required_argument, NULL, OPT_READY },
 		{ "host", no_argument, NULL, OPT_HOST },
 		{ "file-prefix", required_argument, NULL, OPT_PREFIX },
@@ -237,6 +241,7 @@ int main(int argc, char **argv)
 		.capture_file = true,
 		.capture_net = true,
 		.stats_interval = 60,
+		.flow_interval = 10,
 		.file_prefixes = prefixes,
 		.runtime_roots = roots,
 		.rules = rules,
@@ -267,6 +272,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NODE:
 			cfg.node = optarg;
+			break;
+		case OPT_FLOW_INTERVAL:
+			if (parse_seconds("--flow-interval", optarg, 86400, &cfg.flow_interval))
+				return 2;
 			break;
 		case OPT_STATS:
 			if (parse_seconds("--stats-interval", optarg, 86400, &cfg.stats_interval))

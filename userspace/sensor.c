@@ -13,12 +13,16 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <linux/types.h>
 
 #include "containers.h"
 #include "decode.h"
 #include "engine.h"
 #include "events.h"
+#include "flow_batch.h"
+#include "flow_reader.h"
 #include "format.h"
 #include "health.h"
 #include "jsonw.h"
@@ -54,6 +58,8 @@ struct sensor {
 	struct shipper *ship;           /* NULL without --aggregator */
 	struct health *health;          /* NULL without --health-listen */
 	struct metrics *findings;       /* wacht_findings_total, kept across snapshots */
+	struct flow_reader *flows;      /* NULL with --flow-interval 0 */
+	struct flow_batch *flow_batch;  /* to the aggregator; NULL without one */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -290,6 +296,125 @@ static int handle_event(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+/* ---- conversations (flows.h): a JSON line per record */
+
+/* The engine's verdict on each connection, kept for the records. */
+static void flow_verdict(void *ctx, uint64_t cgroup_id, bool inbound, uint8_t family,
+			 const uint8_t *raddr, uint8_t proto, uint16_t port, enum flow_verdict v)
+{
+	struct sensor *s = ctx;
+
+	if (!s->flows)
+		return;
+	flows__set_verdict(flow_reader__flows(s->flows), cgroup_id, inbound, family, raddr, proto,
+			   port, v);
+	/* a refused connect/send never reaches the flow map (no packet) */
+	if (v == FLOW_VERDICT_DENIED && !inbound)
+		flows__add_refused(flow_reader__flows(s->flows), cgroup_id, family, raddr, proto, port,
+				   boot_now_ns());
+}
+
+static void endpoint_write(struct jsonw *w, const char *name, const struct sensor_endpoint *ep,
+			   uint8_t family, const uint8_t *addr)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+
+	inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, ip, sizeof(ip));
+	jsonw__obj_begin(w, name);
+	jsonw__str(w, "kind", ep->kind == ENTITY_CONTAINER ? "container"
+			      : ep->kind == ENTITY_HOST    ? "node"
+							   : "external");
+	jsonw__str(w, "ip", ip);
+	if (ep->kind == ENTITY_CONTAINER && ep->view) {
+		jsonw__str(w, "id", ep->view->id ? ep->view->id : "");
+		jsonw__str(w, "name", ep->view->name ? ep->view->name : "");
+		jsonw__str(w, "pod", ep->view->pod ? ep->view->pod : "");
+		jsonw__str(w, "namespace", ep->view->namespace ? ep->view->namespace : "");
+		jsonw__str(w, "group", ep->group);
+	}
+	jsonw__obj_end(w);
+}
+
+/*
+ * {"kind":"flow"}: one conversation since the last report, from the side
+ * of the container on this node ("reporter": client or server; when both
+ * ends are containers here, each reports its own). Bytes are TCP/UDP
+ * payload, packets are wire packets, both per direction.
+ */
+static void print_flow(void *ctx, const struct flow_record *r)
+{
+	struct sensor *s = ctx;
+	struct sensor_endpoint local, peer;
+	char ts[64], first[64], last[64];
+
+	if (sensor_rules__endpoint_container(s->rules, r->cgroup_id, &local))
+		return; /* gone and forgotten: nothing to name it by */
+	/* copied: the peer's lookup may change what local->view points to */
+	struct container_view lv = *local.view;
+	local.view = &lv;
+	sensor_rules__endpoint_peer(s->rules, r->family, r->raddr, &peer);
+	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	format_time(first, sizeof(first), r->first_ns, s->fc.boot_to_real_ns);
+	format_time(last, sizeof(last), r->last_ns, s->fc.boot_to_real_ns);
+	jsonw__reset(s->w);
+	jsonw__obj_begin(s->w, NULL);
+	jsonw__str(s->w, "time", ts);
+	jsonw__str(s->w, "node", s->node);
+	jsonw__str(s->w, "kind", "flow");
+	jsonw__str(s->w, "reporter", r->container_is_client ? "client" : "server");
+	if (r->container_is_client) {
+		endpoint_write(s->w, "client", &local, r->family, r->laddr);
+		endpoint_write(s->w, "server", &peer, r->family, r->raddr);
+	} else {
+		endpoint_write(s->w, "client", &peer, r->family, r->raddr);
+		endpoint_write(s->w, "server", &local, r->family, r->laddr);
+	}
+	jsonw__str(s->w, "proto", r->proto == IPPROTO_TCP ? "tcp" : "udp");
+	jsonw__u64(s->w, "server_port", r->server_port);
+	jsonw__u64(s->w, "bytes_to_server", r->bytes_to_server);
+	jsonw__u64(s->w, "bytes_to_client", r->bytes_to_client);
+	jsonw__u64(s->w, "packets_to_server", r->pkts_to_server);
+	jsonw__u64(s->w, "packets_to_client", r->pkts_to_client);
+	jsonw__u64(s->w, "sessions", r->sessions);
+	jsonw__str(s->w, "first_seen", first);
+	jsonw__str(s->w, "last_seen", last);
+	jsonw__str(s->w, "verdict", flow_verdict_name(r->verdict));
+	jsonw__obj_end(s->w);
+	write_line(s);
+	if (s->flow_batch) {
+		struct flow_end le = { local.kind, local.view, local.group };
+		struct flow_end pe = { peer.kind, peer.view, peer.group };
+		/* a record that does not fit is only printed */
+		flow_batch__add(s->flow_batch, r, r->container_is_client ? &le : &pe,
+				r->container_is_client ? &pe : &le, s->fc.boot_to_real_ns);
+	}
+}
+
+/* Idle entries leave the map after this long (at least 3 intervals): a
+ * quiet connection that talks again is counted from a new entry. */
+#define FLOW_IDLE_NS (60ULL * 1000000000ULL)
+
+static void flows_report(struct sensor *s)
+{
+	uint64_t idle = (uint64_t)s->cfg->flow_interval * 3 * 1000000000ULL;
+
+	if (!s->flows)
+		return;
+	flow_reader__read(s->flows, boot_now_ns(), idle > FLOW_IDLE_NS ? idle : FLOW_IDLE_NS,
+			  print_flow, s);
+	if (s->flow_batch && flow_batch__count(s->flow_batch)) {
+		struct flow_reader_stats fs;
+		struct timespec ts;
+
+		flow_reader__stats(s->flows, &fs);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		shipper__flows(s->ship, flow_batch__msg(s->flow_batch,
+							(int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+							fs.evicted));
+		flow_batch__clear(s->flow_batch);
+	}
+}
+
 /* The stats object into s->w (after a reset); *total: the events lost.
  * The stats line and /metrics are both made from it. */
 static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *total_out)
@@ -343,6 +468,18 @@ static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *t
 	jsonw__u64(s->w, "process_evictions", proc_table__evictions(s->procs));
 	jsonw__u64(s->w, "cgroups_known", containers__count(s->containers));
 	jsonw__obj_end(s->w);
+	if (s->flows) {
+		struct flow_reader_stats fs;
+		flow_reader__stats(s->flows, &fs);
+		jsonw__obj_begin(s->w, "flows");
+		jsonw__u64(s->w, "alive", fs.alive);
+		jsonw__u64(s->w, "inserted", fs.inserted);
+		jsonw__u64(s->w, "deleted_idle", fs.deleted);
+		jsonw__u64(s->w, "evicted", fs.evicted);
+		jsonw__u64(s->w, "insert_failed", fs.insert_failed);
+		jsonw__u64(s->w, "records", fs.records);
+		jsonw__obj_end(s->w);
+	}
 	if (s->rules)
 		sensor_rules__stats(s->rules, s->w);
 	if (s->ship)
@@ -521,6 +658,7 @@ int sensor_run(const struct sensor_config *cfg)
 		.sink = print_finding,
 		.policy_loaded = print_policy,
 		.learned_profile = ship_learned,
+		.net_verdict = flow_verdict,
 		.ctx = &s,
 		.cgroup_root = cgroot,         /* file guard (issue 4) */
 	};
@@ -565,6 +703,14 @@ int sensor_run(const struct sensor_config *cfg)
 	}
 	sensor_rules__set_enforcer(s.rules, s.enf);
 	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
+	if (cfg->flow_interval && s.ship && !(s.flow_batch = flow_batch__new(s.node))) {
+		fprintf(stderr, "wacht-sensor: out of memory\n");
+		goto out;
+	}
+	if (cfg->flow_interval && !(s.flows = flow_reader__new(s.loader))) {
+		fprintf(stderr, "wacht-sensor: out of memory\n");
+		goto out;
+	}
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -651,6 +797,8 @@ int sensor_run(const struct sensor_config *cfg)
 					print_stats(&s, false);
 				if (s.health)
 					publish_metrics(&s);
+				if (cfg->flow_interval && ticks % cfg->flow_interval == 0)
+					flows_report(&s);
 			}
 		}
 	}
@@ -658,6 +806,8 @@ int sensor_run(const struct sensor_config *cfg)
 	loader__drain(s.loader);
 	/* findings held for aggregation, and what was learned, before the end */
 	sensor_rules__tick(s.rules, UINT64_MAX);
+	/* what was counted since the last report */
+	flows_report(&s);
 	/* the last findings to the aggregator, if it is there; else they
 	 * wait in the spool for the next start */
 	if (s.ship)
@@ -673,6 +823,8 @@ out:
 	if (s.rules)
 		sensor_rules__set_enforcer(s.rules, NULL);
 	enforcer__free(s.enf);
+	flow_reader__free(s.flows);
+	flow_batch__free(s.flow_batch);
 	loader__free(s.loader);
 	sensor_rules__free(s.rules);
 	shipper__free(s.ship);

@@ -19,6 +19,7 @@ struct sensor_config {
 	const char *const *runtime_roots; /* NULL-terminated */
 	const char *node;               /* NULL = $NODE_NAME or host name */
 	unsigned stats_interval;        /* seconds, 0 = only at exit */
+	unsigned flow_interval;         /* seconds between conversation reports, 0 = none */
 	const char *ready_file;
 	bool debug_bpf;
 	bool events;                    /* also print the captured events */

@@ -244,6 +244,8 @@ struct sensor_rules *sensor_rules__new(const struct sensor_rules_config *cfg,
 		.learned_ctx = r,
 		.file_denied = file_denied,
 		.file_denied_ctx = r,
+		.net_verdict = cfg->net_verdict,
+		.net_verdict_ctx = cfg->ctx,
 	};
 	r->engine = engine__new(&ec, procs);
 	struct policy *p = r->engine ? ruleset_load(&cfg->src, &d) : NULL;
@@ -579,6 +581,37 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 	container_of(r, pv, pec, r->peer_labels);
 	peer->kind = ENTITY_CONTAINER;
 	peer->container = pec;
+}
+
+int sensor_rules__endpoint_container(struct sensor_rules *r, uint64_t cgroup_id,
+				     struct sensor_endpoint *out)
+{
+	const struct container_view *v = containers__lookup(r->c, cgroup_id, 0);
+
+	memset(out, 0, sizeof(*out));
+	if (!v)
+		return -ENOENT;
+	out->kind = ENTITY_CONTAINER;
+	out->view = v;
+	engine_group_name(v, out->group, sizeof(out->group));
+	return 0;
+}
+
+void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const uint8_t *addr,
+				 struct sensor_endpoint *out)
+{
+	struct wacht_net n = { .family = family };
+	struct engine_peer peer;
+	struct engine_container pec;
+
+	memcpy(n.raddr, addr, family == AF_INET ? 4 : 16);
+	resolve_peer(r, &n, &peer, &pec);
+	memset(out, 0, sizeof(*out));
+	out->kind = peer.kind;
+	if (peer.kind == ENTITY_CONTAINER) {
+		out->view = pec.view;
+		engine_group_name(pec.view, out->group, sizeof(out->group));
+	}
 }
 
 /* ---- enforcement: compile containers into the kernel, release held execs */

@@ -33,6 +33,10 @@ struct sensor_rules_config {
 	/* a group's learned profile changed (NvSecurityRule YAML, learned rules
 	 * only): e.g. sent to the aggregator, which merges nodes; may be NULL */
 	void (*learned_profile)(void *ctx, const char *group, const char *yaml);
+	/* every connection the engine evaluated, and its verdict
+	 * (engine_config.net_verdict; called with ctx); may be NULL */
+	void (*net_verdict)(void *ctx, uint64_t cgroup_id, bool inbound, uint8_t family,
+			    const uint8_t *raddr, uint8_t proto, uint16_t port, enum flow_verdict v);
 	/* ---- file guard (issue 4: block_access enforced) */
 	const char *cgroup_root;  /* where cgroup v2 is mounted */
 };
@@ -70,6 +74,21 @@ struct loader;
  * whenever the policy, the containers or their addresses change; enforce
  * false: alert-only (the kernel never refuses; findings say so). */
 void sensor_rules__set_loader(struct sensor_rules *r, struct loader *l, bool enforce);
+/* One end of a conversation as the graph names it: a container on this
+ * node (view and group borrowed/filled), this node, or an external
+ * address. */
+struct sensor_endpoint {
+	enum entity_kind kind;
+	const struct container_view *view; /* kind ENTITY_CONTAINER; borrowed until
+					    * the next call into the containers */
+	char group[256];                   /* kind ENTITY_CONTAINER: nv.<service>.<namespace> */
+};
+/* The container of a cgroup: 0, or -ENOENT (not a container's). */
+int sensor_rules__endpoint_container(struct sensor_rules *r, uint64_t cgroup_id,
+				     struct sensor_endpoint *out);
+/* A peer address, resolved as the engine resolves connection peers. */
+void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const uint8_t *addr,
+				 struct sensor_endpoint *out);
 /* A "rules" object for the stats line. */
 void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w);
 

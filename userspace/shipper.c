@@ -612,6 +612,34 @@ static int queue_learned(struct shipper *sh)
 	return 0;
 }
 
+int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
+{
+	Wacht__V1__Envelope env;
+	uint8_t *frame;
+	size_t len;
+
+	/* a report of the last interval: behind a backlog it is still sent
+	 * (after what is queued), never kept for a later connection */
+	if (sh->cfg.nats.url || sh->state != ST_STREAM) {
+		sh->st.flows_dropped++;
+		return -ENOTCONN;
+	}
+	b->batch_seq = sh->st.flows_sent + sh->st.flows_dropped + 1;
+	b->flows_dropped = sh->st.flows_dropped;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = b;
+	int err = wire_frame_envelope(&env, &frame, &len);
+	if (err)
+		return err;
+	err = bytebuf_append(&sh->out, frame, len);
+	free(frame);
+	if (err)
+		return err;
+	sh->st.flows_sent++;
+	return 0;
+}
+
 static int refill_one(void *ctx, uint64_t seq, const void *data, size_t len)
 {
 	struct shipper *sh = ctx;
@@ -1140,6 +1168,8 @@ void shipper__stats_json(const struct shipper *sh, struct jsonw *w)
 	jsonw__u64(w, "spool_bytes", st.spool_bytes);
 	jsonw__u64(w, "connects", st.connects);
 	jsonw__u64(w, "failures", st.failures);
+	jsonw__u64(w, "flow_batches_sent", st.flows_sent);
+	jsonw__u64(w, "flow_batches_dropped", st.flows_dropped);
 	jsonw__obj_end(w);
 }
 

@@ -81,6 +81,12 @@ void shipper__poll(struct shipper *sh, uint64_t now_ms);
  * profile is state, not an event: only the newest matters, so it is not
  * spooled); over NATS published like the hello. 0 or -ENOMEM. */
 int shipper__learned(struct shipper *sh, const char *group, const char *yaml);
+struct Wacht__V1__FlowBatch;
+/* Sends a FlowBatch now if the TLS stream is up (batch_seq is set here);
+ * flows are a periodic report, not events: not spooled, and over NATS not
+ * sent yet. 0, -ENOTCONN (dropped, counted in shipper_stats.flows_dropped)
+ * or -ENOMEM. */
+int shipper__flows(struct shipper *sh, struct Wacht__V1__FlowBatch *b);
 /* Cuts the current batch into the spool now (if it has findings). */
 void shipper__flush(struct shipper *sh);
 /* At exit: flush, then poll for up to timeout_ms until everything spooled
@@ -112,6 +118,7 @@ struct shipper_stats {
 	uint64_t spool_batches, spool_bytes; /* waiting for an ack */
 	uint64_t connects;     /* connections that got to the hello */
 	uint64_t failures;     /* connection attempts or connections that failed */
+	uint64_t flows_sent, flows_dropped; /* FlowBatches */
 };
 void shipper__stats(const struct shipper *sh, struct shipper_stats *st);
 /* The stats as an "aggregator" object member of w ("transport": "tls" or

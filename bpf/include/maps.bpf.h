@@ -258,6 +258,26 @@ WACHT_EXTERN struct {
 	__type(value, __u64);
 } ingress_reported SEC(".maps");
 
+/* ---- flow accounting (events.h wacht_flow_*). Owner: kernel inserts and
+ * adds (flow.bpf.h), userspace reads and deletes idle entries (flow_reader
+ * in userspace/sensor.c). LRU: when full the least recently used
+ * conversation is evicted (its unreported counts are lost and the eviction
+ * is counted, never silent); 65536 entries of 104 B plus the kernel's
+ * per-element overhead: about 10 MiB at most. */
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WACHT_FLOWS_MAX);
+	__type(key, struct wacht_flow_key);
+	__type(value, struct wacht_flow_val);
+} flows SEC(".maps");
+
+WACHT_EXTERN struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WACHT_FC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} flow_counters SEC(".maps");
+
 static __always_inline void enforce_count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&enforce_counters, &idx);
