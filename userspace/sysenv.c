@@ -2,6 +2,7 @@
 /* sysenv.c: privileges, BTF, cgroup v2 mount, node name, clocks. */
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,23 @@ int sysenv_check(void)
 	return 0;
 }
 
+/* Whether /proc/2 is kthreadd: PID 2 of the initial PID namespace, the
+ * parent (PPid 0) of every kernel thread. */
+static bool pid2_is_kthreadd(void)
+{
+	char buf[256];
+	FILE *f = fopen("/proc/2/stat", "re");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	int ppid = -1;
+
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	const char *end = strrchr(buf, ')');
+	return strncmp(buf, "2 (kthreadd)", 12) == 0 && end && sscanf(end + 1, " %*c %d", &ppid) == 1 &&
+	       ppid == 0;
+}
+
 int64_t sysenv_host_mntns(void)
 {
 	struct stat st;
@@ -63,12 +81,22 @@ int64_t sysenv_host_mntns(void)
 	 * DaemonSet does) or directly on the node */
 	if (stat("/proc/1/ns/mnt", &st) == 0)
 		return (int64_t)st.st_ino;
-	/* PID 1 can be protected from inspection (non-dumpable init of a VM
-	 * sandbox); then the sensor must itself be in the host's namespace */
-	if ((errno == EACCES || errno == EPERM) && stat("/proc/self/ns/mnt", &st) == 0) {
-		fprintf(stderr, "wacht-sensor: /proc/1/ns/mnt is not readable; taking this process's "
-				"mount namespace as the host's\n");
-		return (int64_t)st.st_ino;
+	/* PID 1 can be protected from inspection (the non-dumpable init of a
+	 * VM sandbox, whose capabilities exceed ours). Kernel threads live in
+	 * the initial mount namespace, where such an init and the node's
+	 * runtimes are; the sensor's own namespace is the host's only when it
+	 * runs directly on the node, not in a pod. */
+	if (errno == EACCES || errno == EPERM) {
+		if (pid2_is_kthreadd() && stat("/proc/2/ns/mnt", &st) == 0) {
+			fprintf(stderr, "wacht-sensor: /proc/1/ns/mnt is not readable; taking kthreadd's "
+					"(/proc/2/ns/mnt) mount namespace as the host's\n");
+			return (int64_t)st.st_ino;
+		}
+		if (stat("/proc/self/ns/mnt", &st) == 0) {
+			fprintf(stderr, "wacht-sensor: /proc/1/ns/mnt and /proc/2/ns/mnt are not readable; "
+					"taking this process's mount namespace as the host's\n");
+			return (int64_t)st.st_ino;
+		}
 	}
 	{
 		int err = -errno;
