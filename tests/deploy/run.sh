@@ -1,20 +1,24 @@
 #!/bin/sh
 # tests/deploy/run.sh: offline checks of the manifests in deploy/daemonset
-# (run by tests/run; no cluster, no root). Fails when any check fails:
+# (OpenShift) and deploy/kubernetes (its overlay for other Kubernetes; run
+# by tests/run; no cluster, no root). Fails when any check fails:
 #  1. yamllint (.yamllint) on deploy/, rules/ and the broken examples;
-#  2. the kustomization rendered (tests/deploy/validate.mjs; compared with
+#  2. each kustomization rendered (tests/deploy/validate.mjs; compared with
 #     `kubectl kustomize` where kubectl is installed) and every object
 #     validated against the Kubernetes API schemas (kubernetes-models) and
 #     the OpenShift SCC schema, strict about unknown fields, plus the
 #     references between the objects (SCC grants what the sensor pod asks,
-#     volumes, ports, probes on the health contract, ServiceAccounts);
+#     the namespace's Pod Security level admits it, volumes, ports, probes
+#     on the health contract, ServiceAccounts);
 #  3. the rules ConfigMap checked by `wacht-sensor --check-rules`;
 #  4. the Containerfile's runtime stage installs the package of every
 #     shared library the built binaries link (no engine runs here);
 #  5. that the checks can fail: every tests/deploy/broken/*.yaml must be
 #     rejected with the message its "# expect:" line names, a copy of
 #     deploy/daemonset whose SCC lacks a capability the sensor adds must be
-#     rejected, and a rule file with an error must fail --check-rules.
+#     rejected, so must deploy/kubernetes with the namespace at the
+#     "baseline" Pod Security level, and a rule file with an error must
+#     fail --check-rules.
 # npm packages: pinned in package-lock.json, installed with `npm ci` into
 # tests/deploy/node_modules (again only when the lock file changed).
 set -eu
@@ -40,17 +44,19 @@ if ! cmp -s $here/package-lock.json $here/node_modules/.wacht-lock 2>/dev/null; 
 	cp $here/package-lock.json $here/node_modules/.wacht-lock
 fi
 
-echo "== render and validate deploy/daemonset"
-kout=
-if command -v kubectl >/dev/null && kubectl kustomize deploy/daemonset >"$tmp/kustomize.yaml" 2>"$tmp/kustomize.err"; then
-	kout=$tmp/kustomize.yaml
-	echo "(comparing with kubectl kustomize)"
-fi
-node $here/validate.mjs deploy/daemonset "$tmp/rules" ${kout:+"$kout"}
+for d in daemonset kubernetes; do
+	echo "== render and validate deploy/$d"
+	kout=
+	if command -v kubectl >/dev/null && kubectl kustomize deploy/$d >"$tmp/kustomize-$d.yaml" 2>"$tmp/kustomize.err"; then
+		kout=$tmp/kustomize-$d.yaml
+		echo "(comparing with kubectl kustomize)"
+	fi
+	node $here/validate.mjs deploy/$d "$tmp/rules-$d" ${kout:+"$kout"}
 
-echo "== wacht-sensor --check-rules on the rules ConfigMap"
-ls "$tmp"/rules/*.yaml >/dev/null 2>&1 || fail "the rules ConfigMap has no *.yaml key"
-"$BUILD/wacht-sensor" --check-rules "$tmp/rules"
+	echo "== wacht-sensor --check-rules on the rules ConfigMap of deploy/$d"
+	ls "$tmp"/rules-$d/*.yaml >/dev/null 2>&1 || fail "the rules ConfigMap has no *.yaml key"
+	"$BUILD/wacht-sensor" --check-rules "$tmp/rules-$d"
+done
 
 echo "== broken manifests must be rejected"
 for f in "$here"/broken/*.yaml; do
@@ -69,8 +75,18 @@ if node $here/validate.mjs "$tmp/mutated" "$tmp/rules2" >"$tmp/out" 2>&1; then
 fi
 grep -qF "capability SYS_PTRACE is not allowed by the SCC" "$tmp/out" || { cat "$tmp/out"; fail "SCC mutation: wrong message"; }
 echo "rejected as expected: SCC without SYS_PTRACE"
+mkdir "$tmp/psa"
+cp -r deploy/daemonset deploy/kubernetes "$tmp/psa/"
+sed -i 's|pod-security.kubernetes.io/enforce: privileged|pod-security.kubernetes.io/enforce: baseline|' \
+	"$tmp/psa/daemonset/namespace.yaml"
+if node $here/validate.mjs "$tmp/psa/kubernetes" "$tmp/rules3" >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "deploy/kubernetes with a baseline namespace was accepted"
+fi
+grep -qF 'pod-security.kubernetes.io/enforce is baseline, but the wacht-sensor pod needs "privileged": hostPID' "$tmp/out" ||
+	{ cat "$tmp/out"; fail "PSA mutation: wrong message"; }
+echo "rejected as expected: deploy/kubernetes with pod-security.kubernetes.io/enforce: baseline"
 mkdir "$tmp/badrules"
-cp "$tmp"/rules/*.yaml "$tmp/badrules/"
+cp "$tmp"/rules-daemonset/*.yaml "$tmp/badrules/"
 sed -i 's/policymode: Discover/policymode: Protekt/' "$tmp"/badrules/default.yaml
 if "$BUILD/wacht-sensor" --check-rules "$tmp/badrules" >"$tmp/out" 2>&1; then
 	cat "$tmp/out"; fail "a rule file with an error passed --check-rules"

@@ -51,40 +51,144 @@ function readDocs(file) {
 
 const ident = (o) => `${o?.kind ?? "?"}/${o?.metadata?.name ?? "?"}`;
 
-// ---- the kustomize subset: `resources:` of plain files, nothing else
+// ---- the kustomize subset: `resources:` (files, or directories holding a
+// kustomization of their own) and `patches:` of two kinds: a strategic-merge
+// patch that is only `$patch: delete` (removes one object), and a JSON 6902
+// patch (add, remove, replace, test) with a target. Nothing else.
 
-const KUSTOMIZE_KEYS = new Set(["apiVersion", "kind", "resources"]);
+const KUSTOMIZE_KEYS = new Set(["apiVersion", "kind", "resources", "patches"]);
 
 function renderKustomization(dir) {
 	const kfile = path.join(dir, "kustomization.yaml");
-	const [k] = readDocs(kfile);
+	const [k] = fs.existsSync(kfile) ? readDocs(kfile) : [];
 	if (!k) {
-		problem(kfile, "empty or unreadable");
+		problem(kfile, "missing, empty or unreadable");
 		return [];
 	}
 	for (const key of Object.keys(k.obj))
 		if (!KUSTOMIZE_KEYS.has(key))
-			problem(kfile, `"${key}": this renderer implements only resources:; ` +
+			problem(kfile, `"${key}": this renderer implements only resources: and patches:; ` +
 				"extend tests/deploy/validate.mjs before using other kustomize features");
 	if (k.obj.kind !== "Kustomization" || k.obj.apiVersion !== "kustomize.config.k8s.io/v1beta1")
 		problem(kfile, "not a kustomize.config.k8s.io/v1beta1 Kustomization");
-	const objs = [];
+	let objs = [];
 	const seen = new Map();
 	for (const r of k.obj.resources ?? []) {
 		const f = path.join(dir, r);
-		if (!fs.existsSync(f) || !fs.statSync(f).isFile()) {
-			problem(kfile, `resource ${r}: no such file (directories and URLs are not used here)`);
+		let docs;
+		if (fs.existsSync(f) && fs.statSync(f).isDirectory()) {
+			docs = renderKustomization(f);
+		} else if (fs.existsSync(f) && fs.statSync(f).isFile()) {
+			// kustomize's load restrictor: files only in or below the root
+			if (path.relative(dir, f).startsWith(".."))
+				problem(kfile, `resource ${r}: a file outside ${dir} (kustomize refuses it; use its directory)`);
+			docs = readDocs(f);
+		} else {
+			problem(kfile, `resource ${r}: no such file or directory (URLs are not used here)`);
 			continue;
 		}
-		for (const d of readDocs(f)) {
-			const id = `${d.obj.apiVersion}|${d.obj.kind}|${d.obj.metadata?.namespace ?? ""}|${d.obj.metadata?.name}`;
+		for (const d of docs) {
+			const id = resId(d.obj);
 			if (seen.has(id))
-				problem(f, `${ident(d.obj)}: defined twice (also in ${seen.get(id)}); kustomize refuses that`);
-			seen.set(id, f);
+				problem(d.file, `${ident(d.obj)}: defined twice (also in ${seen.get(id)}); kustomize refuses that`);
+			seen.set(id, d.file);
 			objs.push(d);
 		}
 	}
+	(k.obj.patches ?? []).forEach((p, i) => {
+		const where = `${kfile}: patches[${i}]`;
+		for (const key of Object.keys(p))
+			if (!["patch", "path", "target"].includes(key))
+				problem(where, `"${key}": not implemented by tests/deploy/validate.mjs`);
+		let text = p.patch;
+		if (p.path) text = fs.readFileSync(path.join(dir, p.path), "utf8");
+		if (typeof text !== "string") {
+			problem(where, "neither patch: nor path:");
+			return;
+		}
+		const doc = YAML.parseDocument(text);
+		if (doc.errors.length) {
+			for (const e of doc.errors) problem(where, `YAML: ${e.message}`);
+			return;
+		}
+		const body = doc.toJS();
+		if (Array.isArray(body)) {
+			objs = jsonPatch(objs, p.target, body, where);
+		} else if (body && body.$patch === "delete") {
+			if (p.target) problem(where, "a $patch: delete names its object itself, no target");
+			const id = resId(body);
+			const n = objs.length;
+			objs = objs.filter((d) => resId(d.obj) !== id);
+			if (objs.length === n) problem(where, `$patch: delete: no ${ident(body)} to delete`);
+		} else {
+			problem(where, "only `$patch: delete` strategic-merge patches and JSON 6902 patches are " +
+				"implemented by tests/deploy/validate.mjs");
+		}
+	});
 	return objs;
+}
+
+function resId(o) {
+	return `${o.apiVersion}|${o.kind}|${o.metadata?.namespace ?? ""}|${o.metadata?.name}`;
+}
+
+function targetMatches(t, o) {
+	const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : ["", o.apiVersion];
+	return (t.kind === undefined || t.kind === o.kind) && (t.name === undefined || t.name === o.metadata?.name) &&
+		(t.namespace === undefined || t.namespace === o.metadata?.namespace) &&
+		(t.group === undefined || t.group === group) && (t.version === undefined || t.version === version);
+}
+
+// RFC 6902 on every object the target selects (add, remove, replace, test).
+function jsonPatch(objs, target, ops, where) {
+	if (!target) {
+		problem(where, "a JSON 6902 patch needs a target");
+		return objs;
+	}
+	const hits = objs.filter((d) => targetMatches(target, d.obj));
+	if (!hits.length) problem(where, `target ${JSON.stringify(target)} matches no object`);
+	return objs.map((d) => {
+		if (!hits.includes(d)) return d;
+		const obj = structuredClone(d.obj);
+		for (const op of ops) {
+			const err = applyOp(obj, op);
+			if (err) problem(`${where}: ${ident(d.obj)}`, `${op.op} ${op.path}: ${err}`);
+		}
+		return { file: d.file, obj };
+	});
+}
+
+function applyOp(obj, op) {
+	if (typeof op?.path !== "string" || !op.path.startsWith("/")) return "path must start with /";
+	const keys = op.path.slice(1).split("/").map((k) => k.replace(/~1/g, "/").replace(/~0/g, "~"));
+	const last = keys.pop();
+	let parent = obj;
+	for (const k of keys) {
+		if (parent === null || typeof parent !== "object" || !(k in parent)) return `no ${k} on the way`;
+		parent = parent[k];
+	}
+	if (parent === null || typeof parent !== "object") return "the parent is not an object or a list";
+	const isArr = Array.isArray(parent);
+	const idx = isArr ? (last === "-" ? parent.length : Number(last)) : last;
+	if (isArr && !(Number.isInteger(idx) && idx >= 0 && idx <= parent.length)) return `bad index ${last}`;
+	const exists = isArr ? idx < parent.length : Object.hasOwn(parent, idx);
+	switch (op.op) {
+	case "add":
+		if (isArr) parent.splice(idx, 0, op.value);
+		else parent[idx] = op.value;
+		return null;
+	case "remove":
+	case "replace":
+		if (!exists) return "nothing there";
+		if (op.op === "replace") parent[idx] = op.value;
+		else if (isArr) parent.splice(idx, 1);
+		else delete parent[idx];
+		return null;
+	case "test":
+		return exists && JSON.stringify(parent[idx]) === JSON.stringify(op.value) ? null : "test failed";
+	default:
+		return `op ${op.op} is not implemented by tests/deploy/validate.mjs`;
+	}
 }
 
 // ---- schema validation
@@ -239,43 +343,30 @@ function checkReferences(objs, dir, repo) {
 				problem(where, `subject ServiceAccount ${s.namespace}/${s.name} is not defined`);
 	}
 
-	// The sensor: what its SCC must admit, and the health contract
-	// (--health-listen 0.0.0.0:9090, /healthz/live, /healthz/ready, /metrics).
+	// The sensor: what its SCC (OpenShift) and the namespace's Pod Security
+	// level must admit, and the health contract (--health-listen
+	// 0.0.0.0:9090, /healthz/live, /healthz/ready, /metrics).
 	const ds = by("DaemonSet", "wacht-sensor");
-	const scc = by("SecurityContextConstraints", "wacht-sensor");
-	if (!ds || !scc) {
-		problem(dir, "the wacht-sensor DaemonSet or SCC is missing");
+	if (!ds) {
+		problem(dir, "the wacht-sensor DaemonSet is missing");
 		return;
 	}
 	const where = `${ds.file}: ${ident(ds.obj)}`;
 	const pod = ds.obj.spec.template.spec;
-	const s = scc.obj;
-	const grant = objs.find((d) => d.obj.kind === "ClusterRole" &&
-		(d.obj.rules ?? []).some((r) => r.verbs.includes("use") && (r.resourceNames ?? []).includes(s.metadata.name)));
-	const bound = grant && objs.some((d) => d.obj.kind === "RoleBinding" && d.obj.roleRef.name === grant.obj.metadata.name &&
-		d.obj.subjects.some((x) => x.kind === "ServiceAccount" && x.name === pod.serviceAccountName));
-	if (!bound) problem(where, `ServiceAccount ${pod.serviceAccountName} is not granted SCC ${s.metadata.name}`);
-	if (pod.hostPID && !s.allowHostPID) problem(where, "hostPID, which the SCC does not allow");
-	if (pod.hostNetwork && !s.allowHostNetwork) problem(where, "hostNetwork, which the SCC does not allow");
-	const sccVols = new Set(s.volumes);
-	for (const v of pod.volumes ?? []) {
-		const type = Object.keys(v).find((k) => k !== "name");
-		if (!sccVols.has(type) && !sccVols.has("*")) problem(where, `volume ${v.name} (${type}) is not allowed by the SCC`);
-	}
-	const podSel = pod.securityContext?.seLinuxOptions?.type;
-	if (s.seLinuxContext?.type === "MustRunAs" && s.seLinuxContext.seLinuxOptions?.type !== podSel)
-		problem(where, `SELinux type ${podSel} is not the SCC's ${s.seLinuxContext.seLinuxOptions?.type}`);
-	const seccomp = pod.securityContext?.seccompProfile?.type;
-	if (seccomp === "Unconfined" && !(s.seccompProfiles ?? []).includes("unconfined"))
-		problem(where, "seccomp Unconfined, which the SCC does not allow");
 	const c = pod.containers.find((x) => x.name === "sensor");
 	if (!c) {
 		problem(where, "no container named sensor");
 		return;
 	}
-	if (c.securityContext?.privileged && !s.allowPrivilegedContainer) problem(where, "privileged, which the SCC does not allow");
-	for (const cap of c.securityContext?.capabilities?.add ?? [])
-		if (!(s.allowedCapabilities ?? []).includes(cap)) problem(where, `capability ${cap} is not allowed by the SCC`);
+	const scc = by("SecurityContextConstraints", "wacht-sensor");
+	if (scc) checkScc(scc.obj, objs, pod, c, where);
+	else if (objs.some((d) => d.obj.kind === "ClusterRole" && JSON.stringify(d.obj.rules ?? []).includes("securitycontextconstraints")))
+		problem(dir, "a grant to use an SCC, but no SCC: delete the grant with it");
+	const needs = privilegedNeeds(pod);
+	const level = nsObjs[0]?.obj.metadata.labels?.["pod-security.kubernetes.io/enforce"];
+	if (needs.length && level !== "privileged")
+		problem(`${nsObjs[0]?.file}: Namespace/${ns}`, `pod-security.kubernetes.io/enforce is ${level ?? "unset"}, ` +
+			`but the wacht-sensor pod needs "privileged": ${needs.join(", ")}`);
 	if (!(c.securityContext?.capabilities?.drop ?? []).includes("ALL")) problem(where, "does not drop ALL capabilities");
 	if (!c.args.includes("--health-listen=0.0.0.0:9090")) problem(where, "no --health-listen=0.0.0.0:9090");
 	const port = (c.ports ?? []).find((p) => p.name === "health");
@@ -298,6 +389,54 @@ function checkReferences(objs, dir, repo) {
 	const def = fs.readFileSync(path.join(repo, "rules/default.yaml"), "utf8");
 	if (cm?.obj.data?.["default.yaml"] !== def)
 		problem(`${cm?.file ?? dir}: ConfigMap/wacht-rules`, "default.yaml differs from rules/default.yaml");
+}
+
+// What the SCC must admit of the sensor's pod (OpenShift).
+function checkScc(s, objs, pod, c, where) {
+	const grant = objs.find((d) => d.obj.kind === "ClusterRole" &&
+		(d.obj.rules ?? []).some((r) => r.verbs.includes("use") && (r.resourceNames ?? []).includes(s.metadata.name)));
+	const bound = grant && objs.some((d) => d.obj.kind === "RoleBinding" && d.obj.roleRef.name === grant.obj.metadata.name &&
+		d.obj.subjects.some((x) => x.kind === "ServiceAccount" && x.name === pod.serviceAccountName));
+	if (!bound) problem(where, `ServiceAccount ${pod.serviceAccountName} is not granted SCC ${s.metadata.name}`);
+	if (pod.hostPID && !s.allowHostPID) problem(where, "hostPID, which the SCC does not allow");
+	if (pod.hostNetwork && !s.allowHostNetwork) problem(where, "hostNetwork, which the SCC does not allow");
+	const sccVols = new Set(s.volumes);
+	for (const v of pod.volumes ?? []) {
+		const type = Object.keys(v).find((k) => k !== "name");
+		if (!sccVols.has(type) && !sccVols.has("*")) problem(where, `volume ${v.name} (${type}) is not allowed by the SCC`);
+	}
+	const podSel = pod.securityContext?.seLinuxOptions?.type;
+	if (s.seLinuxContext?.type === "MustRunAs" && s.seLinuxContext.seLinuxOptions?.type !== podSel)
+		problem(where, `SELinux type ${podSel} is not the SCC's ${s.seLinuxContext.seLinuxOptions?.type}`);
+	const seccomp = pod.securityContext?.seccompProfile?.type;
+	if (seccomp === "Unconfined" && !(s.seccompProfiles ?? []).includes("unconfined"))
+		problem(where, "seccomp Unconfined, which the SCC does not allow");
+	if (c.securityContext?.privileged && !s.allowPrivilegedContainer) problem(where, "privileged, which the SCC does not allow");
+	for (const cap of c.securityContext?.capabilities?.add ?? [])
+		if (!(s.allowedCapabilities ?? []).includes(cap)) problem(where, `capability ${cap} is not allowed by the SCC`);
+}
+
+// What of a pod the Pod Security "baseline" level refuses, so that only
+// "privileged" admits it (kubernetes.io/docs/concepts/security/pod-security-standards).
+const BASELINE_CAPS = new Set(["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]);
+const BASELINE_SELINUX = new Set(["container_t", "container_init_t", "container_kvm_t", "container_engine_t"]);
+function privilegedNeeds(pod) {
+	const needs = [];
+	for (const k of ["hostPID", "hostNetwork", "hostIPC"]) if (pod[k]) needs.push(k);
+	const hp = (pod.volumes ?? []).filter((v) => v.hostPath).map((v) => v.name);
+	if (hp.length) needs.push(`hostPath volumes (${hp.join(", ")})`);
+	const contexts = [pod.securityContext ?? {}, ...pod.containers.map((x) => x.securityContext ?? {})];
+	for (const sc of contexts) {
+		if (sc.privileged) needs.push("privileged");
+		if (sc.seccompProfile?.type === "Unconfined") needs.push("seccomp Unconfined");
+		const t = sc.seLinuxOptions?.type;
+		if (t && !BASELINE_SELINUX.has(t)) needs.push(`SELinux type ${t}`);
+	}
+	for (const x of pod.containers)
+		for (const cap of x.securityContext?.capabilities?.add ?? [])
+			if (!BASELINE_CAPS.has(cap)) needs.push(`capability ${cap}`);
+	return [...new Set(needs)];
 }
 
 // Compares our rendering with `kubectl kustomize` output, as sets of objects.
