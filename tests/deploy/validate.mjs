@@ -279,7 +279,9 @@ async function validateSchema({ file, obj }) {
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding",
 	"SecurityContextConstraints", "PersistentVolume", "StorageClass"]);
 
-function checkReferences(objs, dir, repo) {
+// extra: objects of the directory's other files (examples not applied by
+// default): their Services and ServiceMonitors must fit the workloads too.
+function checkReferences(objs, dir, repo, extra = []) {
 	const by = (kind, name) => objs.find((d) => d.obj.kind === kind && d.obj.metadata?.name === name);
 	const nsObjs = objs.filter((d) => d.obj.kind === "Namespace");
 	if (nsObjs.length !== 1) problem(dir, `expected one Namespace, found ${nsObjs.length}`);
@@ -326,7 +328,7 @@ function checkReferences(objs, dir, repo) {
 					problem(where, `container ${c.name}: ${probe} uses undefined port ${port}`);
 			}
 		}
-		for (const svc of objs.filter((d) => d.obj.kind === "Service")) {
+		for (const svc of objs.concat(extra).filter((d) => d.obj.kind === "Service")) {
 			const sel = svc.obj.spec.selector ?? {};
 			if (!Object.entries(sel).every(([k, v]) => labels[k] === v)) continue;
 			const names = new Set(pod.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
@@ -334,6 +336,18 @@ function checkReferences(objs, dir, repo) {
 				if (typeof p.targetPort === "string" && !names.has(p.targetPort))
 					problem(`${svc.file}: ${ident(svc.obj)}`, `targetPort ${p.targetPort} is not a port of ${ident(obj)}`);
 		}
+	}
+	const services = objs.concat(extra).filter((d) => d.obj.kind === "Service");
+	for (const { file, obj } of extra.filter((d) => d.obj.kind === "ServiceMonitor")) {
+		const sel = obj.spec.selector?.matchLabels ?? {};
+		const nss = obj.spec.namespaceSelector?.matchNames ?? [obj.metadata.namespace];
+		const picked = services.filter((d) => nss.includes(d.obj.metadata.namespace) &&
+			Object.entries(sel).every(([k, v]) => d.obj.metadata.labels?.[k] === v));
+		if (!picked.length) problem(`${file}: ${ident(obj)}`, "selects no Service");
+		for (const ep of obj.spec.endpoints ?? [])
+			for (const d of picked)
+				if (!d.obj.spec.ports.some((p) => p.name === ep.port))
+					problem(`${file}: ${ident(obj)}`, `endpoint port ${ep.port} is not a port of ${ident(d.obj)}`);
 	}
 	for (const { file, obj } of objs.filter((d) => d.obj.kind === "RoleBinding")) {
 		const where = `${file}: ${ident(obj)}`;
@@ -463,8 +477,9 @@ if (args[0] === "--file") {
 	const listed = new Set(rendered.map((d) => path.resolve(d.file)));
 	const others = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== "kustomization.yaml")
 		.map((f) => path.join(dir, f)).filter((f) => !listed.has(path.resolve(f)));
-	for (const f of others) for (const d of readDocs(f)) await validateSchema(d);
-	if (problems.length === 0) checkReferences(rendered, dir, repo);
+	const extra = others.flatMap((f) => readDocs(f));
+	for (const d of extra) await validateSchema(d);
+	if (problems.length === 0) checkReferences(rendered, dir, repo, extra);
 	if (kout) compareKustomize(rendered, kout);
 	const cm = rendered.find((d) => d.obj.kind === "ConfigMap" && d.obj.metadata.name === "wacht-rules");
 	fs.mkdirSync(rulesOut, { recursive: true });

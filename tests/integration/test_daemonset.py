@@ -468,6 +468,21 @@ def proc_status(pid):
         return dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
 
 
+def bpf_map_bytes(pid):
+    """memlock of the BPF maps the process holds (its map fds' fdinfo)."""
+    maps = {}
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except OSError:
+            continue
+        if "map_id" in info and "memlock" in info:
+            maps[int(info["map_id"])] = int(info["memlock"])
+    return sum(maps.values())
+
+
 def own_bounding_set():
     with open("/proc/self/status") as f:
         for line in f:
@@ -603,11 +618,15 @@ def test_daemonset_pod_ready_metrics_finding_and_configmap_reload():
                 # the aggregator stored what the pod printed
                 wait_all_stored(agg.store, [pod])
             peak = proc_status(pod.proc.pid)["VmHWM"].strip()
+            maps = bpf_map_bytes(pod.proc.pid)
             stats = pod.stop()
             assert stats["final"] is True
-            print("  sensor pod: %s programs attached, peak RSS %s; hostPath volumes given a "
-                  "fresh directory (written, or missing here): %s"
-                  % (m.group(1), peak, ", ".join(sorted(pod.hostpath_standins))))
+            # what resources.limits.memory must hold (bench/RESULTS.md
+            # measures the sensor without --aggregator and health)
+            print("  sensor pod: %s programs attached, peak RSS %s, BPF maps %.1f MiB (charged to "
+                  "the pod's memory cgroup); hostPath volumes given a fresh directory (written, or "
+                  "missing here): %s" % (m.group(1), peak, maps / 1048576.0,
+                                         ", ".join(sorted(pod.hostpath_standins))))
     finally:
         if agg:
             agg.cleanup()
