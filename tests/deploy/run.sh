@@ -16,7 +16,8 @@
 #  5. that the checks can fail: every tests/deploy/broken/*.yaml must be
 #     rejected with the message its "# expect:" line names, a copy of
 #     deploy/daemonset whose SCC lacks a capability the sensor adds must be
-#     rejected, so must deploy/kubernetes with the namespace at the
+#     rejected, so must the example ServiceMonitor on a port its Service
+#     lacks and deploy/kubernetes with the namespace at the
 #     "baseline" Pod Security level, and a rule file with an error must
 #     fail --check-rules.
 # npm packages: pinned in package-lock.json, installed with `npm ci` into
@@ -75,6 +76,14 @@ if node $here/validate.mjs "$tmp/mutated" "$tmp/rules2" >"$tmp/out" 2>&1; then
 fi
 grep -qF "capability SYS_PTRACE is not allowed by the SCC" "$tmp/out" || { cat "$tmp/out"; fail "SCC mutation: wrong message"; }
 echo "rejected as expected: SCC without SYS_PTRACE"
+sed -i 's/^    - port: metrics$/    - port: health/' "$tmp/mutated/servicemonitor-example.yaml"
+cp deploy/daemonset/scc.yaml "$tmp/mutated/scc.yaml"
+if node $here/validate.mjs "$tmp/mutated" "$tmp/rules4" >"$tmp/out" 2>&1; then
+	cat "$tmp/out"; fail "a ServiceMonitor on a port its Service lacks was accepted"
+fi
+grep -qF "endpoint port health is not a port of Service/wacht-sensor" "$tmp/out" ||
+	{ cat "$tmp/out"; fail "ServiceMonitor mutation: wrong message"; }
+echo "rejected as expected: servicemonitor-example.yaml scraping port health"
 mkdir "$tmp/psa"
 cp -r deploy/daemonset deploy/kubernetes "$tmp/psa/"
 sed -i 's|pod-security.kubernetes.io/enforce: privileged|pod-security.kubernetes.io/enforce: baseline|' \
