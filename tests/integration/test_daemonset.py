@@ -36,11 +36,27 @@
 #    namespace come from the annotations runc copies into its state.json
 #    (CRI-O and containerd keep bundles under the directories the DaemonSet
 #    mounts).
-#  - Not reproduced: SELinux (spc_t; not enabled here), the service-link
-#    environment variables (enableServiceLinks; the sensor reads none), the
-#    pod's own cgroup and its memory limit (the sensor's memory is printed
-#    instead), the secret volume's tmpfs (the kubelet's; same files).
+#  - Capabilities this machine's bounding set lacks (CAP_SYS_RESOURCE
+#    here) cannot be granted: the pod runs without them and the test
+#    expects exactly the manifest's set less those. This machine's PID 1 is
+#    protected (/proc/1/ns/mnt unreadable even for root), which the sensor
+#    handles by taking kthreadd's mount namespace as the host's; a node's
+#    systemd is readable with SYS_PTRACE.
+#  - The image: the host's /usr (Debian 12, more packages than
+#    debian:12-slim plus the Containerfile's runtime libraries, which
+#    tests/deploy/run.sh checks) and a few of the host's /etc files
+#    (ld.so.cache, nsswitch.conf, passwd, group, ssl/openssl.cnf).
+#  - readOnly on an rbind-mounted hostPath makes its top mount read-only,
+#    not the mounts below it (runc without recursiveReadOnly does the
+#    same).
+#  - Not reproduced: SELinux (spc_t; not enabled here), AppArmor, the
+#    service-link environment variables (enableServiceLinks; the sensor
+#    reads none), the pod's own cgroup (cgroup namespace) and its memory
+#    limit (the sensor's peak RSS and BPF map memory are printed instead),
+#    the secret volume's tmpfs (the kubelet's; same files), /dev/pts and
+#    /dev/mqueue, the nodeSelector and tolerations (scheduling).
 
+import base64
 import os
 import re
 import secrets
@@ -117,7 +133,9 @@ def resolve_env(objs, container, node):
             env.append((e["name"], find(objs, "ConfigMap", ref["name"])["data"][ref["key"]]))
         elif "secretKeyRef" in src:
             ref = src["secretKeyRef"]
-            env.append((e["name"], find(objs, "Secret", ref["name"])["stringData"][ref["key"]]))
+            sec = find(objs, "Secret", ref["name"])
+            env.append((e["name"], sec["stringData"][ref["key"]] if ref["key"] in sec.get("stringData", {})
+                        else base64.b64decode(sec["data"][ref["key"]]).decode()))
         else:
             raise AssertionError("env %s: %s not reproduced" % (e["name"], list(src)))
     return env
@@ -253,7 +271,10 @@ class DaemonSetPod(Sensor):
         assert len(self.pod["containers"]) == 1, "one container in the sensor pod"
         self.c = self.pod["containers"][0]
         self.argv = self.c["command"] + self.c.get("args", [])
-        self.env = [("PATH", IMAGE_PATH), ("HOSTNAME", node)] + resolve_env(objs, self.c, node)
+        # a DaemonSet's pod: <name>-<5 characters>, its host name too
+        self.pod_name = "%s-%s" % (ds["metadata"]["name"], secrets.token_hex(3)[:5])
+        self.env = [("PATH", IMAGE_PATH), ("HOSTNAME", self.pod_name)] + \
+            resolve_env(objs, self.c, node)
         self.volumes = {v["name"]: v for v in self.pod["volumes"]}
         self.configmap_dir = None   # the kubelet's copy of the ConfigMap volume
 
@@ -299,14 +320,15 @@ class DaemonSetPod(Sensor):
         # hostname
         host, _ = self.arg("aggregator").rsplit(":", 1)
         files = {"hosts": "127.0.0.1\tlocalhost\n%s\t%s\n# hostAliases\n%s\t%s\n"
-                          % (self.pod_ip, self.node, self.aggregator_ip, host),
+                          % (self.pod_ip, self.pod_name, self.aggregator_ip, host),
                  "resolv.conf": "search wacht.svc.cluster.local svc.cluster.local cluster.local\n"
                                 "nameserver 127.0.0.1\noptions ndots:5\n",
-                 "hostname": self.node + "\n"}
+                 "hostname": self.pod_name + "\n"}
         for f, text in files.items():
             with open(os.path.join(self.root, "etc", f), "w") as fh:
                 fh.write(text)
 
+        m("hostname %s" % self.pod_name)
         m('mount --bind "$R" "$R"')
         m('mount -t overlay -o ro,lowerdir=%s:/usr overlay "$R/usr"' % shlex.quote(stage))
         m('mount -t proc -o nosuid,nodev,noexec proc "$R/proc"')
@@ -405,7 +427,7 @@ class DaemonSetPod(Sensor):
         want = {"tls-ca": self.pki["ca"], "tls-cert": self.pki["client_crt"],
                 "tls-key": self.pki["client_key"]}
         payload = {}
-        for key in sec["stringData"]:
+        for key in list(sec.get("stringData", {})) + list(sec.get("data", {})):
             path = os.path.join(mount, key)
             flag = next((f for f in want if self.arg(f) == path), None)
             assert flag, "Secret %s key %s: no --tls-* argument names %s" % (
@@ -420,8 +442,8 @@ class DaemonSetPod(Sensor):
         self._build()
         with open(self.out_path, "wb") as out, open(self.log_path, "wb") as err:
             self.proc = subprocess.Popen(
-                ["nsenter", "--net=" + self.netns.path, "--", "unshare", "--mount",
-                 "--propagation", "slave", "--", "/bin/sh", self.script],
+                ["nsenter", "--net=" + self.netns.path, "--", "unshare", "--mount", "--uts",
+                 "--ipc", "--propagation", "slave", "--", "/bin/sh", self.script],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
                 env={"PATH": IMAGE_PATH})
         REG.sensors.append(self)
@@ -532,10 +554,12 @@ def test_daemonset_pod_ready_metrics_finding_and_configmap_reload():
         other = "/etc/wacht-%s" % tag
 
         with pod:
-            # the startup probe's budget: periodSeconds x failureThreshold
-            sp = pod.c["startupProbe"]
-            _, ctype, body = pod.wait_probe("readinessProbe",
-                                            sp["periodSeconds"] * sp["failureThreshold"])
+            # the kubelet's order: the startup probe (within its budget,
+            # periodSeconds x failureThreshold), then readiness, liveness
+            first = "startupProbe" if "startupProbe" in pod.c else "readinessProbe"
+            sp = pod.c[first]
+            pod.wait_probe(first, sp.get("periodSeconds", 10) * sp.get("failureThreshold", 3))
+            _, ctype, body = pod.http(pod.c["readinessProbe"]["httpGet"]["path"], "readinessProbe")
             assert ctype == "application/json"
             m = re.fullmatch(r'\{"status":"ready","programs":(\d+)\}\n', body)
             assert m and int(m.group(1)) > 0, body
