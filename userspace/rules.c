@@ -2209,6 +2209,21 @@ static int str_ptr_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Whether path is a Kubernetes ConfigMap or Secret volume's key whose
+ * data is gone: a symlink to ..data/NAME (what the kubelet's atomic writer
+ * makes for every key) that no longer resolves. */
+static bool configmap_key_removed(const char *path)
+{
+	char target[PATH_MAX];
+	struct stat st;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return strncmp(target, "..data/", 7) == 0 && stat(path, &st) != 0 && errno == ENOENT;
+}
+
 static int load_dir(struct policy *p, const char *path, struct diags *d)
 {
 	DIR *dir;
@@ -2235,6 +2250,13 @@ static int load_dir(struct policy *p, const char *path, struct diags *d)
 		}
 		/* Not recursive: a directory named x.yaml is skipped. */
 		if (stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+			free(full);
+			continue;
+		}
+		/* A ConfigMap key being removed: the kubelet swaps ..data first
+		 * and unlinks the key's symlink after, so a reload in between
+		 * would fail on a file that is gone by design. */
+		if (configmap_key_removed(full)) {
 			free(full);
 			continue;
 		}

@@ -175,13 +175,15 @@ def probe_port(container, probe):
 # ---------------------------------------------------------------------------
 # The kubelet's side
 
-def atomic_write(target, payload, mode):
+def atomic_write(target, payload, mode, pause=0):
     """Write a ConfigMap or Secret volume as the kubelet's AtomicWriter
     does (pkg/volume/util/atomic_writer.go): the payload into a new
     ..YYYY_MM_DD_HH_MM_SS.<random> directory, a ..data_tmp symlink to it
     renamed over ..data (the atomic switch), a key -> ..data/key symlink
     for every new key, old keys' symlinks removed, the old directory
-    removed. Returns the new directory's name."""
+    removed. pause: seconds between adding the new keys' symlinks and
+    removing the old ones (a slow kubelet: readers may look in between).
+    Returns the new directory's name."""
     os.makedirs(target, exist_ok=True)
     data = os.path.join(target, "..data")
     old = os.readlink(data) if os.path.islink(data) else None
@@ -206,6 +208,7 @@ def atomic_write(target, payload, mode):
     for key in payload:
         if not os.path.lexists(os.path.join(target, key)):
             os.symlink(os.path.join("..data", key), os.path.join(target, key))
+    time.sleep(pause)
     for key in old_keys - set(payload):
         os.unlink(os.path.join(target, key))
     if old:
@@ -618,27 +621,43 @@ def test_daemonset_pod_ready_metrics_finding_and_configmap_reload():
                      "connected to the aggregator through the Service name")
 
                 # the ConfigMap changes: its rule now watches `other`
-                # instead; the kubelet swaps ..data
+                # instead, under a new key (the old key goes); the kubelet
+                # swaps ..data, adds the new key's symlink and, a moment
+                # later (longer than the sensor's 1 s tick, which applies
+                # pending reloads), removes the old key's, which dangles
+                # meanwhile
                 rule["filter"] = other
-                new = yaml.safe_dump_all(docs, sort_keys=False)
+                new_key = "wacht-%s.yaml" % tag
                 mark = len(pod.log_text())
-                atomic_write(pod.configmap_dir, {cm_key: new}, pod.configmap_mode)
-                assert os.listdir(pod.configmap_dir).count("..data") == 1
+                atomic_write(pod.configmap_dir, {new_key: yaml.safe_dump_all(docs, sort_keys=False)},
+                             pod.configmap_mode, pause=1.5)
+                assert sorted(os.listdir(pod.configmap_dir))[1:] == ["..data", new_key], \
+                    os.listdir(pod.configmap_dir)
                 wait(lambda: re.search(r"wacht-sensor: rules loaded \(rule files changed\): "
                                        r"\d+ groups", pod.log_text()[mark:]),
                      "the reload's log line", timeout=10)
+                assert "rules not loaded" not in pod.log_text(), \
+                    "a reload failed while the kubelet updated the ConfigMap\n" + pod.log_tail()
                 # the same writes: now only `other` is reported
                 n_before = len(pod.findings({"name": FILE_MODIFIED, "container": {"id": c.id}}))
                 c.init_run("echo x >> %s; echo y > %s" % (flagged, other))
                 f = pod.wait_finding(dict(spec, file={"path": other}), timeout=15,
                                      what="%s on %s after the reload" % (FILE_MODIFIED, other))
                 assert f["rule"]["name"] == other, f
+                assert f["rule"]["id"].startswith("%s/%s:" % (pod.arg("rules"), new_key)), f
                 got = pod.findings({"name": FILE_MODIFIED, "container": {"id": c.id}})
                 assert [x["file"]["path"] for x in got[n_before:]] == [other], got[n_before:]
-                reloads = len(re.findall(r"rules loaded \(rule files changed\)", pod.log_text()))
                 text = wait(lambda: scraped(len(pod.findings({"name": FILE_MODIFIED}))),
                             "%s in /metrics after the reload" % series)
-                assert metric(text, "wacht_rule_reloads_total") == reloads
+                # every reload the log reports is counted (one per batch of
+                # inotify events the 1 s tick saw), none failed
+                logged = lambda: len(re.findall(r"rules loaded \(rule files changed\)",
+                                                pod.log_text()))
+                text = wait(lambda: (lambda t: t if metric(t, "wacht_rule_reloads_total") ==
+                                     logged() else None)(pod.http("/metrics")[2]),
+                            "wacht_rule_reloads_total equal to the reloads logged")
+                assert metric(text, "wacht_rule_reload_failures_total") == 0
+                assert "rules not loaded" not in pod.log_text(), pod.log_tail()
                 # the aggregator stored what the pod printed
                 wait_all_stored(agg.store, [pod])
             peak = proc_status(pod.proc.pid)["VmHWM"].strip()

@@ -921,6 +921,63 @@ static void test_directory(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* A Kubernetes ConfigMap volume as the kubelet writes it: the data in a
+ * ..<timestamp> directory, ..data pointing at it, a key -> ..data/key
+ * symlink per key. While a key is being removed its symlink dangles (the
+ * kubelet unlinks it after swapping ..data): skipped, no error. Any other
+ * dangling symlink is an error. */
+static void test_configmap_directory(void **state)
+{
+	char dir[] = "/tmp/wacht-rules-XXXXXX", path[600], ts[128];
+	struct diags d = { 0 };
+	struct policy *p;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(ts, sizeof(ts), "%s/..2026_11_27_14_44_17.1234567", dir);
+	assert_int_equal(mkdir(ts, 0755), 0);
+	write_file(ts, "a.yaml",
+		   HDR("a") WEB_DEF "  egress: [{name: first, action: allow, selector: {name: nodes}}]\n");
+	snprintf(path, sizeof(path), "%s/..data", dir);
+	assert_int_equal(symlink("..2026_11_27_14_44_17.1234567", path), 0);
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	assert_int_equal(symlink("..data/a.yaml", path), 0);
+	snprintf(path, sizeof(path), "%s/gone.yaml", dir);
+	assert_int_equal(symlink("..data/gone.yaml", path), 0);
+
+	p = policy__new();
+	assert_int_equal(policy__load_path(p, dir, &d), 0);
+	assert_int_equal(policy__finish(p, &d), 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(p->n_files, 1);
+	snprintf(path, sizeof(path), "%s/a.yaml", dir);
+	assert_string_equal(p->files[0], path);
+	assert_int_equal(p->n_net, 1);
+	assert_string_equal(p->net[0].name, "first");
+	policy__free(p);
+
+	/* a dangling symlink the kubelet did not make */
+	snprintf(path, sizeof(path), "%s/broken.yaml", dir);
+	assert_int_equal(symlink("missing.yaml", path), 0);
+	p = policy__new();
+	assert_int_equal(policy__load_path(p, dir, &d), -ENOENT);
+	assert_int_equal(d.n_errors, 1);
+	assert_string_equal(d.v[0].file, path);
+	assert_non_null(strstr(d.v[0].msg, "cannot read rule file"));
+	policy__free(p);
+	diags__free(&d);
+
+	const char *const names[] = { "broken.yaml", "gone.yaml", "a.yaml", "..data" };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		assert_int_equal(unlink(path), 0);
+	}
+	snprintf(path, sizeof(path), "%s/a.yaml", ts);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(ts), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- errors: each at its line and column, the document dropped */
 
 static void test_error_enums(void **state)
@@ -1594,6 +1651,7 @@ int main(void)
 		cmocka_unit_test(test_references),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_directory),
+		cmocka_unit_test(test_configmap_directory),
 		cmocka_unit_test(test_error_enums),
 		cmocka_unit_test(test_error_values),
 		cmocka_unit_test(test_error_structure),
