@@ -1,7 +1,9 @@
 // validate.mjs: offline validation of the Kubernetes/OpenShift manifests.
 //
 //   node validate.mjs DEPLOY_DIR RULES_OUT_DIR [KUSTOMIZE_OUTPUT]
-//       render DEPLOY_DIR/kustomization.yaml, validate every object of the
+//       render DEPLOY_DIR/kustomization.yaml (the subset of kustomize the
+//       manifests use: resources, $patch: delete, JSON 6902 patches),
+//       validate every object of the
 //       rendering and of every other *.yaml in DEPLOY_DIR against the API
 //       schemas, check the references between objects, write the rule files
 //       of the wacht-rules ConfigMap to RULES_OUT_DIR (for
