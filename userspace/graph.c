@@ -483,6 +483,8 @@ struct graph *graph__new(const struct graph_options *opt, int *err)
 			goto fail_free;
 		g->n_cidrs++;
 	}
+	if (err)
+		*err = 0;
 	return g;
 fail_free:
 	graph__free(g);
@@ -843,7 +845,8 @@ int graph__add(struct graph *g, const struct graph_record *r)
 
 	if (!g || !r || r->verdict > GRAPH_VERDICT_DENIED)
 		return -EINVAL;
-	/* both ends are checked before either changes the graph */
+	/* a vertex made for the client of a record then refused for its
+	 * server is never written: only the ends of conversations are */
 	if (r->client.kind < GRAPH_KIND_CONTAINER || r->client.kind > GRAPH_KIND_EXTERNAL ||
 	    r->server.kind < GRAPH_KIND_CONTAINER || r->server.kind > GRAPH_KIND_EXTERNAL)
 		return -EINVAL;
