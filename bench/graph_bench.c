@@ -132,7 +132,8 @@ static int pair_new(uint32_t c, uint32_t s)
 }
 
 /* Server ids: [0, N_CONTAINERS) containers, then nodes, then externals.
- * Every container is a client; every node and external a server at least
+ * Every container is a client, only apps are servers (a sidecar shares
+ * its pod's address); every node and external address is a server at least
  * once, so all 10,000 endpoints appear. Container-to-container
  * conversations are reported by both ends (the server's sensor sees a bit
  * less), one in ten by the client as the bare address (a peer its sensor
@@ -154,6 +155,9 @@ static void build_records(void)
 
 		if (kind < 80) {
 			s = (uint32_t)(rnd() % N_CONTAINERS);
+			/* the app listens; its sidecar only calls out */
+			if (!strcmp(containers[s].name, "envoy"))
+				s--;
 		} else if (kind < 83 || next_ext >= N_EXTERNALS) {
 			s = next_node < N_NODES ? N_CONTAINERS + next_node++ :
 						  N_CONTAINERS + (uint32_t)(rnd() % N_NODES);

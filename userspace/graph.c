@@ -178,7 +178,6 @@ struct vertex {
 	int64_t attrs_seen; /* last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
 	/* merge scratch, base vertices only */
-	uint32_t resolved; /* itself, or the container an external's IP is */
 	uint32_t out;      /* output vertex, UINT32_MAX before it is known */
 	uint32_t rank;     /* output vertices: position in id order */
 };
@@ -217,8 +216,13 @@ struct entry {
 	enum graph_verdict verdict;
 };
 
+/* Which container an address is: per address (proto and port 0), and per
+ * address and server port, since a pod's containers share its address and
+ * the one that listens on the port is the server. */
 struct ipmap_item {
 	const char *ip; /* interned: pointer equality is string equality */
+	uint8_t proto;
+	uint16_t port;
 	uint32_t vertex;
 	int64_t last_seen;
 };
@@ -706,16 +710,33 @@ static int64_t end_vertex(struct graph *g, const struct graph_endpoint *e, int64
 	return idx;
 }
 
-static bool ipmap_eq(const struct graph *g, uint32_t idx, const void *key)
+struct ipmap_key {
+	const char *ip;
+	uint8_t proto;
+	uint16_t port;
+};
+
+static uint32_t ipmap_hash(const struct ipmap_key *k)
 {
-	return g->ipmap[idx].ip == key;
+	return hash_u64((uintptr_t)k->ip ^ ((uint64_t)k->proto << 48 | (uint64_t)k->port << 32));
 }
 
-/* Remembers that container vertex idx had ip (interned) at last_seen. */
-static int ipmap_learn(struct graph *g, const char *ip, uint32_t idx, int64_t last_seen)
+static bool ipmap_eq(const struct graph *g, uint32_t idx, const void *key)
 {
-	uint32_t hash = hash_u64((uintptr_t)ip), pos;
-	int64_t i = htab_find(g, &g->ipmap_tab, hash, ipmap_eq, ip, &pos);
+	const struct ipmap_key *k = key;
+
+	return g->ipmap[idx].ip == k->ip && g->ipmap[idx].proto == k->proto &&
+	       g->ipmap[idx].port == k->port;
+}
+
+/* Remembers that container vertex idx had ip (interned) at last_seen, as
+ * a server on (proto, port) if proto. */
+static int ipmap_learn(struct graph *g, const char *ip, uint8_t proto, uint16_t port, uint32_t idx,
+		       int64_t last_seen)
+{
+	struct ipmap_key k = {ip, proto, port};
+	uint32_t hash = ipmap_hash(&k), pos;
+	int64_t i = htab_find(g, &g->ipmap_tab, hash, ipmap_eq, &k, &pos);
 
 	if (i >= 0) {
 		/* an address reused by another container: the later one */
@@ -727,22 +748,50 @@ static int ipmap_learn(struct graph *g, const char *ip, uint32_t idx, int64_t la
 	}
 	if (grow((void **)&g->ipmap, &g->cap_ipmap, g->n_ipmap + 1, sizeof(*g->ipmap)))
 		return -ENOMEM;
-	g->ipmap[g->n_ipmap] = (struct ipmap_item){ip, idx, last_seen};
+	g->ipmap[g->n_ipmap] = (struct ipmap_item){ip, proto, port, idx, last_seen};
 	if (htab_put(&g->ipmap_tab, pos, hash, g->n_ipmap))
 		return -ENOMEM;
 	g->n_ipmap++;
 	return 0;
 }
 
-static const char *ipmap_lookup(const struct graph *g, const char *ip, uint32_t *vertex)
+static const struct ipmap_item *ipmap_get(const struct graph *g, const char *ip, uint8_t proto,
+					   uint16_t port)
 {
+	struct ipmap_key k = {ip, proto, port};
 	uint32_t pos;
-	int64_t i = htab_find(g, &g->ipmap_tab, hash_u64((uintptr_t)ip), ipmap_eq, ip, &pos);
+	int64_t i = htab_find(g, &g->ipmap_tab, ipmap_hash(&k), ipmap_eq, &k, &pos);
 
-	if (i < 0)
-		return NULL;
-	*vertex = g->ipmap[i].vertex;
-	return ip;
+	return i < 0 ? NULL : &g->ipmap[i];
+}
+
+static bool same_pod(const struct graph *g, uint32_t a, uint32_t b)
+{
+	const struct vertex *x = &g->v[a], *y = &g->v[b];
+
+	if (a == b)
+		return true;
+	return x->pod && x->pod == y->pod && x->ns == y->ns;
+}
+
+/* The vertex an external end stands for: the container the address
+ * belongs to, if any; for a server, the container of the pod that listened
+ * on the port (a pod's containers share its address: an app and its
+ * sidecar), unless the address went to another pod since. */
+static uint32_t end_resolve(const struct graph *g, uint32_t v, bool server, uint8_t proto,
+			    uint16_t port)
+{
+	const struct vertex *x = &g->v[v];
+	const struct ipmap_item *any, *on_port;
+
+	if (x->kind != VK_EXTERNAL || !x->n_ips)
+		return v;
+	any = ipmap_get(g, x->ips[0], 0, 0);
+	on_port = server ? ipmap_get(g, x->ips[0], proto, port) : NULL;
+	if (on_port && (!any || any->last_seen <= on_port->last_seen ||
+			same_pod(g, any->vertex, on_port->vertex)))
+		return on_port->vertex;
+	return any ? any->vertex : v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -860,10 +909,11 @@ int graph__add(struct graph *g, const struct graph_record *r)
 	/* every record teaches which container an address is, also one that
 	 * the since filter drops: a newer record may name that address */
 	if (r->client.kind == GRAPH_KIND_CONTAINER && cip &&
-	    (err = ipmap_learn(g, cip, (uint32_t)ci, r->last_seen_ns)))
+	    (err = ipmap_learn(g, cip, 0, 0, (uint32_t)ci, r->last_seen_ns)))
 		return err;
 	if (r->server.kind == GRAPH_KIND_CONTAINER && sip &&
-	    (err = ipmap_learn(g, sip, (uint32_t)si, r->last_seen_ns)))
+	    ((err = ipmap_learn(g, sip, 0, 0, (uint32_t)si, r->last_seen_ns)) ||
+	     (err = ipmap_learn(g, sip, r->proto, r->server_port, (uint32_t)si, r->last_seen_ns))))
 		return err;
 	if (g->since_ns && r->last_seen_ns < g->since_ns)
 		return 0;
@@ -1135,21 +1185,16 @@ static int merge(struct graph *g)
 	if (!g->dirty)
 		return 0;
 	merge_reset(g);
-	/* an external end whose address a container had is that container */
-	for (i = 0; i < g->n_v; i++) {
-		uint32_t c;
-
-		g->v[i].resolved = i;
+	for (i = 0; i < g->n_v; i++)
 		g->v[i].out = UINT32_MAX;
-		if (g->v[i].kind == VK_EXTERNAL && g->v[i].n_ips &&
-		    ipmap_lookup(g, g->v[i].ips[0], &c))
-			g->v[i].resolved = c;
-	}
-	/* relabelled flows may now share a key: sum them per side before the
+	/* an external end whose address a container had is that container;
+	 * relabelled flows may now share a key: sum them per side before the
 	 * two sides are compared */
 	for (i = 0; i < g->n_f; i++) {
 		const struct flow *f = &g->f[i];
-		struct flow_key k = {g->v[f->c].resolved, g->v[f->s].resolved, f->proto, f->port};
+		struct flow_key k = {end_resolve(g, f->c, false, 0, 0),
+				     end_resolve(g, f->s, true, f->proto, f->port), f->proto,
+				     f->port};
 		struct flow *m = flow_get(g, &g->mf, &g->n_mf, &g->cap_mf, &g->mf_tab, mf_eq, &k);
 
 		if (!m)

@@ -365,6 +365,45 @@ static void test_relabel_reused_ip_latest_wins(void **state)
 	}
 }
 
+/* A pod's containers share its address: a bare address on a port is the
+ * container that served that port (the app, not its sidecar, even if the
+ * sidecar was seen later); on a port nobody served, the container seen
+ * last. When the address went to another pod later, that pod. */
+static void test_relabel_pod_listener(void **state)
+{
+	struct graph_endpoint web_addr = {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.1.0.2"};
+	struct graph_endpoint db_moved = DB;
+	struct graph *g = new_graph(GRAPH_COLLAPSE_NONE);
+	json_object *root;
+	(void)state;
+
+	add(g, rec(API, WEB, 6, 8080, false, 500, 600, 2, T0, T0 + 10 * NS,
+		   GRAPH_VERDICT_ALLOWED));
+	add(g, rec(SIDECAR, EXT, 6, 443, true, 1, 1, 1, T0, T0 + 20 * NS, GRAPH_VERDICT_ALLOWED));
+	add(g, rec(API, web_addr, 6, 8080, true, 510, 590, 2, T0, T0 + 10 * NS,
+		   GRAPH_VERDICT_ALLOWED));
+	add(g, rec(API, web_addr, 6, 9999, true, 7, 0, 1, T0, T0 + 10 * NS,
+		   GRAPH_VERDICT_DENIED));
+	root = export_json(g);
+	assert_int_equal(count(root, "conversations"), 3);
+	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/web"), 510,
+			600, 11, 2);
+	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/proxy"),
+			7, 0, 0, 1);
+	json_object_put(root);
+
+	db_moved.ip = "10.1.0.2";
+	add(g, rec(db_moved, EXT, 6, 443, true, 1, 1, 1, T0 + 100 * NS, T0 + 100 * NS,
+		   GRAPH_VERDICT_ALLOWED));
+	root = export_json(g);
+	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/web"), 500,
+			600, 11, 2);
+	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/db-0/db"), 517,
+			590, 5 + 5, 3);
+	json_object_put(root);
+	graph__free(g);
+}
+
 /* --namespace: conversations with an end in the namespace, both ends
  * listed; the export says which namespace. */
 static void test_filter_namespace(void **state)
@@ -1108,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_worst_verdict),
 		cmocka_unit_test(test_relabel_external_to_container),
 		cmocka_unit_test(test_relabel_reused_ip_latest_wins),
+		cmocka_unit_test(test_relabel_pod_listener),
 		cmocka_unit_test(test_filter_namespace),
 		cmocka_unit_test(test_filter_since),
 		cmocka_unit_test(test_collapse_none),
