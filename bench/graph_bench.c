@@ -94,9 +94,14 @@ static void build_cluster(void)
 static struct graph_endpoint container_end(const struct container *k)
 {
 	return (struct graph_endpoint){
-		.kind = GRAPH_KIND_CONTAINER, .ip = k->ip, .node = k->node,
-		.container_id = k->id, .container = k->name, .pod = k->pod,
-		.namespace = k->ns, .group = k->group,
+	    .kind = GRAPH_KIND_CONTAINER,
+	    .ip = k->ip,
+	    .node = k->node,
+	    .container_id = k->id,
+	    .container = k->name,
+	    .pod = k->pod,
+	    .namespace = k->ns,
+	    .group = k->group,
 	};
 }
 
@@ -159,8 +164,8 @@ static void build_records(void)
 			if (!strcmp(containers[s].name, "envoy"))
 				s--;
 		} else if (kind < 83 || next_ext >= N_EXTERNALS) {
-			s = next_node < N_NODES ? N_CONTAINERS + next_node++ :
-						  N_CONTAINERS + (uint32_t)(rnd() % N_NODES);
+			s = next_node < N_NODES ? N_CONTAINERS + next_node++
+						: N_CONTAINERS + (uint32_t)(rnd() % N_NODES);
 		} else {
 			s = N_CONTAINERS + N_NODES + next_ext++;
 		}
@@ -176,8 +181,7 @@ static void build_records(void)
 							   .node = node_names[s - N_CONTAINERS]};
 		} else {
 			r.server = (struct graph_endpoint){
-				.kind = GRAPH_KIND_EXTERNAL,
-				.ip = ext_ips[s - N_CONTAINERS - N_NODES]};
+			    .kind = GRAPH_KIND_EXTERNAL, .ip = ext_ips[s - N_CONTAINERS - N_NODES]};
 		}
 		for (unsigned p = 0; p < nports; p++) {
 			uint16_t port = ports[(i + p * 3) % 7];
@@ -193,15 +197,15 @@ static void build_records(void)
 				r.sessions = 1 + rnd() % 20;
 				r.first_seen_ns = T0 + (int64_t)b * 10 * NS;
 				r.last_seen_ns = r.first_seen_ns + (int64_t)(rnd() % 10) * NS;
-				r.verdict = rnd() % 50 == 0   ? GRAPH_VERDICT_VIOLATION :
-					    rnd() % 200 == 0  ? GRAPH_VERDICT_DENIED :
-								GRAPH_VERDICT_ALLOWED;
+				r.verdict = rnd() % 50 == 0    ? GRAPH_VERDICT_VIOLATION
+					    : rnd() % 200 == 0 ? GRAPH_VERDICT_DENIED
+							       : GRAPH_VERDICT_ALLOWED;
 				r.reported_by_client = true;
 				if (s < N_CONTAINERS && i % 10 == 0) {
 					struct graph_record a = r;
 
 					a.server = (struct graph_endpoint){
-						.kind = GRAPH_KIND_EXTERNAL, .ip = containers[s].ip};
+					    .kind = GRAPH_KIND_EXTERNAL, .ip = containers[s].ip};
 					push(&a);
 				} else {
 					push(&r);

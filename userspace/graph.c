@@ -58,8 +58,8 @@ static int htab_rehash(struct htab *t, uint32_t cap)
 }
 
 /* The index stored under key, or -1 with *pos where it would go. */
-static int64_t htab_find(const struct graph *g, const struct htab *t, uint32_t hash,
-			 htab_eq_fn eq, const void *key, uint32_t *pos)
+static int64_t htab_find(const struct graph *g, const struct htab *t, uint32_t hash, htab_eq_fn eq,
+			 const void *key, uint32_t *pos)
 {
 	uint32_t p;
 
@@ -151,8 +151,9 @@ enum vkind {
 };
 
 static const char *const vkind_names[] = {
-	[VK_CONTAINER] = "container", [VK_NODE] = "node",   [VK_EXTERNAL] = "external",
-	[VK_POD] = "pod",             [VK_GROUP] = "group", [VK_NAMESPACE] = "namespace",
+    [VK_CONTAINER] = "container", [VK_NODE] = "node",
+    [VK_EXTERNAL] = "external",	  [VK_POD] = "pod",
+    [VK_GROUP] = "group",	  [VK_NAMESPACE] = "namespace",
 };
 
 struct ipaddr {
@@ -178,8 +179,8 @@ struct vertex {
 	int64_t attrs_seen; /* last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
 	/* merge scratch, base vertices only */
-	uint32_t out;      /* output vertex, UINT32_MAX before it is known */
-	uint32_t rank;     /* output vertices: position in id order */
+	uint32_t out;  /* output vertex, UINT32_MAX before it is known */
+	uint32_t rank; /* output vertices: position in id order */
 };
 
 /* The counters one end's sensor reported. */
@@ -756,7 +757,7 @@ static int ipmap_learn(struct graph *g, const char *ip, uint8_t proto, uint16_t 
 }
 
 static const struct ipmap_item *ipmap_get(const struct graph *g, const char *ip, uint8_t proto,
-					   uint16_t port)
+					  uint16_t port)
 {
 	struct ipmap_key k = {ip, proto, port};
 	uint32_t pos;
@@ -839,11 +840,11 @@ static void counters_add(struct counters *a, const struct counters *b)
 static struct counters counters_dedup(const struct counters side[2])
 {
 	return (struct counters){
-		.bts = MAX(side[0].bts, side[1].bts),
-		.btc = MAX(side[0].btc, side[1].btc),
-		.pts = MAX(side[0].pts, side[1].pts),
-		.ptc = MAX(side[0].ptc, side[1].ptc),
-		.sessions = MAX(side[0].sessions, side[1].sessions),
+	    .bts = MAX(side[0].bts, side[1].bts),
+	    .btc = MAX(side[0].btc, side[1].btc),
+	    .pts = MAX(side[0].pts, side[1].pts),
+	    .ptc = MAX(side[0].ptc, side[1].ptc),
+	    .sessions = MAX(side[0].sessions, side[1].sessions),
 	};
 }
 
@@ -1264,23 +1265,23 @@ size_t graph__conversations(const struct graph *g)
 /* Writers */
 
 static const char *const verdict_names[] = {
-	[GRAPH_VERDICT_UNKNOWN] = "unknown",
-	[GRAPH_VERDICT_ALLOWED] = "allow",
-	[GRAPH_VERDICT_VIOLATION] = "violate",
-	[GRAPH_VERDICT_DENIED] = "deny",
+    [GRAPH_VERDICT_UNKNOWN] = "unknown",
+    [GRAPH_VERDICT_ALLOWED] = "allow",
+    [GRAPH_VERDICT_VIOLATION] = "violate",
+    [GRAPH_VERDICT_DENIED] = "deny",
 };
 
 static const char *const collapse_names[] = {
-	[GRAPH_COLLAPSE_NONE] = "none",
-	[GRAPH_COLLAPSE_POD] = "pod",
-	[GRAPH_COLLAPSE_GROUP] = "group",
-	[GRAPH_COLLAPSE_NAMESPACE] = "namespace",
+    [GRAPH_COLLAPSE_NONE] = "none",
+    [GRAPH_COLLAPSE_POD] = "pod",
+    [GRAPH_COLLAPSE_GROUP] = "group",
+    [GRAPH_COLLAPSE_NAMESPACE] = "namespace",
 };
 
 static const char *const format_names[] = {
-	[GRAPH_FORMAT_JSON] = "json",
-	[GRAPH_FORMAT_DOT] = "dot",
-	[GRAPH_FORMAT_GRAPHML] = "graphml",
+    [GRAPH_FORMAT_JSON] = "json",
+    [GRAPH_FORMAT_DOT] = "dot",
+    [GRAPH_FORMAT_GRAPHML] = "graphml",
 };
 
 /* "tcp/443", "udp/53", "icmp/0"; other protocols by number. */
@@ -1492,8 +1493,8 @@ static void dot_put(FILE *out, const char *s)
 }
 
 static const char *const dot_shapes[] = {
-	[VK_CONTAINER] = "box",   [VK_NODE] = "box3d",  [VK_EXTERNAL] = "ellipse",
-	[VK_POD] = "component",   [VK_GROUP] = "tab",   [VK_NAMESPACE] = "folder",
+    [VK_CONTAINER] = "box", [VK_NODE] = "box3d", [VK_EXTERNAL] = "ellipse",
+    [VK_POD] = "component", [VK_GROUP] = "tab",	 [VK_NAMESPACE] = "folder",
 };
 
 static void dot_vertex(FILE *out, const struct vertex *v, const char *indent)
@@ -1548,8 +1549,9 @@ static int write_dot(struct graph *g, FILE *out)
 	if (!order)
 		return -ENOMEM;
 	fputs("digraph wacht {\n", out);
-	fprintf(out, "\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
-		     "conversations, %s, collapse %s",
+	fprintf(out,
+		"\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
+		"conversations, %s, collapse %s",
 		time_text(buf, generated_at(g)), collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs(", namespace ", out);
@@ -1686,37 +1688,37 @@ static void xml_data_u64(FILE *out, const char *key, uint64_t value)
 /* Keys: every attribute an application shows or filters on. Gephi and yEd
  * take "label" for the text of a node or edge. */
 static const char graphml_head[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	"<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\"\n"
-	"    xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
-	"    xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns "
-	"http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n"
-	"  <key id=\"generated_at\" for=\"graph\" attr.name=\"generated_at\" attr.type=\"string\"/>\n"
-	"  <key id=\"collapse\" for=\"graph\" attr.name=\"collapse\" attr.type=\"string\"/>\n"
-	"  <key id=\"filter_namespace\" for=\"graph\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
-	"  <key id=\"since\" for=\"graph\" attr.name=\"since\" attr.type=\"string\"/>\n"
-	"  <key id=\"endpoint_id\" for=\"node\" attr.name=\"endpoint_id\" attr.type=\"string\"/>\n"
-	"  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>\n"
-	"  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n"
-	"  <key id=\"namespace\" for=\"node\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
-	"  <key id=\"group\" for=\"node\" attr.name=\"group\" attr.type=\"string\"/>\n"
-	"  <key id=\"pod\" for=\"node\" attr.name=\"pod\" attr.type=\"string\"/>\n"
-	"  <key id=\"node\" for=\"node\" attr.name=\"node\" attr.type=\"string\"/>\n"
-	"  <key id=\"ips\" for=\"node\" attr.name=\"ips\" attr.type=\"string\"/>\n"
-	"  <key id=\"edge_label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n"
-	"  <key id=\"bytes\" for=\"edge\" attr.name=\"bytes\" attr.type=\"long\"/>\n"
-	"  <key id=\"bytes_to_server\" for=\"edge\" attr.name=\"bytes_to_server\" "
-	"attr.type=\"long\"/>\n"
-	"  <key id=\"bytes_to_client\" for=\"edge\" attr.name=\"bytes_to_client\" "
-	"attr.type=\"long\"/>\n"
-	"  <key id=\"packets\" for=\"edge\" attr.name=\"packets\" attr.type=\"long\"/>\n"
-	"  <key id=\"sessions\" for=\"edge\" attr.name=\"sessions\" attr.type=\"long\"/>\n"
-	"  <key id=\"ports\" for=\"edge\" attr.name=\"ports\" attr.type=\"string\"/>\n"
-	"  <key id=\"policy_action\" for=\"edge\" attr.name=\"policy_action\" "
-	"attr.type=\"string\"/>\n"
-	"  <key id=\"first_seen_at\" for=\"edge\" attr.name=\"first_seen_at\" "
-	"attr.type=\"string\"/>\n"
-	"  <key id=\"last_seen_at\" for=\"edge\" attr.name=\"last_seen_at\" attr.type=\"string\"/>\n";
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\"\n"
+    "    xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
+    "    xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns "
+    "http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n"
+    "  <key id=\"generated_at\" for=\"graph\" attr.name=\"generated_at\" attr.type=\"string\"/>\n"
+    "  <key id=\"collapse\" for=\"graph\" attr.name=\"collapse\" attr.type=\"string\"/>\n"
+    "  <key id=\"filter_namespace\" for=\"graph\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
+    "  <key id=\"since\" for=\"graph\" attr.name=\"since\" attr.type=\"string\"/>\n"
+    "  <key id=\"endpoint_id\" for=\"node\" attr.name=\"endpoint_id\" attr.type=\"string\"/>\n"
+    "  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>\n"
+    "  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n"
+    "  <key id=\"namespace\" for=\"node\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
+    "  <key id=\"group\" for=\"node\" attr.name=\"group\" attr.type=\"string\"/>\n"
+    "  <key id=\"pod\" for=\"node\" attr.name=\"pod\" attr.type=\"string\"/>\n"
+    "  <key id=\"node\" for=\"node\" attr.name=\"node\" attr.type=\"string\"/>\n"
+    "  <key id=\"ips\" for=\"node\" attr.name=\"ips\" attr.type=\"string\"/>\n"
+    "  <key id=\"edge_label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n"
+    "  <key id=\"bytes\" for=\"edge\" attr.name=\"bytes\" attr.type=\"long\"/>\n"
+    "  <key id=\"bytes_to_server\" for=\"edge\" attr.name=\"bytes_to_server\" "
+    "attr.type=\"long\"/>\n"
+    "  <key id=\"bytes_to_client\" for=\"edge\" attr.name=\"bytes_to_client\" "
+    "attr.type=\"long\"/>\n"
+    "  <key id=\"packets\" for=\"edge\" attr.name=\"packets\" attr.type=\"long\"/>\n"
+    "  <key id=\"sessions\" for=\"edge\" attr.name=\"sessions\" attr.type=\"long\"/>\n"
+    "  <key id=\"ports\" for=\"edge\" attr.name=\"ports\" attr.type=\"string\"/>\n"
+    "  <key id=\"policy_action\" for=\"edge\" attr.name=\"policy_action\" "
+    "attr.type=\"string\"/>\n"
+    "  <key id=\"first_seen_at\" for=\"edge\" attr.name=\"first_seen_at\" "
+    "attr.type=\"string\"/>\n"
+    "  <key id=\"last_seen_at\" for=\"edge\" attr.name=\"last_seen_at\" attr.type=\"string\"/>\n";
 
 /* Node ids are n<rank> and edge ids e<rank>: GraphML ids are NMTOKENs,
  * which cannot hold the '/' of an endpoint id; that id is the data
@@ -1728,8 +1730,7 @@ static int write_graphml(struct graph *g, FILE *out)
 
 	fputs(graphml_head, out);
 	fputs("  <graph id=\"wacht\" edgedefault=\"directed\">\n", out);
-	fprintf(out, "    <data key=\"generated_at\">%s</data>\n",
-		time_text(buf, generated_at(g)));
+	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_text(buf, generated_at(g)));
 	fprintf(out, "    <data key=\"collapse\">%s</data>\n", collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs("    <data key=\"filter_namespace\">", out);

@@ -24,33 +24,61 @@
 #define T0 (1795791600LL * NS) /* 2026-11-27T15:00:00Z */
 
 static const struct graph_endpoint WEB = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.1.0.2", .node = "node-a",
-	.container_id = "aaaa1111bbbb2222", .container = "web", .image = "shop/web:1",
-	.pod = "web-1", .namespace = "shop", .group = "nv.web.shop",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.1.0.2",
+    .node = "node-a",
+    .container_id = "aaaa1111bbbb2222",
+    .container = "web",
+    .image = "shop/web:1",
+    .pod = "web-1",
+    .namespace = "shop",
+    .group = "nv.web.shop",
 };
 static const struct graph_endpoint WEB2 = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.1.0.4", .node = "node-b",
-	.container_id = "cccc3333dddd4444", .container = "web", .pod = "web-2",
-	.namespace = "shop", .group = "nv.web.shop",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.1.0.4",
+    .node = "node-b",
+    .container_id = "cccc3333dddd4444",
+    .container = "web",
+    .pod = "web-2",
+    .namespace = "shop",
+    .group = "nv.web.shop",
 };
 static const struct graph_endpoint SIDECAR = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.1.0.2", .node = "node-a",
-	.container_id = "eeee5555ffff6666", .container = "proxy", .pod = "web-1",
-	.namespace = "shop", .group = "nv.web.shop",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.1.0.2",
+    .node = "node-a",
+    .container_id = "eeee5555ffff6666",
+    .container = "proxy",
+    .pod = "web-1",
+    .namespace = "shop",
+    .group = "nv.web.shop",
 };
 static const struct graph_endpoint DB = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.1.0.3", .node = "node-b",
-	.container_id = "1234567890abcdef", .container = "db", .pod = "db-0",
-	.namespace = "shop", .group = "nv.db.shop",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.1.0.3",
+    .node = "node-b",
+    .container_id = "1234567890abcdef",
+    .container = "db",
+    .pod = "db-0",
+    .namespace = "shop",
+    .group = "nv.db.shop",
 };
 static const struct graph_endpoint API = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.2.0.5", .node = "node-a",
-	.container_id = "9999888877776666", .container = "api", .pod = "api-1",
-	.namespace = "billing", .group = "nv.api.billing",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.2.0.5",
+    .node = "node-a",
+    .container_id = "9999888877776666",
+    .container = "api",
+    .pod = "api-1",
+    .namespace = "billing",
+    .group = "nv.api.billing",
 };
 static const struct graph_endpoint EXT = {.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.1"};
 static const struct graph_endpoint NODE_A = {
-	.kind = GRAPH_KIND_NODE, .ip = "172.16.0.1", .node = "node-a",
+    .kind = GRAPH_KIND_NODE,
+    .ip = "172.16.0.1",
+    .node = "node-a",
 };
 
 /* A record; packets are bytes / 100 each way. */
@@ -60,11 +88,19 @@ static struct graph_record rec(struct graph_endpoint c, struct graph_endpoint s,
 			       enum graph_verdict verdict)
 {
 	return (struct graph_record){
-		.client = c, .server = s, .proto = proto, .server_port = port,
-		.reported_by_client = by_client, .bytes_to_server = bts, .bytes_to_client = btc,
-		.packets_to_server = bts / 100, .packets_to_client = btc / 100,
-		.sessions = sessions, .first_seen_ns = first, .last_seen_ns = last,
-		.verdict = verdict,
+	    .client = c,
+	    .server = s,
+	    .proto = proto,
+	    .server_port = port,
+	    .reported_by_client = by_client,
+	    .bytes_to_server = bts,
+	    .bytes_to_client = btc,
+	    .packets_to_server = bts / 100,
+	    .packets_to_client = btc / 100,
+	    .sessions = sessions,
+	    .first_seen_ns = first,
+	    .last_seen_ns = last,
+	    .verdict = verdict,
 	};
 }
 
@@ -273,8 +309,8 @@ static void test_dedup_one_end(void **state)
 	add(g, rec(WEB, DB, 6, 5432, false, 990, 250, 4, T0, T0 + NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(API, DB, 6, 5432, true, 123, 456, 1, T0, T0 + NS, GRAPH_VERDICT_ALLOWED));
 	root = export_json(g);
-	assert_counters(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), 990,
-			250, 11, 4);
+	assert_counters(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), 990, 250,
+			11, 4);
 	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/db-0/db"), 123,
 			456, 5, 1);
 	json_object_put(root);
@@ -302,12 +338,12 @@ static void test_worst_verdict(void **state)
 	e = member(c, "entries");
 	assert_string_equal(str(json_object_array_get_idx(e, 0), "policy_action"), "allow");
 	assert_string_equal(str(json_object_array_get_idx(e, 1), "policy_action"), "violate");
-	assert_string_equal(str(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"),
-				"policy_action"),
-			    "deny");
 	assert_string_equal(
-		str(conv(root, "container:shop/db-0/db", "external:192.0.2.1"), "policy_action"),
-		"unknown");
+	    str(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), "policy_action"),
+	    "deny");
+	assert_string_equal(
+	    str(conv(root, "container:shop/db-0/db", "external:192.0.2.1"), "policy_action"),
+	    "unknown");
 	json_object_put(root);
 	graph__free(g);
 }
@@ -327,8 +363,8 @@ static void test_relabel_external_to_container(void **state)
 	assert_int_equal(graph__conversations(g), 1);
 	root = export_json(g);
 	assert_endpoint_ids(root, "container:shop/db-0/db container:shop/web-1/web");
-	assert_counters(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), 1000,
-			210, 12, 3);
+	assert_counters(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), 1000, 210,
+			12, 3);
 	json_object_put(root);
 	graph__free(g);
 }
@@ -346,8 +382,8 @@ static void test_relabel_reused_ip_latest_wins(void **state)
 	newer.ip = "10.1.0.9";
 	for (int order = 0; order < 2; order++) {
 		struct graph *g = new_graph(GRAPH_COLLAPSE_NONE);
-		struct graph_record a = rec(old, EXT, 6, 443, true, 1, 1, 1, T0, T0 + 100 * NS,
-					    GRAPH_VERDICT_ALLOWED);
+		struct graph_record a =
+		    rec(old, EXT, 6, 443, true, 1, 1, 1, T0, T0 + 100 * NS, GRAPH_VERDICT_ALLOWED);
 		struct graph_record b = rec(newer, EXT, 6, 443, true, 1, 1, 1, T0 + 300 * NS,
 					    T0 + 400 * NS, GRAPH_VERDICT_ALLOWED);
 
@@ -356,9 +392,9 @@ static void test_relabel_reused_ip_latest_wins(void **state)
 		add(g, rec(API, peer, 6, 8080, true, 50, 60, 1, T0 + 500 * NS, T0 + 500 * NS,
 			   GRAPH_VERDICT_ALLOWED));
 		root = export_json(g);
-		assert_counters(conv(root, "container:billing/api-1/api",
-				     "container:shop/web-2/web"),
-				50, 60, 0, 1);
+		assert_counters(
+		    conv(root, "container:billing/api-1/api", "container:shop/web-2/web"), 50, 60,
+		    0, 1);
 		assert_int_equal(count(root, "conversations"), 3);
 		json_object_put(root);
 		graph__free(g);
@@ -377,19 +413,17 @@ static void test_relabel_pod_listener(void **state)
 	json_object *root;
 	(void)state;
 
-	add(g, rec(API, WEB, 6, 8080, false, 500, 600, 2, T0, T0 + 10 * NS,
-		   GRAPH_VERDICT_ALLOWED));
+	add(g, rec(API, WEB, 6, 8080, false, 500, 600, 2, T0, T0 + 10 * NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(SIDECAR, EXT, 6, 443, true, 1, 1, 1, T0, T0 + 20 * NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(API, web_addr, 6, 8080, true, 510, 590, 2, T0, T0 + 10 * NS,
 		   GRAPH_VERDICT_ALLOWED));
-	add(g, rec(API, web_addr, 6, 9999, true, 7, 0, 1, T0, T0 + 10 * NS,
-		   GRAPH_VERDICT_DENIED));
+	add(g, rec(API, web_addr, 6, 9999, true, 7, 0, 1, T0, T0 + 10 * NS, GRAPH_VERDICT_DENIED));
 	root = export_json(g);
 	assert_int_equal(count(root, "conversations"), 3);
 	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/web"), 510,
 			600, 11, 2);
-	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/proxy"),
-			7, 0, 0, 1);
+	assert_counters(conv(root, "container:billing/api-1/api", "container:shop/web-1/proxy"), 7,
+			0, 0, 1);
 	json_object_put(root);
 
 	db_moved.ip = "10.1.0.2";
@@ -438,8 +472,7 @@ static void test_filter_since(void **state)
 	(void)state;
 
 	assert_non_null(g);
-	add(g, rec(WEB, EXT, 6, 443, true, 1000, 1000, 5, T0, T0 + 59 * NS,
-		   GRAPH_VERDICT_DENIED));
+	add(g, rec(WEB, EXT, 6, 443, true, 1000, 1000, 5, T0, T0 + 59 * NS, GRAPH_VERDICT_DENIED));
 	add(g, rec(WEB, EXT, 6, 443, true, 100, 200, 1, T0 + 60 * NS, T0 + 60 * NS,
 		   GRAPH_VERDICT_ALLOWED));
 	add(g, rec(DB, EXT, 6, 443, true, 100, 200, 1, T0, T0 + 10 * NS, GRAPH_VERDICT_ALLOWED));
@@ -450,8 +483,8 @@ static void test_filter_since(void **state)
 	assert_counters(conv(root, "container:shop/web-1/web", "external:192.0.2.1"), 100, 200, 3,
 			1);
 	assert_string_equal(
-		str(conv(root, "container:shop/web-1/web", "external:192.0.2.1"), "policy_action"),
-		"allow");
+	    str(conv(root, "container:shop/web-1/web", "external:192.0.2.1"), "policy_action"),
+	    "allow");
 	assert_endpoint_ids(root, "container:shop/web-1/web external:192.0.2.1");
 	json_object_put(root);
 	graph__free(g);
@@ -464,8 +497,8 @@ static void add_cluster(struct graph *g)
 {
 	add(g, rec(WEB, DB, 6, 5432, true, 100, 10, 1, T0, T0 + NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(WEB, DB, 6, 5432, false, 90, 20, 2, T0, T0 + NS, GRAPH_VERDICT_ALLOWED));
-	add(g, rec(SIDECAR, DB, 6, 5432, true, 1000, 100, 1, T0, T0 + 2 * NS,
-		   GRAPH_VERDICT_ALLOWED));
+	add(g,
+	    rec(SIDECAR, DB, 6, 5432, true, 1000, 100, 1, T0, T0 + 2 * NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(WEB2, DB, 6, 5433, true, 5, 5, 1, T0, T0 + 3 * NS, GRAPH_VERDICT_VIOLATION));
 	add(g, rec(API, DB, 6, 5432, true, 7, 7, 1, T0, T0, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(WEB, EXT, 6, 443, true, 11, 22, 1, T0, T0, GRAPH_VERDICT_DENIED));
@@ -585,7 +618,7 @@ static void test_collapse_namespace(void **state)
 	assert_counters(conv(root, "namespace:shop", "namespace:shop"), 1105, 125, 12, 4);
 	assert_counters(conv(root, "namespace:billing", "namespace:shop"), 7, 7, 0, 1);
 	assert_string_equal(
-		str(conv(root, "namespace:shop", "external:192.0.2.1"), "policy_action"), "deny");
+	    str(conv(root, "namespace:shop", "external:192.0.2.1"), "policy_action"), "deny");
 	conv(root, "namespace:shop", "node:node-a");
 	assert_int_equal(count(root, "conversations"), 4);
 	json_object_put(root);
@@ -596,8 +629,8 @@ static void test_collapse_namespace(void **state)
  * a container vertex, named by its id. */
 static void test_collapse_missing_names(void **state)
 {
-	struct graph_endpoint bare = {.kind = GRAPH_KIND_CONTAINER, .ip = "10.9.0.1",
-				      .container_id = "0123456789abcdef0123"};
+	struct graph_endpoint bare = {
+	    .kind = GRAPH_KIND_CONTAINER, .ip = "10.9.0.1", .container_id = "0123456789abcdef0123"};
 	struct graph *g = new_graph(GRAPH_COLLAPSE_GROUP);
 	json_object *root, *e;
 	(void)state;
@@ -618,17 +651,17 @@ static void test_collapse_missing_names(void **state)
 static void test_cidr_collapse(void **state)
 {
 	const char *cidrs[] = {"10.0.0.0/8", "10.1.2.3/16", "2001:DB8::/32", "0.0.0.0/0"};
-	struct graph_options o = {.external_cidrs = cidrs, .n_external_cidrs = 3,
-				  .generated_at_ns = T0};
+	struct graph_options o = {
+	    .external_cidrs = cidrs, .n_external_cidrs = 3, .generated_at_ns = T0};
 	struct graph_endpoint x[] = {
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.1"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.2"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "10.1.7.7"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:db8:1::1"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:0db8:ffff::2"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:db9::1"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.1"},
-		{.kind = GRAPH_KIND_EXTERNAL, .ip = "10.1.0.3"}, /* db-0 */
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.1"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.2"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.1.7.7"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:db8:1::1"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:0db8:ffff::2"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "2001:db9::1"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.1"},
+	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.1.0.3"}, /* db-0 */
 	};
 	struct graph *g;
 	json_object *root;
@@ -646,18 +679,15 @@ static void test_cidr_collapse(void **state)
 	assert_endpoint_ids(root, "container:shop/db-0/db container:shop/web-1/web "
 				  "external:10.0.0.0/8 external:10.1.0.0/16 external:192.0.2.1 "
 				  "external:2001:db8::/32 external:2001:db9::1");
-	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "external:10.0.0.0/8"),
-			     "bytes"),
-			 100 + 200);
-	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "external:10.1.0.0/16"),
-			     "bytes"),
-			 300);
-	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "external:2001:db8::/32"),
-			     "bytes"),
-			 400 + 500);
-	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"),
-			     "bytes"),
-			 800);
+	assert_int_equal(
+	    u64(conv(root, "container:shop/web-1/web", "external:10.0.0.0/8"), "bytes"), 100 + 200);
+	assert_int_equal(
+	    u64(conv(root, "container:shop/web-1/web", "external:10.1.0.0/16"), "bytes"), 300);
+	assert_int_equal(
+	    u64(conv(root, "container:shop/web-1/web", "external:2001:db8::/32"), "bytes"),
+	    400 + 500);
+	assert_int_equal(
+	    u64(conv(root, "container:shop/web-1/web", "container:shop/db-0/db"), "bytes"), 800);
 	assert_string_equal(str(endpoint(root, "external:2001:db8::/32"), "display_name"),
 			    "2001:db8::/32");
 	assert_false(has(endpoint(root, "external:2001:db8::/32"), "ips"));
@@ -714,12 +744,13 @@ static void test_parse(void **state)
 static void test_bad_cidr(void **state)
 {
 	static const char *const bad[] = {
-		"10.0.0.0",      "10.0.0.0/33", "2001:db8::/129", "10.0.0.0/x", "/8",
-		"300.0.0.0/8",   "10.0.0.0/8/9", "10.0.0.0/",   "10.0.0.0/-1", "10.0.0.0/0008",
-		"example.com/8", "",             " 10.0.0.0/8",
+	    "10.0.0.0",	   "10.0.0.0/33",   "2001:db8::/129", "10.0.0.0/x",
+	    "/8",	   "300.0.0.0/8",   "10.0.0.0/8/9",   "10.0.0.0/",
+	    "10.0.0.0/-1", "10.0.0.0/0008", "example.com/8",  "",
+	    " 10.0.0.0/8",
 	};
-	static const char *const good[] = {"10.0.0.0/8", "0.0.0.0/0", "::/0", "2001:db8::/32",
-					   "192.0.2.7/32", "10.1.2.3/8"};
+	static const char *const good[] = {"10.0.0.0/8",    "0.0.0.0/0",    "::/0",
+					   "2001:db8::/32", "192.0.2.7/32", "10.1.2.3/8"};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -744,8 +775,8 @@ static void test_bad_record(void **state)
 	struct graph_endpoint unknown = {.kind = GRAPH_KIND_UNKNOWN, .ip = "192.0.2.1"};
 	struct graph_endpoint no_ip = {.kind = GRAPH_KIND_EXTERNAL};
 	struct graph_endpoint bad_ip = {.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.300"};
-	struct graph_endpoint nameless = {.kind = GRAPH_KIND_CONTAINER, .ip = "10.0.0.1",
-					  .namespace = "shop"};
+	struct graph_endpoint nameless = {
+	    .kind = GRAPH_KIND_CONTAINER, .ip = "10.0.0.1", .namespace = "shop"};
 	struct graph_endpoint node = {.kind = GRAPH_KIND_NODE};
 	struct graph_endpoint bad_kind = {.kind = (enum graph_kind)7, .ip = "192.0.2.1"};
 	struct graph_record r;
@@ -805,8 +836,7 @@ static void test_add_after_write(void **state)
 	assert_int_equal(graph__conversations(g), 2);
 	assert_int_equal(graph__endpoints(g), 3);
 	root = export_json(g);
-	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "external:192.0.2.1"),
-			     "bytes"),
+	assert_int_equal(u64(conv(root, "container:shop/web-1/web", "external:192.0.2.1"), "bytes"),
 			 22);
 	json_object_put(root);
 	graph__free(g);
@@ -817,12 +847,11 @@ static struct graph *small_graph(void)
 {
 	struct graph *g = new_graph(GRAPH_COLLAPSE_NONE);
 
-	add(g, rec(WEB, DB, 6, 5432, true, 1000, 200, 3, T0, T0 + 10 * NS,
-		   GRAPH_VERDICT_ALLOWED));
+	add(g, rec(WEB, DB, 6, 5432, true, 1000, 200, 3, T0, T0 + 10 * NS, GRAPH_VERDICT_ALLOWED));
 	add(g, rec(WEB, DB, 6, 5432, false, 990, 210, 3, T0 + NS, T0 + 11 * NS,
 		   GRAPH_VERDICT_ALLOWED));
-	add(g, rec(WEB, EXT, 6, 443, true, 0, 0, 1, T0 + 5 * NS, T0 + 5 * NS,
-		   GRAPH_VERDICT_DENIED));
+	add(g,
+	    rec(WEB, EXT, 6, 443, true, 0, 0, 1, T0 + 5 * NS, T0 + 5 * NS, GRAPH_VERDICT_DENIED));
 	add(g, rec(DB, EXT, 17, 53, true, 1500, 1500, 2, T0 + 5 * NS, T0 + 5 * NS,
 		   GRAPH_VERDICT_VIOLATION));
 	return g;
@@ -835,46 +864,46 @@ static void test_json_exact(void **state)
 	(void)state;
 
 	assert_string_equal(
-		got,
-		"{\"generated_at\":\"2026-11-27T15:00:00.000000000Z\",\"since\":null,"
-		"\"namespace\":null,\"collapse\":\"none\",\n"
-		"\"endpoints\":[\n"
-		"{\"id\":\"container:shop/db-0/db\",\"kind\":\"container\",\"display_name\":"
-		"\"db-0/db\",\"domain\":\"shop\",\"service\":\"nv.db.shop\",\"pod\":\"db-0\","
-		"\"node\":\"node-b\",\"ips\":[\"10.1.0.3\"]},\n"
-		"{\"id\":\"container:shop/web-1/web\",\"kind\":\"container\",\"display_name\":"
-		"\"web-1/web\",\"domain\":\"shop\",\"service\":\"nv.web.shop\",\"pod\":\"web-1\","
-		"\"node\":\"node-a\",\"ips\":[\"10.1.0.2\"]},\n"
-		"{\"id\":\"external:192.0.2.1\",\"kind\":\"external\",\"display_name\":"
-		"\"192.0.2.1\",\"ips\":[\"192.0.2.1\"]}],\n"
-		"\"conversations\":[\n"
-		"{\"from\":\"container:shop/db-0/db\",\"to\":\"external:192.0.2.1\",\"bytes\":3000,"
-		"\"bytes_to_server\":1500,\"bytes_to_client\":1500,\"packets\":30,\"sessions\":2,"
-		"\"ports\":[\"udp/53\"],\"policy_action\":\"violate\","
-		"\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\",\"entries\":["
-		"{\"port\":\"udp/53\",\"bytes\":3000,\"bytes_to_server\":1500,"
-		"\"bytes_to_client\":1500,\"packets\":30,\"sessions\":2,"
-		"\"policy_action\":\"violate\",\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\"}]},\n"
-		"{\"from\":\"container:shop/web-1/web\",\"to\":\"container:shop/db-0/db\","
-		"\"bytes\":1210,\"bytes_to_server\":1000,\"bytes_to_client\":210,\"packets\":12,"
-		"\"sessions\":3,\"ports\":[\"tcp/5432\"],\"policy_action\":\"allow\","
-		"\"first_seen_at\":\"2026-11-27T15:00:00.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:11.000000000Z\",\"entries\":["
-		"{\"port\":\"tcp/5432\",\"bytes\":1210,\"bytes_to_server\":1000,"
-		"\"bytes_to_client\":210,\"packets\":12,\"sessions\":3,\"policy_action\":\"allow\","
-		"\"first_seen_at\":\"2026-11-27T15:00:00.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:11.000000000Z\"}]},\n"
-		"{\"from\":\"container:shop/web-1/web\",\"to\":\"external:192.0.2.1\",\"bytes\":0,"
-		"\"bytes_to_server\":0,\"bytes_to_client\":0,\"packets\":0,\"sessions\":1,"
-		"\"ports\":[\"tcp/443\"],\"policy_action\":\"deny\","
-		"\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\",\"entries\":["
-		"{\"port\":\"tcp/443\",\"bytes\":0,\"bytes_to_server\":0,\"bytes_to_client\":0,"
-		"\"packets\":0,\"sessions\":1,\"policy_action\":\"deny\","
-		"\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
-		"\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\"}]}]}\n");
+	    got,
+	    "{\"generated_at\":\"2026-11-27T15:00:00.000000000Z\",\"since\":null,"
+	    "\"namespace\":null,\"collapse\":\"none\",\n"
+	    "\"endpoints\":[\n"
+	    "{\"id\":\"container:shop/db-0/db\",\"kind\":\"container\",\"display_name\":"
+	    "\"db-0/db\",\"domain\":\"shop\",\"service\":\"nv.db.shop\",\"pod\":\"db-0\","
+	    "\"node\":\"node-b\",\"ips\":[\"10.1.0.3\"]},\n"
+	    "{\"id\":\"container:shop/web-1/web\",\"kind\":\"container\",\"display_name\":"
+	    "\"web-1/web\",\"domain\":\"shop\",\"service\":\"nv.web.shop\",\"pod\":\"web-1\","
+	    "\"node\":\"node-a\",\"ips\":[\"10.1.0.2\"]},\n"
+	    "{\"id\":\"external:192.0.2.1\",\"kind\":\"external\",\"display_name\":"
+	    "\"192.0.2.1\",\"ips\":[\"192.0.2.1\"]}],\n"
+	    "\"conversations\":[\n"
+	    "{\"from\":\"container:shop/db-0/db\",\"to\":\"external:192.0.2.1\",\"bytes\":3000,"
+	    "\"bytes_to_server\":1500,\"bytes_to_client\":1500,\"packets\":30,\"sessions\":2,"
+	    "\"ports\":[\"udp/53\"],\"policy_action\":\"violate\","
+	    "\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\",\"entries\":["
+	    "{\"port\":\"udp/53\",\"bytes\":3000,\"bytes_to_server\":1500,"
+	    "\"bytes_to_client\":1500,\"packets\":30,\"sessions\":2,"
+	    "\"policy_action\":\"violate\",\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\"}]},\n"
+	    "{\"from\":\"container:shop/web-1/web\",\"to\":\"container:shop/db-0/db\","
+	    "\"bytes\":1210,\"bytes_to_server\":1000,\"bytes_to_client\":210,\"packets\":12,"
+	    "\"sessions\":3,\"ports\":[\"tcp/5432\"],\"policy_action\":\"allow\","
+	    "\"first_seen_at\":\"2026-11-27T15:00:00.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:11.000000000Z\",\"entries\":["
+	    "{\"port\":\"tcp/5432\",\"bytes\":1210,\"bytes_to_server\":1000,"
+	    "\"bytes_to_client\":210,\"packets\":12,\"sessions\":3,\"policy_action\":\"allow\","
+	    "\"first_seen_at\":\"2026-11-27T15:00:00.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:11.000000000Z\"}]},\n"
+	    "{\"from\":\"container:shop/web-1/web\",\"to\":\"external:192.0.2.1\",\"bytes\":0,"
+	    "\"bytes_to_server\":0,\"bytes_to_client\":0,\"packets\":0,\"sessions\":1,"
+	    "\"ports\":[\"tcp/443\"],\"policy_action\":\"deny\","
+	    "\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\",\"entries\":["
+	    "{\"port\":\"tcp/443\",\"bytes\":0,\"bytes_to_server\":0,\"bytes_to_client\":0,"
+	    "\"packets\":0,\"sessions\":1,\"policy_action\":\"deny\","
+	    "\"first_seen_at\":\"2026-11-27T15:00:05.000000000Z\","
+	    "\"last_seen_at\":\"2026-11-27T15:00:05.000000000Z\"}]}]}\n");
 	free(got);
 	graph__free(g);
 }
@@ -883,9 +912,13 @@ static void test_json_exact(void **state)
  * bytes: the JSON parses back to the same strings (invalid bytes as
  * \u00XX, see jsonw.h). */
 static const struct graph_endpoint ODD = {
-	.kind = GRAPH_KIND_CONTAINER, .ip = "10.3.0.1", .node = "n<1>&'x'",
-	.container = "c\"q\\b", .pod = "p\tx\n<b>&amp;", .namespace = "we\"ird\\ns",
-	.group = "nv.\xc3\xa9t\xe9.x",
+    .kind = GRAPH_KIND_CONTAINER,
+    .ip = "10.3.0.1",
+    .node = "n<1>&'x'",
+    .container = "c\"q\\b",
+    .pod = "p\tx\n<b>&amp;",
+    .namespace = "we\"ird\\ns",
+    .group = "nv.\xc3\xa9t\xe9.x",
 };
 
 static void test_json_escaping(void **state)
@@ -1017,8 +1050,9 @@ static void test_dot_escaping(void **state)
 
 	add(g, rec(ODD, EXT, 6, 1, true, 1, 1, 1, T0, T0, GRAPH_VERDICT_ALLOWED));
 	dot = export(g, GRAPH_FORMAT_DOT);
-	assert_contains(dot, "\t\t\"container:we\\\"ird\\\\ns/p\\\\x09x\\\\x0a<b>&amp;/c\\\"q\\\\b\" "
-			     "[label=\"p\\\\x09x\\\\x0a<b>&amp;/c\\\"q\\\\b\", shape=box");
+	assert_contains(dot,
+			"\t\t\"container:we\\\"ird\\\\ns/p\\\\x09x\\\\x0a<b>&amp;/c\\\"q\\\\b\" "
+			"[label=\"p\\\\x09x\\\\x0a<b>&amp;/c\\\"q\\\\b\", shape=box");
 	assert_contains(dot, "\tsubgraph \"cluster_we\\\"ird\\\\ns\" {\n");
 	path = tmp_write(dot, ".dot");
 	assert_true(asprintf(&cmd, "dot -Tsvg '%s' -o /dev/null", path) > 0);
@@ -1082,18 +1116,19 @@ static void test_graphml_schema(void **state)
 			     "      <data key=\"node\">node-a</data>\n"
 			     "      <data key=\"ips\">10.1.0.2</data>\n"
 			     "    </node>\n");
-	assert_contains(xml, "    <edge id=\"e1\" source=\"n1\" target=\"n0\">\n"
-			     "      <data key=\"edge_label\">tcp/5432</data>\n"
-			     "      <data key=\"bytes\">1210</data>\n"
-			     "      <data key=\"bytes_to_server\">1000</data>\n"
-			     "      <data key=\"bytes_to_client\">210</data>\n"
-			     "      <data key=\"packets\">12</data>\n"
-			     "      <data key=\"sessions\">3</data>\n"
-			     "      <data key=\"ports\">tcp/5432</data>\n"
-			     "      <data key=\"policy_action\">allow</data>\n"
-			     "      <data key=\"first_seen_at\">2026-11-27T15:00:00.000000000Z</data>\n"
-			     "      <data key=\"last_seen_at\">2026-11-27T15:00:11.000000000Z</data>\n"
-			     "    </edge>\n");
+	assert_contains(xml,
+			"    <edge id=\"e1\" source=\"n1\" target=\"n0\">\n"
+			"      <data key=\"edge_label\">tcp/5432</data>\n"
+			"      <data key=\"bytes\">1210</data>\n"
+			"      <data key=\"bytes_to_server\">1000</data>\n"
+			"      <data key=\"bytes_to_client\">210</data>\n"
+			"      <data key=\"packets\">12</data>\n"
+			"      <data key=\"sessions\">3</data>\n"
+			"      <data key=\"ports\">tcp/5432</data>\n"
+			"      <data key=\"policy_action\">allow</data>\n"
+			"      <data key=\"first_seen_at\">2026-11-27T15:00:00.000000000Z</data>\n"
+			"      <data key=\"last_seen_at\">2026-11-27T15:00:11.000000000Z</data>\n"
+			"    </edge>\n");
 	assert_contains(xml, "<data key=\"policy_action\">deny</data>");
 	assert_contains(xml, "<data key=\"edge_label\">tcp/443 (deny)</data>");
 
@@ -1141,32 +1176,32 @@ static void test_graphml_escaping(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_merge_sums_records),
-		cmocka_unit_test(test_dedup_both_ends),
-		cmocka_unit_test(test_dedup_one_end),
-		cmocka_unit_test(test_worst_verdict),
-		cmocka_unit_test(test_relabel_external_to_container),
-		cmocka_unit_test(test_relabel_reused_ip_latest_wins),
-		cmocka_unit_test(test_relabel_pod_listener),
-		cmocka_unit_test(test_filter_namespace),
-		cmocka_unit_test(test_filter_since),
-		cmocka_unit_test(test_collapse_none),
-		cmocka_unit_test(test_collapse_pod),
-		cmocka_unit_test(test_collapse_group),
-		cmocka_unit_test(test_collapse_namespace),
-		cmocka_unit_test(test_collapse_missing_names),
-		cmocka_unit_test(test_cidr_collapse),
-		cmocka_unit_test(test_parse),
-		cmocka_unit_test(test_bad_cidr),
-		cmocka_unit_test(test_bad_record),
-		cmocka_unit_test(test_write_error),
-		cmocka_unit_test(test_add_after_write),
-		cmocka_unit_test(test_json_exact),
-		cmocka_unit_test(test_json_escaping),
-		cmocka_unit_test(test_dot_graphviz),
-		cmocka_unit_test(test_dot_escaping),
-		cmocka_unit_test(test_graphml_schema),
-		cmocka_unit_test(test_graphml_escaping),
+	    cmocka_unit_test(test_merge_sums_records),
+	    cmocka_unit_test(test_dedup_both_ends),
+	    cmocka_unit_test(test_dedup_one_end),
+	    cmocka_unit_test(test_worst_verdict),
+	    cmocka_unit_test(test_relabel_external_to_container),
+	    cmocka_unit_test(test_relabel_reused_ip_latest_wins),
+	    cmocka_unit_test(test_relabel_pod_listener),
+	    cmocka_unit_test(test_filter_namespace),
+	    cmocka_unit_test(test_filter_since),
+	    cmocka_unit_test(test_collapse_none),
+	    cmocka_unit_test(test_collapse_pod),
+	    cmocka_unit_test(test_collapse_group),
+	    cmocka_unit_test(test_collapse_namespace),
+	    cmocka_unit_test(test_collapse_missing_names),
+	    cmocka_unit_test(test_cidr_collapse),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_bad_cidr),
+	    cmocka_unit_test(test_bad_record),
+	    cmocka_unit_test(test_write_error),
+	    cmocka_unit_test(test_add_after_write),
+	    cmocka_unit_test(test_json_exact),
+	    cmocka_unit_test(test_json_escaping),
+	    cmocka_unit_test(test_dot_graphviz),
+	    cmocka_unit_test(test_dot_escaping),
+	    cmocka_unit_test(test_graphml_schema),
+	    cmocka_unit_test(test_graphml_escaping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
