@@ -151,9 +151,12 @@ enum vkind {
 };
 
 static const char *const vkind_names[] = {
-    [VK_CONTAINER] = "container", [VK_NODE] = "node",
-    [VK_EXTERNAL] = "external",	  [VK_POD] = "pod",
-    [VK_GROUP] = "group",	  [VK_NAMESPACE] = "namespace",
+	[VK_CONTAINER] = "container",
+	[VK_NODE] = "node",
+	[VK_EXTERNAL] = "external",
+	[VK_POD] = "pod",
+	[VK_GROUP] = "group",
+	[VK_NAMESPACE] = "namespace",
 };
 
 struct ipaddr {
@@ -168,7 +171,7 @@ struct cidr {
 };
 
 /* A vertex: a record's end (base) or an output vertex after collapse. All
- * strings are interned in g->pool (never freed before the graph). */
+ * strings are interned in g->strs (freed with the graph). */
 struct vertex {
 	const char *id;
 	enum vkind kind;
@@ -178,9 +181,8 @@ struct vertex {
 	uint32_t n_ips, cap_ips;
 	int64_t attrs_seen; /* last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
-	/* merge scratch, base vertices only */
-	uint32_t out;  /* output vertex, UINT32_MAX before it is known */
-	uint32_t rank; /* output vertices: position in id order */
+	uint32_t out;  /* base: its output vertex (UINT32_MAX: not yet known) */
+	uint32_t rank; /* output: position in id order */
 };
 
 /* The counters one end's sensor reported. */
@@ -205,6 +207,7 @@ struct conv {
 	struct counters sum;
 	int64_t first, last;
 	enum graph_verdict verdict;
+	uint32_t rank;                   /* position in (from, to) order */
 	uint32_t first_entry, n_entries; /* in g->entry_order */
 };
 
@@ -840,11 +843,11 @@ static void counters_add(struct counters *a, const struct counters *b)
 static struct counters counters_dedup(const struct counters side[2])
 {
 	return (struct counters){
-	    .bts = MAX(side[0].bts, side[1].bts),
-	    .btc = MAX(side[0].btc, side[1].btc),
-	    .pts = MAX(side[0].pts, side[1].pts),
-	    .ptc = MAX(side[0].ptc, side[1].ptc),
-	    .sessions = MAX(side[0].sessions, side[1].sessions),
+		.bts = MAX(side[0].bts, side[1].bts),
+		.btc = MAX(side[0].btc, side[1].btc),
+		.pts = MAX(side[0].pts, side[1].pts),
+		.ptc = MAX(side[0].ptc, side[1].ptc),
+		.sessions = MAX(side[0].sessions, side[1].sessions),
 	};
 }
 
@@ -1134,43 +1137,40 @@ static int merge_flow(struct graph *g, const struct flow *f)
 	return 0;
 }
 
-/* qsort has no context argument; the merge runs in one thread at a time
- * per graph, but graphs of different threads must not share this. */
-static __thread const struct graph *sort_g;
-
-static int ov_cmp(const void *a, const void *b)
+static int ov_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_g->ov[*(const uint32_t *)a].id, sort_g->ov[*(const uint32_t *)b].id);
+	const struct graph *g = arg;
+
+	return strcmp(g->ov[*(const uint32_t *)a].id, g->ov[*(const uint32_t *)b].id);
 }
 
-static int cv_cmp(const void *a, const void *b)
+static int u32_cmp(uint32_t x, uint32_t y)
 {
-	const struct conv *x = &sort_g->cv[*(const uint32_t *)a];
-	const struct conv *y = &sort_g->cv[*(const uint32_t *)b];
-	uint32_t xf = sort_g->ov[x->from].rank, yf = sort_g->ov[y->from].rank;
-	uint32_t xt = sort_g->ov[x->to].rank, yt = sort_g->ov[y->to].rank;
-
-	if (xf != yf)
-		return xf < yf ? -1 : 1;
-	if (xt != yt)
-		return xt < yt ? -1 : 1;
-	return 0;
+	return x < y ? -1 : x > y;
 }
 
-static int en_cmp(const void *a, const void *b)
+static int cv_cmp(const void *a, const void *b, void *arg)
 {
-	const struct entry *x = &sort_g->en[*(const uint32_t *)a];
-	const struct entry *y = &sort_g->en[*(const uint32_t *)b];
-	uint32_t xr = sort_g->cv[x->conv].first_entry, yr = sort_g->cv[y->conv].first_entry;
+	const struct graph *g = arg;
+	const struct conv *x = &g->cv[*(const uint32_t *)a];
+	const struct conv *y = &g->cv[*(const uint32_t *)b];
 
-	/* first_entry holds the conversation's rank while sorting */
-	if (xr != yr)
-		return xr < yr ? -1 : 1;
+	if (x->from != y->from)
+		return u32_cmp(g->ov[x->from].rank, g->ov[y->from].rank);
+	return u32_cmp(g->ov[x->to].rank, g->ov[y->to].rank);
+}
+
+static int en_cmp(const void *a, const void *b, void *arg)
+{
+	const struct graph *g = arg;
+	const struct entry *x = &g->en[*(const uint32_t *)a];
+	const struct entry *y = &g->en[*(const uint32_t *)b];
+
+	if (x->conv != y->conv)
+		return u32_cmp(g->cv[x->conv].rank, g->cv[y->conv].rank);
 	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return 0;
+		return u32_cmp(x->proto, y->proto);
+	return u32_cmp(x->port, y->port);
 }
 
 static bool ns_keep(const struct graph *g, const struct flow *f)
@@ -1217,22 +1217,21 @@ static int merge(struct graph *g)
 	g->entry_order = malloc(((size_t)g->n_en + 1) * sizeof(uint32_t));
 	if (!g->ov_order || !g->cv_order || !g->entry_order)
 		return -ENOMEM;
-	sort_g = g;
+	/* sorted output: endpoints by id, conversations by (from, to),
+	 * entries by conversation, protocol and port */
 	for (i = 0; i < g->n_ov; i++)
 		g->ov_order[i] = i;
-	qsort(g->ov_order, g->n_ov, sizeof(uint32_t), ov_cmp);
+	qsort_r(g->ov_order, g->n_ov, sizeof(uint32_t), ov_cmp, g);
 	for (i = 0; i < g->n_ov; i++)
 		g->ov[g->ov_order[i]].rank = i;
 	for (i = 0; i < g->n_cv; i++)
 		g->cv_order[i] = i;
-	qsort(g->cv_order, g->n_cv, sizeof(uint32_t), cv_cmp);
+	qsort_r(g->cv_order, g->n_cv, sizeof(uint32_t), cv_cmp, g);
 	for (i = 0; i < g->n_cv; i++)
-		g->cv[g->cv_order[i]].first_entry = i;
+		g->cv[g->cv_order[i]].rank = i;
 	for (i = 0; i < g->n_en; i++)
 		g->entry_order[i] = i;
-	qsort(g->entry_order, g->n_en, sizeof(uint32_t), en_cmp);
-	for (i = 0; i < g->n_cv; i++)
-		g->cv[i].n_entries = 0;
+	qsort_r(g->entry_order, g->n_en, sizeof(uint32_t), en_cmp, g);
 	for (i = 0; i < g->n_en; i++) {
 		struct conv *cv = &g->cv[g->en[g->entry_order[i]].conv];
 
@@ -1240,7 +1239,6 @@ static int merge(struct graph *g)
 			cv->first_entry = i;
 		cv->n_entries++;
 	}
-	sort_g = NULL;
 	g->dirty = false;
 	return 0;
 }
@@ -1265,23 +1263,23 @@ size_t graph__conversations(const struct graph *g)
 /* Writers */
 
 static const char *const verdict_names[] = {
-    [GRAPH_VERDICT_UNKNOWN] = "unknown",
-    [GRAPH_VERDICT_ALLOWED] = "allow",
-    [GRAPH_VERDICT_VIOLATION] = "violate",
-    [GRAPH_VERDICT_DENIED] = "deny",
+	[GRAPH_VERDICT_UNKNOWN] = "unknown",
+	[GRAPH_VERDICT_ALLOWED] = "allow",
+	[GRAPH_VERDICT_VIOLATION] = "violate",
+	[GRAPH_VERDICT_DENIED] = "deny",
 };
 
 static const char *const collapse_names[] = {
-    [GRAPH_COLLAPSE_NONE] = "none",
-    [GRAPH_COLLAPSE_POD] = "pod",
-    [GRAPH_COLLAPSE_GROUP] = "group",
-    [GRAPH_COLLAPSE_NAMESPACE] = "namespace",
+	[GRAPH_COLLAPSE_NONE] = "none",
+	[GRAPH_COLLAPSE_POD] = "pod",
+	[GRAPH_COLLAPSE_GROUP] = "group",
+	[GRAPH_COLLAPSE_NAMESPACE] = "namespace",
 };
 
 static const char *const format_names[] = {
-    [GRAPH_FORMAT_JSON] = "json",
-    [GRAPH_FORMAT_DOT] = "dot",
-    [GRAPH_FORMAT_GRAPHML] = "graphml",
+	[GRAPH_FORMAT_JSON] = "json",
+	[GRAPH_FORMAT_DOT] = "dot",
+	[GRAPH_FORMAT_GRAPHML] = "graphml",
 };
 
 /* "tcp/443", "udp/53", "icmp/0"; other protocols by number. */
@@ -1493,8 +1491,12 @@ static void dot_put(FILE *out, const char *s)
 }
 
 static const char *const dot_shapes[] = {
-    [VK_CONTAINER] = "box", [VK_NODE] = "box3d", [VK_EXTERNAL] = "ellipse",
-    [VK_POD] = "component", [VK_GROUP] = "tab",	 [VK_NAMESPACE] = "folder",
+	[VK_CONTAINER] = "box",
+	[VK_NODE] = "box3d",
+	[VK_EXTERNAL] = "ellipse",
+	[VK_POD] = "component",
+	[VK_GROUP] = "tab",
+	[VK_NAMESPACE] = "folder",
 };
 
 static void dot_vertex(FILE *out, const struct vertex *v, const char *indent)
@@ -1529,15 +1531,22 @@ static void bytes_text(char *buf, size_t size, uint64_t b)
 /* A picture, not a table: an edge label names at most this many ports. */
 #define DOT_PORTS_MAX 4
 
-static int ns_order_cmp(const void *a, const void *b)
+/* The namespace box a vertex is drawn in (NULL: none; a namespace vertex
+ * is its own box). */
+static const char *dot_cluster(const struct vertex *v)
 {
-	const struct vertex *x = &sort_g->ov[*(const uint32_t *)a];
-	const struct vertex *y = &sort_g->ov[*(const uint32_t *)b];
-	int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+	return v->kind == VK_NAMESPACE ? NULL : v->ns;
+}
 
-	if (c)
-		return c;
-	return x->rank < y->rank ? -1 : x->rank > y->rank;
+static int cluster_cmp(const void *a, const void *b, void *arg)
+{
+	const struct graph *g = arg;
+	const struct vertex *x = &g->ov[*(const uint32_t *)a];
+	const struct vertex *y = &g->ov[*(const uint32_t *)b];
+	const char *cx = dot_cluster(x), *cy = dot_cluster(y);
+	int c = strcmp(cx ? cx : "", cy ? cy : "");
+
+	return c ? c : u32_cmp(x->rank, y->rank);
 }
 
 static int write_dot(struct graph *g, FILE *out)
@@ -1563,21 +1572,19 @@ static int write_dot(struct graph *g, FILE *out)
 	fputs("\tnode [fontname=\"Helvetica\", fontsize=10];\n"
 	      "\tedge [fontname=\"Helvetica\", fontsize=9];\n",
 	      out);
-	/* one cluster per namespace (a namespace vertex is its own box) */
+	/* one cluster per namespace: vertices in cluster order, a cluster
+	 * opened before its first vertex and closed after its last */
 	memcpy(order, g->ov_order, (size_t)g->n_ov * sizeof(*order));
-	sort_g = g;
-	qsort(order, g->n_ov, sizeof(*order), ns_order_cmp);
-	sort_g = NULL;
+	qsort_r(order, g->n_ov, sizeof(*order), cluster_cmp, g);
 	for (i = 0; i < g->n_ov; i++) {
 		const struct vertex *v = &g->ov[order[i]];
-		const char *ns = v->kind == VK_NAMESPACE ? NULL : v->ns;
+		const char *ns = dot_cluster(v);
 
 		if (!ns) {
 			dot_vertex(out, v, "\t");
 			continue;
 		}
-		if (i == 0 || g->ov[order[i - 1]].ns != v->ns ||
-		    g->ov[order[i - 1]].kind == VK_NAMESPACE) {
+		if (i == 0 || dot_cluster(&g->ov[order[i - 1]]) != ns) {
 			fputs("\tsubgraph \"cluster_", out);
 			dot_put(out, ns);
 			fputs("\" {\n\t\tlabel=\"namespace ", out);
@@ -1585,8 +1592,7 @@ static int write_dot(struct graph *g, FILE *out)
 			fputs("\";\n\t\tstyle=rounded;\n", out);
 		}
 		dot_vertex(out, v, "\t\t");
-		if (i + 1 == g->n_ov || g->ov[order[i + 1]].ns != v->ns ||
-		    g->ov[order[i + 1]].kind == VK_NAMESPACE)
+		if (i + 1 == g->n_ov || dot_cluster(&g->ov[order[i + 1]]) != ns)
 			fputs("\t}\n", out);
 	}
 	free(order);
@@ -1688,37 +1694,37 @@ static void xml_data_u64(FILE *out, const char *key, uint64_t value)
 /* Keys: every attribute an application shows or filters on. Gephi and yEd
  * take "label" for the text of a node or edge. */
 static const char graphml_head[] =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-    "<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\"\n"
-    "    xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
-    "    xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns "
-    "http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n"
-    "  <key id=\"generated_at\" for=\"graph\" attr.name=\"generated_at\" attr.type=\"string\"/>\n"
-    "  <key id=\"collapse\" for=\"graph\" attr.name=\"collapse\" attr.type=\"string\"/>\n"
-    "  <key id=\"filter_namespace\" for=\"graph\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
-    "  <key id=\"since\" for=\"graph\" attr.name=\"since\" attr.type=\"string\"/>\n"
-    "  <key id=\"endpoint_id\" for=\"node\" attr.name=\"endpoint_id\" attr.type=\"string\"/>\n"
-    "  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>\n"
-    "  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n"
-    "  <key id=\"namespace\" for=\"node\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
-    "  <key id=\"group\" for=\"node\" attr.name=\"group\" attr.type=\"string\"/>\n"
-    "  <key id=\"pod\" for=\"node\" attr.name=\"pod\" attr.type=\"string\"/>\n"
-    "  <key id=\"node\" for=\"node\" attr.name=\"node\" attr.type=\"string\"/>\n"
-    "  <key id=\"ips\" for=\"node\" attr.name=\"ips\" attr.type=\"string\"/>\n"
-    "  <key id=\"edge_label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n"
-    "  <key id=\"bytes\" for=\"edge\" attr.name=\"bytes\" attr.type=\"long\"/>\n"
-    "  <key id=\"bytes_to_server\" for=\"edge\" attr.name=\"bytes_to_server\" "
-    "attr.type=\"long\"/>\n"
-    "  <key id=\"bytes_to_client\" for=\"edge\" attr.name=\"bytes_to_client\" "
-    "attr.type=\"long\"/>\n"
-    "  <key id=\"packets\" for=\"edge\" attr.name=\"packets\" attr.type=\"long\"/>\n"
-    "  <key id=\"sessions\" for=\"edge\" attr.name=\"sessions\" attr.type=\"long\"/>\n"
-    "  <key id=\"ports\" for=\"edge\" attr.name=\"ports\" attr.type=\"string\"/>\n"
-    "  <key id=\"policy_action\" for=\"edge\" attr.name=\"policy_action\" "
-    "attr.type=\"string\"/>\n"
-    "  <key id=\"first_seen_at\" for=\"edge\" attr.name=\"first_seen_at\" "
-    "attr.type=\"string\"/>\n"
-    "  <key id=\"last_seen_at\" for=\"edge\" attr.name=\"last_seen_at\" attr.type=\"string\"/>\n";
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+	"<graphml xmlns=\"http://graphml.graphdrawing.org/xmlns\"\n"
+	"    xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"\n"
+	"    xsi:schemaLocation=\"http://graphml.graphdrawing.org/xmlns "
+	"http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd\">\n"
+	"  <key id=\"generated_at\" for=\"graph\" attr.name=\"generated_at\" attr.type=\"string\"/>\n"
+	"  <key id=\"collapse\" for=\"graph\" attr.name=\"collapse\" attr.type=\"string\"/>\n"
+	"  <key id=\"filter_namespace\" for=\"graph\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
+	"  <key id=\"since\" for=\"graph\" attr.name=\"since\" attr.type=\"string\"/>\n"
+	"  <key id=\"endpoint_id\" for=\"node\" attr.name=\"endpoint_id\" attr.type=\"string\"/>\n"
+	"  <key id=\"label\" for=\"node\" attr.name=\"label\" attr.type=\"string\"/>\n"
+	"  <key id=\"kind\" for=\"node\" attr.name=\"kind\" attr.type=\"string\"/>\n"
+	"  <key id=\"namespace\" for=\"node\" attr.name=\"namespace\" attr.type=\"string\"/>\n"
+	"  <key id=\"group\" for=\"node\" attr.name=\"group\" attr.type=\"string\"/>\n"
+	"  <key id=\"pod\" for=\"node\" attr.name=\"pod\" attr.type=\"string\"/>\n"
+	"  <key id=\"node\" for=\"node\" attr.name=\"node\" attr.type=\"string\"/>\n"
+	"  <key id=\"ips\" for=\"node\" attr.name=\"ips\" attr.type=\"string\"/>\n"
+	"  <key id=\"edge_label\" for=\"edge\" attr.name=\"label\" attr.type=\"string\"/>\n"
+	"  <key id=\"bytes\" for=\"edge\" attr.name=\"bytes\" attr.type=\"long\"/>\n"
+	"  <key id=\"bytes_to_server\" for=\"edge\" attr.name=\"bytes_to_server\" "
+	"attr.type=\"long\"/>\n"
+	"  <key id=\"bytes_to_client\" for=\"edge\" attr.name=\"bytes_to_client\" "
+	"attr.type=\"long\"/>\n"
+	"  <key id=\"packets\" for=\"edge\" attr.name=\"packets\" attr.type=\"long\"/>\n"
+	"  <key id=\"sessions\" for=\"edge\" attr.name=\"sessions\" attr.type=\"long\"/>\n"
+	"  <key id=\"ports\" for=\"edge\" attr.name=\"ports\" attr.type=\"string\"/>\n"
+	"  <key id=\"policy_action\" for=\"edge\" attr.name=\"policy_action\" "
+	"attr.type=\"string\"/>\n"
+	"  <key id=\"first_seen_at\" for=\"edge\" attr.name=\"first_seen_at\" "
+	"attr.type=\"string\"/>\n"
+	"  <key id=\"last_seen_at\" for=\"edge\" attr.name=\"last_seen_at\" attr.type=\"string\"/>\n";
 
 /* Node ids are n<rank> and edge ids e<rank>: GraphML ids are NMTOKENs,
  * which cannot hold the '/' of an endpoint id; that id is the data

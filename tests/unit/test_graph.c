@@ -24,61 +24,61 @@
 #define T0 (1795791600LL * NS) /* 2026-11-27T15:00:00Z */
 
 static const struct graph_endpoint WEB = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.1.0.2",
-    .node = "node-a",
-    .container_id = "aaaa1111bbbb2222",
-    .container = "web",
-    .image = "shop/web:1",
-    .pod = "web-1",
-    .namespace = "shop",
-    .group = "nv.web.shop",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.1.0.2",
+	.node = "node-a",
+	.container_id = "aaaa1111bbbb2222",
+	.container = "web",
+	.image = "shop/web:1",
+	.pod = "web-1",
+	.namespace = "shop",
+	.group = "nv.web.shop",
 };
 static const struct graph_endpoint WEB2 = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.1.0.4",
-    .node = "node-b",
-    .container_id = "cccc3333dddd4444",
-    .container = "web",
-    .pod = "web-2",
-    .namespace = "shop",
-    .group = "nv.web.shop",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.1.0.4",
+	.node = "node-b",
+	.container_id = "cccc3333dddd4444",
+	.container = "web",
+	.pod = "web-2",
+	.namespace = "shop",
+	.group = "nv.web.shop",
 };
 static const struct graph_endpoint SIDECAR = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.1.0.2",
-    .node = "node-a",
-    .container_id = "eeee5555ffff6666",
-    .container = "proxy",
-    .pod = "web-1",
-    .namespace = "shop",
-    .group = "nv.web.shop",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.1.0.2",
+	.node = "node-a",
+	.container_id = "eeee5555ffff6666",
+	.container = "proxy",
+	.pod = "web-1",
+	.namespace = "shop",
+	.group = "nv.web.shop",
 };
 static const struct graph_endpoint DB = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.1.0.3",
-    .node = "node-b",
-    .container_id = "1234567890abcdef",
-    .container = "db",
-    .pod = "db-0",
-    .namespace = "shop",
-    .group = "nv.db.shop",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.1.0.3",
+	.node = "node-b",
+	.container_id = "1234567890abcdef",
+	.container = "db",
+	.pod = "db-0",
+	.namespace = "shop",
+	.group = "nv.db.shop",
 };
 static const struct graph_endpoint API = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.2.0.5",
-    .node = "node-a",
-    .container_id = "9999888877776666",
-    .container = "api",
-    .pod = "api-1",
-    .namespace = "billing",
-    .group = "nv.api.billing",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.2.0.5",
+	.node = "node-a",
+	.container_id = "9999888877776666",
+	.container = "api",
+	.pod = "api-1",
+	.namespace = "billing",
+	.group = "nv.api.billing",
 };
 static const struct graph_endpoint EXT = {.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.1"};
 static const struct graph_endpoint NODE_A = {
-    .kind = GRAPH_KIND_NODE,
-    .ip = "172.16.0.1",
-    .node = "node-a",
+	.kind = GRAPH_KIND_NODE,
+	.ip = "172.16.0.1",
+	.node = "node-a",
 };
 
 /* A record; packets are bytes / 100 each way. */
@@ -88,19 +88,19 @@ static struct graph_record rec(struct graph_endpoint c, struct graph_endpoint s,
 			       enum graph_verdict verdict)
 {
 	return (struct graph_record){
-	    .client = c,
-	    .server = s,
-	    .proto = proto,
-	    .server_port = port,
-	    .reported_by_client = by_client,
-	    .bytes_to_server = bts,
-	    .bytes_to_client = btc,
-	    .packets_to_server = bts / 100,
-	    .packets_to_client = btc / 100,
-	    .sessions = sessions,
-	    .first_seen_ns = first,
-	    .last_seen_ns = last,
-	    .verdict = verdict,
+		.client = c,
+		.server = s,
+		.proto = proto,
+		.server_port = port,
+		.reported_by_client = by_client,
+		.bytes_to_server = bts,
+		.bytes_to_client = btc,
+		.packets_to_server = bts / 100,
+		.packets_to_client = btc / 100,
+		.sessions = sessions,
+		.first_seen_ns = first,
+		.last_seen_ns = last,
+		.verdict = verdict,
 	};
 }
 
@@ -630,7 +630,7 @@ static void test_collapse_namespace(void **state)
 static void test_collapse_missing_names(void **state)
 {
 	struct graph_endpoint bare = {
-	    .kind = GRAPH_KIND_CONTAINER, .ip = "10.9.0.1", .container_id = "0123456789abcdef0123"};
+		.kind = GRAPH_KIND_CONTAINER, .ip = "10.9.0.1", .container_id = "0123456789abcdef0123"};
 	struct graph *g = new_graph(GRAPH_COLLAPSE_GROUP);
 	json_object *root, *e;
 	(void)state;
@@ -652,7 +652,7 @@ static void test_cidr_collapse(void **state)
 {
 	const char *cidrs[] = {"10.0.0.0/8", "10.1.2.3/16", "2001:DB8::/32", "0.0.0.0/0"};
 	struct graph_options o = {
-	    .external_cidrs = cidrs, .n_external_cidrs = 3, .generated_at_ns = T0};
+		.external_cidrs = cidrs, .n_external_cidrs = 3, .generated_at_ns = T0};
 	struct graph_endpoint x[] = {
 	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.1"},
 	    {.kind = GRAPH_KIND_EXTERNAL, .ip = "10.200.0.2"},
@@ -776,7 +776,7 @@ static void test_bad_record(void **state)
 	struct graph_endpoint no_ip = {.kind = GRAPH_KIND_EXTERNAL};
 	struct graph_endpoint bad_ip = {.kind = GRAPH_KIND_EXTERNAL, .ip = "192.0.2.300"};
 	struct graph_endpoint nameless = {
-	    .kind = GRAPH_KIND_CONTAINER, .ip = "10.0.0.1", .namespace = "shop"};
+		.kind = GRAPH_KIND_CONTAINER, .ip = "10.0.0.1", .namespace = "shop"};
 	struct graph_endpoint node = {.kind = GRAPH_KIND_NODE};
 	struct graph_endpoint bad_kind = {.kind = (enum graph_kind)7, .ip = "192.0.2.1"};
 	struct graph_record r;
@@ -912,13 +912,13 @@ static void test_json_exact(void **state)
  * bytes: the JSON parses back to the same strings (invalid bytes as
  * \u00XX, see jsonw.h). */
 static const struct graph_endpoint ODD = {
-    .kind = GRAPH_KIND_CONTAINER,
-    .ip = "10.3.0.1",
-    .node = "n<1>&'x'",
-    .container = "c\"q\\b",
-    .pod = "p\tx\n<b>&amp;",
-    .namespace = "we\"ird\\ns",
-    .group = "nv.\xc3\xa9t\xe9.x",
+	.kind = GRAPH_KIND_CONTAINER,
+	.ip = "10.3.0.1",
+	.node = "n<1>&'x'",
+	.container = "c\"q\\b",
+	.pod = "p\tx\n<b>&amp;",
+	.namespace = "we\"ird\\ns",
+	.group = "nv.\xc3\xa9t\xe9.x",
 };
 
 static void test_json_escaping(void **state)
@@ -1036,6 +1036,69 @@ static void test_dot_graphviz(void **state)
 	free(cmd);
 	unlink(path);
 	free(path);
+	free(dot);
+	graph__free(g);
+}
+
+static void dot_read(const char *dot)
+{
+	char *path = tmp_write(dot, ".dot"), *cmd, *out;
+
+	assert_true(asprintf(&cmd, "dot -Tsvg '%s' -o /dev/null", path) > 0);
+	assert_int_equal(run(cmd, &out), 0);
+	assert_string_equal(out, ""); /* no warning either */
+	free(out);
+	free(cmd);
+	unlink(path);
+	free(path);
+}
+
+/* One box per namespace holding its vertices, nodes and addresses outside;
+ * a namespace vertex (collapse namespace) is a folder, in no box. */
+static void test_dot_clusters(void **state)
+{
+	struct graph *g = new_graph(GRAPH_COLLAPSE_POD);
+	char *dot;
+	(void)state;
+
+	add_cluster(g);
+	dot = export(g, GRAPH_FORMAT_DOT);
+	assert_contains(dot, "\t\"external:192.0.2.1\" [label=\"192.0.2.1\", shape=ellipse, "
+			     "tooltip=\"external:192.0.2.1\"];\n"
+			     "\t\"node:node-a\" [label=\"node-a\", shape=box3d, "
+			     "tooltip=\"node:node-a\"];\n"
+			     "\tsubgraph \"cluster_billing\" {\n"
+			     "\t\tlabel=\"namespace billing\";\n"
+			     "\t\tstyle=rounded;\n"
+			     "\t\t\"pod:billing/api-1\" [label=\"api-1\", shape=component, "
+			     "tooltip=\"pod:billing/api-1\"];\n"
+			     "\t}\n"
+			     "\tsubgraph \"cluster_shop\" {\n"
+			     "\t\tlabel=\"namespace shop\";\n"
+			     "\t\tstyle=rounded;\n"
+			     "\t\t\"pod:shop/db-0\" [label=\"db-0\", shape=component, "
+			     "tooltip=\"pod:shop/db-0\"];\n"
+			     "\t\t\"pod:shop/web-1\" [label=\"web-1\", shape=component, "
+			     "tooltip=\"pod:shop/web-1\"];\n"
+			     "\t\t\"pod:shop/web-2\" [label=\"web-2\", shape=component, "
+			     "tooltip=\"pod:shop/web-2\"];\n"
+			     "\t}\n");
+	assert_contains(dot, "\t\"pod:shop/web-2\" -> \"pod:shop/db-0\" [label=\"violation\\n"
+			     "tcp/5433\\n10 B, 1 session\", color=red, fontcolor=red];\n");
+	dot_read(dot);
+	free(dot);
+	graph__free(g);
+
+	g = new_graph(GRAPH_COLLAPSE_NAMESPACE);
+	add_cluster(g);
+	dot = export(g, GRAPH_FORMAT_DOT);
+	assert_null(strstr(dot, "subgraph"));
+	assert_contains(dot, "\t\"namespace:shop\" [label=\"shop\", shape=folder, "
+			     "tooltip=\"namespace:shop\"];\n");
+	assert_contains(dot, "\t\"namespace:shop\" -> \"namespace:shop\" [label=\"violation\\n"
+			     "tcp/5432, tcp/5433\\n1.2 KiB, 4 sessions\", color=red, "
+			     "fontcolor=red];\n");
+	dot_read(dot);
 	free(dot);
 	graph__free(g);
 }
@@ -1176,32 +1239,33 @@ static void test_graphml_escaping(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_merge_sums_records),
-	    cmocka_unit_test(test_dedup_both_ends),
-	    cmocka_unit_test(test_dedup_one_end),
-	    cmocka_unit_test(test_worst_verdict),
-	    cmocka_unit_test(test_relabel_external_to_container),
-	    cmocka_unit_test(test_relabel_reused_ip_latest_wins),
-	    cmocka_unit_test(test_relabel_pod_listener),
-	    cmocka_unit_test(test_filter_namespace),
-	    cmocka_unit_test(test_filter_since),
-	    cmocka_unit_test(test_collapse_none),
-	    cmocka_unit_test(test_collapse_pod),
-	    cmocka_unit_test(test_collapse_group),
-	    cmocka_unit_test(test_collapse_namespace),
-	    cmocka_unit_test(test_collapse_missing_names),
-	    cmocka_unit_test(test_cidr_collapse),
-	    cmocka_unit_test(test_parse),
-	    cmocka_unit_test(test_bad_cidr),
-	    cmocka_unit_test(test_bad_record),
-	    cmocka_unit_test(test_write_error),
-	    cmocka_unit_test(test_add_after_write),
-	    cmocka_unit_test(test_json_exact),
-	    cmocka_unit_test(test_json_escaping),
-	    cmocka_unit_test(test_dot_graphviz),
+		cmocka_unit_test(test_merge_sums_records),
+		cmocka_unit_test(test_dedup_both_ends),
+		cmocka_unit_test(test_dedup_one_end),
+		cmocka_unit_test(test_worst_verdict),
+		cmocka_unit_test(test_relabel_external_to_container),
+		cmocka_unit_test(test_relabel_reused_ip_latest_wins),
+		cmocka_unit_test(test_relabel_pod_listener),
+		cmocka_unit_test(test_filter_namespace),
+		cmocka_unit_test(test_filter_since),
+		cmocka_unit_test(test_collapse_none),
+		cmocka_unit_test(test_collapse_pod),
+		cmocka_unit_test(test_collapse_group),
+		cmocka_unit_test(test_collapse_namespace),
+		cmocka_unit_test(test_collapse_missing_names),
+		cmocka_unit_test(test_cidr_collapse),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_bad_cidr),
+		cmocka_unit_test(test_bad_record),
+		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_add_after_write),
+		cmocka_unit_test(test_json_exact),
+		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_dot_graphviz),
+		cmocka_unit_test(test_dot_clusters),
 	    cmocka_unit_test(test_dot_escaping),
-	    cmocka_unit_test(test_graphml_schema),
-	    cmocka_unit_test(test_graphml_escaping),
+		cmocka_unit_test(test_graphml_schema),
+		cmocka_unit_test(test_graphml_escaping),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
