@@ -94,14 +94,14 @@ static void build_cluster(void)
 static struct graph_endpoint container_end(const struct container *k)
 {
 	return (struct graph_endpoint){
-	    .kind = GRAPH_KIND_CONTAINER,
-	    .ip = k->ip,
-	    .node = k->node,
-	    .container_id = k->id,
-	    .container = k->name,
-	    .pod = k->pod,
-	    .namespace = k->ns,
-	    .group = k->group,
+		.kind = GRAPH_KIND_CONTAINER,
+		.ip = k->ip,
+		.node = k->node,
+		.container_id = k->id,
+		.container = k->name,
+		.pod = k->pod,
+		.namespace = k->ns,
+		.group = k->group,
 	};
 }
 
