@@ -1321,6 +1321,14 @@ static const char *time_text(char *buf, int64_t ns)
 	return buf;
 }
 
+/* time_text for printf: "-" when not known */
+static const char *time_str(char *buf, int64_t ns)
+{
+	const char *s = time_text(buf, ns);
+
+	return s ? s : "-";
+}
+
 static int64_t generated_at(const struct graph *g)
 {
 	struct timespec ts;
@@ -1561,13 +1569,13 @@ static int write_dot(struct graph *g, FILE *out)
 	fprintf(out,
 		"\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
 		"conversations, %s, collapse %s",
-		time_text(buf, generated_at(g)), collapse_names[g->collapse]);
+		time_str(buf, generated_at(g)), collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs(", namespace ", out);
 		dot_put(out, g->ns_filter);
 	}
 	if (g->since_ns)
-		fprintf(out, ", since %s", time_text(buf, g->since_ns));
+		fprintf(out, ", since %s", time_str(buf, g->since_ns));
 	fputs("\"];\n", out);
 	fputs("\tnode [fontname=\"Helvetica\", fontsize=10];\n"
 	      "\tedge [fontname=\"Helvetica\", fontsize=9];\n",
@@ -1736,7 +1744,7 @@ static int write_graphml(struct graph *g, FILE *out)
 
 	fputs(graphml_head, out);
 	fputs("  <graph id=\"wacht\" edgedefault=\"directed\">\n", out);
-	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_text(buf, generated_at(g)));
+	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_str(buf, generated_at(g)));
 	fprintf(out, "    <data key=\"collapse\">%s</data>\n", collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs("    <data key=\"filter_namespace\">", out);
@@ -1744,7 +1752,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		fputs("</data>\n", out);
 	}
 	if (g->since_ns)
-		fprintf(out, "    <data key=\"since\">%s</data>\n", time_text(buf, g->since_ns));
+		fprintf(out, "    <data key=\"since\">%s</data>\n", time_str(buf, g->since_ns));
 	for (i = 0; i < g->n_ov; i++) {
 		const struct vertex *v = &g->ov[g->ov_order[i]];
 

@@ -91,7 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 8)
 		o.namespace = ns;
 	if (data[0] & 16)
-		o.since_ns = 50;
+		o.since_ns = data[0] & 64 ? -50 : 50;
+	if (data[0] & 32)
+		o.generated_at_ns = -1; /* before 1970: not a time */
 	g = graph__new(&o, NULL);
 	if (!g) {
 		if (graph_cidr_check(cidr[0]) == 0)
