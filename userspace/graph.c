@@ -338,7 +338,8 @@ static int scratch_join(struct graph *g, const char *const *parts, int n)
 	for (i = 0; i < n; i++) {
 		size_t l = parts[i] ? strlen(parts[i]) : 0;
 
-		memcpy(g->scratch + off, parts[i], l);
+		if (l)
+			memcpy(g->scratch + off, parts[i], l);
 		off += l;
 	}
 	g->scratch[off] = '\0';
@@ -1474,15 +1475,20 @@ static size_t utf8_len(const char *s)
 
 /* s inside a DOT quoted string. Graphviz reads labels as escString, so a
  * backslash is doubled; control characters and bytes that are not UTF-8
- * become the text \xNN (Graphviz rejects invalid UTF-8). */
-static void dot_put(FILE *out, const char *s)
+ * become the text \xNN (Graphviz rejects invalid UTF-8). In a label (or
+ * tooltip) Graphviz also decodes HTML entities: '&' is written &amp;. In
+ * an id, Graphviz keeps a doubled backslash as two (only \" is an escape
+ * there): the id differs from the endpoint's, but stays unique. */
+static void dot_put(FILE *out, const char *s, bool label)
 {
 	size_t n;
 
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\') {
+		if (c == '&' && label) {
+			fputs("&amp;", out);
+		} else if (c == '"' || c == '\\') {
 			fputc('\\', out);
 			fputc(c, out);
 		} else if (c < 0x20 || c == 0x7f) {
@@ -1510,11 +1516,11 @@ static const char *const dot_shapes[] = {
 static void dot_vertex(FILE *out, const struct vertex *v, const char *indent)
 {
 	fprintf(out, "%s\"", indent);
-	dot_put(out, v->id);
+	dot_put(out, v->id, false);
 	fputs("\" [label=\"", out);
-	dot_put(out, v->display);
+	dot_put(out, v->display, true);
 	fprintf(out, "\", shape=%s, tooltip=\"", dot_shapes[v->kind]);
-	dot_put(out, v->id);
+	dot_put(out, v->id, true);
 	fputs("\"];\n", out);
 }
 
@@ -1572,7 +1578,7 @@ static int write_dot(struct graph *g, FILE *out)
 		time_str(buf, generated_at(g)), collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs(", namespace ", out);
-		dot_put(out, g->ns_filter);
+		dot_put(out, g->ns_filter, true);
 	}
 	if (g->since_ns)
 		fprintf(out, ", since %s", time_str(buf, g->since_ns));
@@ -1594,9 +1600,9 @@ static int write_dot(struct graph *g, FILE *out)
 		}
 		if (i == 0 || dot_cluster(&g->ov[order[i - 1]]) != ns) {
 			fputs("\tsubgraph \"cluster_", out);
-			dot_put(out, ns);
+			dot_put(out, ns, false);
 			fputs("\" {\n\t\tlabel=\"namespace ", out);
-			dot_put(out, ns);
+			dot_put(out, ns, true);
 			fputs("\";\n\t\tstyle=rounded;\n", out);
 		}
 		dot_vertex(out, v, "\t\t");
@@ -1608,9 +1614,9 @@ static int write_dot(struct graph *g, FILE *out)
 		const struct conv *cv = &g->cv[g->cv_order[i]];
 
 		fputs("\t\"", out);
-		dot_put(out, g->ov[cv->from].id);
+		dot_put(out, g->ov[cv->from].id, false);
 		fputs("\" -> \"", out);
-		dot_put(out, g->ov[cv->to].id);
+		dot_put(out, g->ov[cv->to].id, false);
 		fputs("\" [label=\"", out);
 		if (cv->verdict == GRAPH_VERDICT_DENIED)
 			fputs("denied\\n", out);
