@@ -15,6 +15,9 @@ nats-server postgresql yamllint nodejs"
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package
 # brings its own and conflicts with Debian's npm.
+PKGS="$PKGS graphviz libxml2-utils"
+# graphviz (dot), libxml2-utils (xmllint): tests/integration/test_graph.py
+# renders the graph's DOT and checks its GraphML.
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""
