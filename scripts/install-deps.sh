@@ -12,14 +12,12 @@ nats-server postgresql yamllint nodejs graphviz libxml2-utils"
 # instances of both (tests/integration/test_scaleout.py); Debian enables
 # their system services on install, which the tests neither need nor use.
 # graphviz, libxml2-utils: tests/unit/test_graph.c reads the DOT export
-# back with dot and validates the GraphML export with xmllint.
+# back with dot and validates the GraphML export with xmllint;
+# tests/integration/test_graph.py does the same with the API's answers.
 # yamllint, nodejs, npm: tests/deploy/run.sh lints the manifests and
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package
 # brings its own and conflicts with Debian's npm.
-PKGS="$PKGS graphviz libxml2-utils"
-# graphviz (dot), libxml2-utils (xmllint): tests/integration/test_graph.py
-# renders the graph's DOT and checks its GraphML.
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""
