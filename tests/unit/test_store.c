@@ -1143,6 +1143,76 @@ static void test_conversations_unbound_address(void **state)
 	assert_string_equal(cv.v[0].server, "1|10.0.0.2|node-a|c2|shop");
 }
 
+/* Replicas storing flow batches at once, each on its own connection: the
+ * same batch delivered to two of them is stored by one (the other skips
+ * it), and batches of two sensors upserting the same rows in opposite
+ * orders (a deadlock PostgreSQL breaks, the loser retried) all add up. */
+struct fwriter {
+	const char *path, *sensor;
+	bool reverse;
+	int stored, err;
+};
+
+static void *fwriter_run(void *arg)
+{
+	struct fwriter *w = arg;
+	char *err = NULL;
+	struct store *s = store__open(w->path, NULL, &err);
+
+	if (!s) {
+		w->err = -EIO;
+		free(err);
+		return NULL;
+	}
+	for (uint64_t seq = 1; seq <= 20 && !w->err; seq++) {
+		struct tfb b;
+		int rc;
+
+		tfb_init(&b, seq);
+		for (int i = 0; i < 4; i++)
+			tfb_rec(&b, "c2", "shop", true, 100, M0, M0 + (int64_t)seq * SEC,
+				WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED)->server_port =
+				(uint32_t)(w->reverse ? 4 - i : 1 + i);
+		rc = store__add_flows(s, w->sensor, 1, "node-a", &b.b, M0 + (int64_t)seq * SEC);
+		if (rc < 0)
+			w->err = rc;
+		else
+			w->stored += rc;
+	}
+	store__close(s);
+	return NULL;
+}
+
+static void test_conversations_concurrent(void **state)
+{
+	struct fx *fx = *state;
+	struct fwriter w[4] = {
+		{ .path = fx->path, .sensor = "node-a-1" },
+		{ .path = fx->path, .sensor = "node-a-1", .reverse = true },
+		{ .path = fx->path, .sensor = "node-a-2" },
+		{ .path = fx->path, .sensor = "node-a-2", .reverse = true },
+	};
+	pthread_t th[4];
+	struct conv cv;
+
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, fwriter_run, &w[i]), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(w[i].err, 0);
+	/* every batch of each sensor stored exactly once */
+	assert_int_equal(w[0].stored + w[1].stored, 80);
+	assert_int_equal(w[2].stored + w[3].stored, 80);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.n, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(cv.v[i].bts, 2 * 20 * 100);
+		assert_int_equal(cv.v[i].sessions, 40);
+		assert_int_equal(cv.v[i].last, M0 + 20 * SEC);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1165,6 +1235,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conversations_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conversations_in_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conversations_unbound_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations_concurrent, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
