@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -216,6 +217,18 @@ def test_graph_three_containers_and_an_external_address():
                 (1, 0, "deny"), denied
             assert cw["policy_action"] == "deny" and cw["sessions"] == 2, cw
             assert cw["bytes"] == allowed["bytes"], cw
+            # ... and both ends did report it: the store holds each side's
+            # count of the same 100000 bytes
+            con = sqlite3.connect("file:%s?mode=ro" % agg.store, uri=True, timeout=10)
+            try:
+                sides = con.execute(
+                    "SELECT by_client, sum(bytes_to_server), sum(sessions) FROM conversations"
+                    " WHERE c_namespace = ? AND server_port = 5000 GROUP BY by_client"
+                    " ORDER BY by_client", (ns,)).fetchall()
+            finally:
+                con.close()
+            assert [(b, s_) for b, _, s_ in sides] == [(0, 1), (1, 1)], sides
+            assert all(within(n, N_WEB) for _, n, _ in sides), sides
             # dns: exactly what the receiver got
             assert cd["ports"] == ["udp/6969"], cd
             assert (cd["bytes_to_server"], cd["sessions"], cd["policy_action"]) == \
