@@ -11,7 +11,8 @@
 #include "store.h"
 #include "store_conv.h"
 
-static int refuse(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char *why, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int refuse(char *why, size_t size, const char *fmt, ...)
 {
 	va_list ap;
@@ -43,8 +44,10 @@ int store_flows_check(const Wacht__V1__FlowBatch *b, const char *node, char *why
 	if (!b->batch_seq)
 		return refuse(why, size, "flow batch without a batch_seq");
 	if (!node || strcmp(b->node ? b->node : "", node))
-		return refuse(why, size, "flow batch %" PRIu64 " for node '%.64s', not the sensor's"
-			      " ('%.64s')", b->batch_seq, b->node ? b->node : "", node ? node : "");
+		return refuse(why, size,
+			      "flow batch %" PRIu64 " for node '%.64s', not the sensor's"
+			      " ('%.64s')",
+			      b->batch_seq, b->node ? b->node : "", node ? node : "");
 	for (size_t i = 0; i < b->n_records; i++) {
 		const Wacht__V1__FlowRecord *r = b->records[i];
 		const char *bad;
@@ -59,11 +62,15 @@ int store_flows_check(const Wacht__V1__FlowBatch *b, const char *node, char *why
 			return refuse(why, size, "flow batch %" PRIu64 ", record %zu: server: %s",
 				      b->batch_seq, i, bad);
 		if (r->client->ip.len != r->server->ip.len)
-			return refuse(why, size, "flow batch %" PRIu64 ", record %zu: an IPv4 and an"
-				      " IPv6 end", b->batch_seq, i);
+			return refuse(why, size,
+				      "flow batch %" PRIu64 ", record %zu: an IPv4 and an"
+				      " IPv6 end",
+				      b->batch_seq, i);
 		if (r->proto != 6 && r->proto != 17)
-			return refuse(why, size, "flow batch %" PRIu64 ", record %zu: protocol %u is"
-				      " not tcp (6) or udp (17)", b->batch_seq, i, r->proto);
+			return refuse(why, size,
+				      "flow batch %" PRIu64 ", record %zu: protocol %u is"
+				      " not tcp (6) or udp (17)",
+				      b->batch_seq, i, r->proto);
 		if (r->server_port > 65535)
 			return refuse(why, size, "flow batch %" PRIu64 ", record %zu: port %u",
 				      b->batch_seq, i, r->server_port);
@@ -110,9 +117,12 @@ static void end_from(struct conv_end *e, const Wacht__V1__FlowEndpoint *p, const
 	}
 	/* "" is the reporting sensor's node (proto FlowEndpoint.node); a node
 	 * end is the reporting node itself */
-	e->node = p->kind == WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_NODE ? reporter
-		  : container && p->node && p->node[0] ? p->node
-		  : container ? reporter : "";
+	if (p->kind == WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_NODE)
+		e->node = reporter;
+	else if (container)
+		e->node = p->node && p->node[0] ? p->node : reporter;
+	else
+		e->node = "";
 	e->cid = container && c ? str(c->id) : "";
 	e->name = container && c ? str(c->name) : "";
 	e->image = container && c ? str(c->image) : "";
@@ -126,7 +136,8 @@ void conv_row_from(struct conv_row *row, const Wacht__V1__FlowRecord *r, const c
 {
 	int64_t last = r->last_seen_unix_ns > 0 ? r->last_seen_unix_ns : batch_time;
 	int64_t first = r->first_seen_unix_ns > 0 && r->first_seen_unix_ns <= last
-				? r->first_seen_unix_ns : last;
+			    ? r->first_seen_unix_ns
+			    : last;
 
 	row->bucket = last / STORE_FLOW_BUCKET_NS;
 	row->reporter = reporter;
@@ -149,8 +160,8 @@ void conv_end_to_graph(struct graph_endpoint *e, int kind, const void *ip, size_
 		       char *ipbuf, const char *const s[7])
 {
 	memset(e, 0, sizeof(*e));
-	e->kind = kind >= GRAPH_KIND_CONTAINER && kind <= GRAPH_KIND_EXTERNAL ? kind
-									      : GRAPH_KIND_UNKNOWN;
+	e->kind =
+	    kind >= GRAPH_KIND_CONTAINER && kind <= GRAPH_KIND_EXTERNAL ? kind : GRAPH_KIND_UNKNOWN;
 	ipbuf[0] = 0;
 	if (ip && (ip_len == 4 || ip_len == 16))
 		inet_ntop(ip_len == 4 ? AF_INET : AF_INET6, ip, ipbuf, INET6_ADDRSTRLEN);

@@ -18,61 +18,61 @@
  * column is NOT NULL ("" and x'' for none) so that the unique key compares
  * them all. INT and BLOB are the backend's integer and bytes types.
  */
-#define CONVERSATIONS_SQL(INT, BLOB)                                                           \
-	"CREATE TABLE conversations (bucket " INT " NOT NULL, reporter TEXT NOT NULL,"          \
-	" by_client " INT " NOT NULL, proto " INT " NOT NULL, server_port " INT " NOT NULL,"    \
-	" c_kind " INT " NOT NULL, c_ip " BLOB " NOT NULL, c_node TEXT NOT NULL,"               \
-	" c_cid TEXT NOT NULL, c_name TEXT NOT NULL, c_image TEXT NOT NULL,"                    \
-	" c_pod TEXT NOT NULL, c_namespace TEXT NOT NULL, c_grp TEXT NOT NULL,"                 \
-	" s_kind " INT " NOT NULL, s_ip " BLOB " NOT NULL, s_node TEXT NOT NULL,"               \
-	" s_cid TEXT NOT NULL, s_name TEXT NOT NULL, s_image TEXT NOT NULL,"                    \
-	" s_pod TEXT NOT NULL, s_namespace TEXT NOT NULL, s_grp TEXT NOT NULL,"                 \
-	" bytes_to_server " INT " NOT NULL, bytes_to_client " INT " NOT NULL,"                  \
-	" packets_to_server " INT " NOT NULL, packets_to_client " INT " NOT NULL,"              \
-	" sessions " INT " NOT NULL, first_seen " INT " NOT NULL, last_seen " INT " NOT NULL,"  \
-	" verdict " INT " NOT NULL,"                                                            \
-	" UNIQUE (" CONV_KEY "));"                                                              \
-	"CREATE INDEX conversations_time ON conversations(last_seen);"                          \
-	"CREATE INDEX conversations_c_ns ON conversations(c_namespace, last_seen);"             \
+#define CONVERSATIONS_SQL(INT, BLOB)                                                               \
+	"CREATE TABLE conversations (bucket " INT " NOT NULL, reporter TEXT NOT NULL,"             \
+	" by_client " INT " NOT NULL, proto " INT " NOT NULL, server_port " INT " NOT NULL,"       \
+	" c_kind " INT " NOT NULL, c_ip " BLOB " NOT NULL, c_node TEXT NOT NULL,"                  \
+	" c_cid TEXT NOT NULL, c_name TEXT NOT NULL, c_image TEXT NOT NULL,"                       \
+	" c_pod TEXT NOT NULL, c_namespace TEXT NOT NULL, c_grp TEXT NOT NULL,"                    \
+	" s_kind " INT " NOT NULL, s_ip " BLOB " NOT NULL, s_node TEXT NOT NULL,"                  \
+	" s_cid TEXT NOT NULL, s_name TEXT NOT NULL, s_image TEXT NOT NULL,"                       \
+	" s_pod TEXT NOT NULL, s_namespace TEXT NOT NULL, s_grp TEXT NOT NULL,"                    \
+	" bytes_to_server " INT " NOT NULL, bytes_to_client " INT " NOT NULL,"                     \
+	" packets_to_server " INT " NOT NULL, packets_to_client " INT " NOT NULL,"                 \
+	" sessions " INT " NOT NULL, first_seen " INT " NOT NULL, last_seen " INT " NOT NULL,"     \
+	" verdict " INT " NOT NULL,"                                                               \
+	" UNIQUE (" CONV_KEY "));"                                                                 \
+	"CREATE INDEX conversations_time ON conversations(last_seen);"                             \
+	"CREATE INDEX conversations_c_ns ON conversations(c_namespace, last_seen);"                \
 	"CREATE INDEX conversations_s_ns ON conversations(s_namespace, last_seen);"
 
-#define CONV_KEY                                                                               \
-	"bucket, reporter, by_client, proto, server_port, c_kind, c_ip, c_node, c_cid, s_kind," \
+#define CONV_KEY                                                                                   \
+	"bucket, reporter, by_client, proto, server_port, c_kind, c_ip, c_node, c_cid, s_kind,"    \
 	" s_ip, s_node, s_cid"
 
 /* The 31 columns written, in the order of struct conv_row's parameters. */
-#define CONV_COLS                                                                              \
-	"bucket, reporter, by_client, proto, server_port,"                                      \
-	" c_kind, c_ip, c_node, c_cid, c_name, c_image, c_pod, c_namespace, c_grp,"             \
-	" s_kind, s_ip, s_node, s_cid, s_name, s_image, s_pod, s_namespace, s_grp,"             \
-	" bytes_to_server, bytes_to_client, packets_to_server, packets_to_client, sessions,"    \
+#define CONV_COLS                                                                                  \
+	"bucket, reporter, by_client, proto, server_port,"                                         \
+	" c_kind, c_ip, c_node, c_cid, c_name, c_image, c_pod, c_namespace, c_grp,"                \
+	" s_kind, s_ip, s_node, s_cid, s_name, s_image, s_pod, s_namespace, s_grp,"                \
+	" bytes_to_server, bytes_to_client, packets_to_server, packets_to_client, sessions,"       \
 	" first_seen, last_seen, verdict"
 #define CONV_NCOLS 31
 
 /* The upsert's update: names from the newest record, counters summed,
  * times widened, the worst verdict. MIN/MAX: the backend's two-argument
  * min and max (SQLite min/max, PostgreSQL least/greatest). */
-#define CONV_UPDATE(MIN, MAX)                                                                  \
-	" ON CONFLICT (" CONV_KEY ") DO UPDATE SET c_name = excluded.c_name,"                   \
-	" c_image = excluded.c_image, c_pod = excluded.c_pod,"                                  \
-	" c_namespace = excluded.c_namespace, c_grp = excluded.c_grp,"                          \
-	" s_name = excluded.s_name, s_image = excluded.s_image, s_pod = excluded.s_pod,"        \
-	" s_namespace = excluded.s_namespace, s_grp = excluded.s_grp,"                          \
-	" bytes_to_server = conversations.bytes_to_server + excluded.bytes_to_server,"          \
-	" bytes_to_client = conversations.bytes_to_client + excluded.bytes_to_client,"          \
-	" packets_to_server = conversations.packets_to_server + excluded.packets_to_server,"    \
-	" packets_to_client = conversations.packets_to_client + excluded.packets_to_client,"    \
-	" sessions = conversations.sessions + excluded.sessions,"                               \
-	" first_seen = " MIN "(conversations.first_seen, excluded.first_seen),"                 \
-	" last_seen = " MAX "(conversations.last_seen, excluded.last_seen),"                    \
+#define CONV_UPDATE(MIN, MAX)                                                                      \
+	" ON CONFLICT (" CONV_KEY ") DO UPDATE SET c_name = excluded.c_name,"                      \
+	" c_image = excluded.c_image, c_pod = excluded.c_pod,"                                     \
+	" c_namespace = excluded.c_namespace, c_grp = excluded.c_grp,"                             \
+	" s_name = excluded.s_name, s_image = excluded.s_image, s_pod = excluded.s_pod,"           \
+	" s_namespace = excluded.s_namespace, s_grp = excluded.s_grp,"                             \
+	" bytes_to_server = conversations.bytes_to_server + excluded.bytes_to_server,"             \
+	" bytes_to_client = conversations.bytes_to_client + excluded.bytes_to_client,"             \
+	" packets_to_server = conversations.packets_to_server + excluded.packets_to_server,"       \
+	" packets_to_client = conversations.packets_to_client + excluded.packets_to_client,"       \
+	" sessions = conversations.sessions + excluded.sessions,"                                  \
+	" first_seen = " MIN "(conversations.first_seen, excluded.first_seen),"                    \
+	" last_seen = " MAX "(conversations.last_seen, excluded.last_seen),"                       \
 	" verdict = " MAX "(conversations.verdict, excluded.verdict)"
 
 /* What a query reads, in this order (the same columns minus bucket). */
-#define CONV_SELECT                                                                            \
-	"SELECT by_client, proto, server_port,"                                                 \
-	" c_kind, c_ip, c_node, c_cid, c_name, c_image, c_pod, c_namespace, c_grp,"             \
-	" s_kind, s_ip, s_node, s_cid, s_name, s_image, s_pod, s_namespace, s_grp,"             \
-	" bytes_to_server, bytes_to_client, packets_to_server, packets_to_client, sessions,"    \
+#define CONV_SELECT                                                                                \
+	"SELECT by_client, proto, server_port,"                                                    \
+	" c_kind, c_ip, c_node, c_cid, c_name, c_image, c_pod, c_namespace, c_grp,"                \
+	" s_kind, s_ip, s_node, s_cid, s_name, s_image, s_pod, s_namespace, s_grp,"                \
+	" bytes_to_server, bytes_to_client, packets_to_server, packets_to_client, sessions,"       \
 	" first_seen, last_seen, verdict FROM conversations"
 
 struct conv_end {
