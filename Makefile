@@ -219,9 +219,9 @@ $(BUILD)/graph_bench: bench/graph_bench.c userspace/graph.c userspace/jsonw.c us
 bench-graph: $(BUILD)/graph_bench
 	{ echo "# bench-graph, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs" \
 		"($$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $$(date -u +%F)"; echo; \
-	  echo "Command: \`make bench-graph\` ($(BUILD)/graph_bench --check-dot). Load average before:" \
+	  echo "Command: \`make bench-graph\` ($(BUILD)/graph_bench --check). Load average before:" \
 		"$$(cut -d' ' -f1-3 /proc/loadavg) (a machine shared with other work)."; echo; \
-	  $(BUILD)/graph_bench --check-dot; } | tee bench/RESULTS-graph.md
+	  $(BUILD)/graph_bench --check; } | tee bench/RESULTS-graph.md
 
 install-deps:
 	scripts/install-deps.sh

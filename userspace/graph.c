@@ -338,7 +338,8 @@ static int scratch_join(struct graph *g, const char *const *parts, int n)
 	for (i = 0; i < n; i++) {
 		size_t l = parts[i] ? strlen(parts[i]) : 0;
 
-		memcpy(g->scratch + off, parts[i], l);
+		if (l)
+			memcpy(g->scratch + off, parts[i], l);
 		off += l;
 	}
 	g->scratch[off] = '\0';
@@ -1321,6 +1322,14 @@ static const char *time_text(char *buf, int64_t ns)
 	return buf;
 }
 
+/* time_text for printf: "-" when not known */
+static const char *time_str(char *buf, int64_t ns)
+{
+	const char *s = time_text(buf, ns);
+
+	return s ? s : "-";
+}
+
 static int64_t generated_at(const struct graph *g)
 {
 	struct timespec ts;
@@ -1466,15 +1475,20 @@ static size_t utf8_len(const char *s)
 
 /* s inside a DOT quoted string. Graphviz reads labels as escString, so a
  * backslash is doubled; control characters and bytes that are not UTF-8
- * become the text \xNN (Graphviz rejects invalid UTF-8). */
-static void dot_put(FILE *out, const char *s)
+ * become the text \xNN (Graphviz rejects invalid UTF-8). In a label (or
+ * tooltip) Graphviz also decodes HTML entities: '&' is written &amp;. In
+ * an id, Graphviz keeps a doubled backslash as two (only \" is an escape
+ * there): the id differs from the endpoint's, but stays unique. */
+static void dot_put(FILE *out, const char *s, bool label)
 {
 	size_t n;
 
 	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\') {
+		if (c == '&' && label) {
+			fputs("&amp;", out);
+		} else if (c == '"' || c == '\\') {
 			fputc('\\', out);
 			fputc(c, out);
 		} else if (c < 0x20 || c == 0x7f) {
@@ -1502,11 +1516,11 @@ static const char *const dot_shapes[] = {
 static void dot_vertex(FILE *out, const struct vertex *v, const char *indent)
 {
 	fprintf(out, "%s\"", indent);
-	dot_put(out, v->id);
+	dot_put(out, v->id, false);
 	fputs("\" [label=\"", out);
-	dot_put(out, v->display);
+	dot_put(out, v->display, true);
 	fprintf(out, "\", shape=%s, tooltip=\"", dot_shapes[v->kind]);
-	dot_put(out, v->id);
+	dot_put(out, v->id, true);
 	fputs("\"];\n", out);
 }
 
@@ -1561,13 +1575,13 @@ static int write_dot(struct graph *g, FILE *out)
 	fprintf(out,
 		"\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
 		"conversations, %s, collapse %s",
-		time_text(buf, generated_at(g)), collapse_names[g->collapse]);
+		time_str(buf, generated_at(g)), collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs(", namespace ", out);
-		dot_put(out, g->ns_filter);
+		dot_put(out, g->ns_filter, true);
 	}
 	if (g->since_ns)
-		fprintf(out, ", since %s", time_text(buf, g->since_ns));
+		fprintf(out, ", since %s", time_str(buf, g->since_ns));
 	fputs("\"];\n", out);
 	fputs("\tnode [fontname=\"Helvetica\", fontsize=10];\n"
 	      "\tedge [fontname=\"Helvetica\", fontsize=9];\n",
@@ -1586,9 +1600,9 @@ static int write_dot(struct graph *g, FILE *out)
 		}
 		if (i == 0 || dot_cluster(&g->ov[order[i - 1]]) != ns) {
 			fputs("\tsubgraph \"cluster_", out);
-			dot_put(out, ns);
+			dot_put(out, ns, false);
 			fputs("\" {\n\t\tlabel=\"namespace ", out);
-			dot_put(out, ns);
+			dot_put(out, ns, true);
 			fputs("\";\n\t\tstyle=rounded;\n", out);
 		}
 		dot_vertex(out, v, "\t\t");
@@ -1600,9 +1614,9 @@ static int write_dot(struct graph *g, FILE *out)
 		const struct conv *cv = &g->cv[g->cv_order[i]];
 
 		fputs("\t\"", out);
-		dot_put(out, g->ov[cv->from].id);
+		dot_put(out, g->ov[cv->from].id, false);
 		fputs("\" -> \"", out);
-		dot_put(out, g->ov[cv->to].id);
+		dot_put(out, g->ov[cv->to].id, false);
 		fputs("\" [label=\"", out);
 		if (cv->verdict == GRAPH_VERDICT_DENIED)
 			fputs("denied\\n", out);
@@ -1736,7 +1750,7 @@ static int write_graphml(struct graph *g, FILE *out)
 
 	fputs(graphml_head, out);
 	fputs("  <graph id=\"wacht\" edgedefault=\"directed\">\n", out);
-	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_text(buf, generated_at(g)));
+	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_str(buf, generated_at(g)));
 	fprintf(out, "    <data key=\"collapse\">%s</data>\n", collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs("    <data key=\"filter_namespace\">", out);
@@ -1744,7 +1758,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		fputs("</data>\n", out);
 	}
 	if (g->since_ns)
-		fprintf(out, "    <data key=\"since\">%s</data>\n", time_text(buf, g->since_ns));
+		fprintf(out, "    <data key=\"since\">%s</data>\n", time_str(buf, g->since_ns));
 	for (i = 0; i < g->n_ov; i++) {
 		const struct vertex *v = &g->ov[g->ov_order[i]];
 
