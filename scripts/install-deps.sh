@@ -15,7 +15,8 @@ nats-server postgresql yamllint nodejs graphviz libxml2-utils"
 # tests/integration/test_daemonset.py reads the manifests and starts the
 # sensor as the DaemonSet's pod would run.
 # graphviz, libxml2-utils: tests/unit/test_graph.c reads the DOT export
-# back with dot and validates the GraphML export with xmllint.
+# back with dot and validates the GraphML export with xmllint;
+# tests/integration/test_graph.py does the same with the API's answers.
 # yamllint, nodejs, npm: tests/deploy/run.sh lints the manifests and
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package

@@ -612,24 +612,31 @@ static int queue_learned(struct shipper *sh)
 	return 0;
 }
 
-int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
+/* One FlowBatch (a slice of the report) onto the stream or to NATS. */
+static int flows_send(struct shipper *sh, Wacht__V1__FlowBatch *b)
 {
 	Wacht__V1__Envelope env;
 	uint8_t *frame;
 	size_t len;
+	int err;
 
-	/* a report of the last interval: behind a backlog it is still sent
-	 * (after what is queued), never kept for a later connection */
-	if (sh->cfg.nats.url || sh->state != ST_STREAM) {
-		sh->st.flows_dropped++;
-		return -ENOTCONN;
-	}
 	b->batch_seq = sh->st.flows_sent + sh->st.flows_dropped + 1;
 	b->flows_dropped = sh->st.flows_dropped;
+	if (sh->cfg.nats.url) {
+		/* a failed publish is reported through the acks like the hello's,
+		 * and the publisher is made again */
+		err = bus_pub__publish_flows(sh->pub, b, sh->start_ns);
+		if (err) {
+			sh->st.flows_dropped++;
+			return err;
+		}
+		sh->st.flows_sent++;
+		return 0;
+	}
 	wire_envelope_init(&env);
 	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
 	env.flows = b;
-	int err = wire_frame_envelope(&env, &frame, &len);
+	err = wire_frame_envelope(&env, &frame, &len);
 	if (err)
 		return err;
 	err = bytebuf_append(&sh->out, frame, len);
@@ -638,6 +645,34 @@ int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
 		return err;
 	sh->st.flows_sent++;
 	return 0;
+}
+
+int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
+{
+	Wacht__V1__FlowRecord **all = b->records;
+	size_t n = b->n_records, off = 0;
+	int err = 0;
+
+	/* a report of the last interval: behind a backlog it is still sent
+	 * (after what is queued), never kept for a later connection; over
+	 * NATS, not while libnats reconnects (it would buffer it) */
+	bool up = sh->cfg.nats.url ? sh->pub && bus_pub__connected(sh->pub) : sh->state == ST_STREAM;
+	if (!up) {
+		sh->st.flows_dropped++;
+		return -ENOTCONN;
+	}
+	/* in slices: a busy node's report (up to the kernel map's 65536
+	 * conversations) would exceed the aggregator's frame limit and NATS's
+	 * message size (1 MiB by default) */
+	do {
+		b->records = all + off;
+		b->n_records = n - off < SHIPPER_FLOW_RECORDS ? n - off : SHIPPER_FLOW_RECORDS;
+		err = flows_send(sh, b);
+		off += b->n_records;
+	} while (!err && off < n);
+	b->records = all;
+	b->n_records = n;
+	return err;
 }
 
 static int refill_one(void *ctx, uint64_t seq, const void *data, size_t len)
@@ -958,7 +993,8 @@ static void nats_poll(struct shipper *sh, uint64_t now)
 		/* a failure of the hello (seq 0) too: the connection is bad */
 		if (t.failed && sh->pub) {
 			nats_fail(sh, now, "JetStream did not store %s %" PRIu64 ": %s (%" PRIu64
-				  " publishes failed)", t.failed_seq ? "batch" : "the hello",
+				  " publishes failed)", t.failed_seq ? "batch"
+				  : "the hello, a learned profile or a flow batch",
 				  t.failed_seq, strerror(-t.first_err), t.failed);
 			return;
 		}

@@ -465,6 +465,59 @@ static void test_drops_reported(void **state)
 	close(fd);
 }
 
+/* Flow reports: dropped (counted) while not connected; on the stream in
+ * FlowBatches of at most SHIPPER_FLOW_RECORDS records, each its own
+ * batch_seq, never acknowledged, the caller's batch left whole. */
+static void test_flows_in_slices(void **state)
+{
+	struct fx *x = *state;
+	Wacht__V1__Envelope *env[4];
+	Wacht__V1__FlowBatch b = WACHT__V1__FLOW_BATCH__INIT;
+	Wacht__V1__FlowRecord r = WACHT__V1__FLOW_RECORD__INIT;
+	size_t n = 2 * SHIPPER_FLOW_RECORDS + 500;
+	Wacht__V1__FlowRecord **rp = calloc(n, sizeof(*rp));
+	struct shipper_stats st;
+	int fd;
+
+	assert_non_null(rp);
+	r.proto = 6;
+	r.server_port = 443;
+	for (size_t i = 0; i < n; i++)
+		rp[i] = &r;
+	b.node = "node:a";
+	b.records = rp;
+	b.n_records = n;
+	x->sh = new_shipper(x, 0);
+	assert_int_equal(shipper__flows(x->sh, &b), -ENOTCONN);
+	pump_until(x, 1000, acceptable, NULL);
+	fd = accept4(x->lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read_envs(fd, env, 1, x, 1000), 1);
+	wire_envelope_free(env[0]);
+	send_server_hello(fd);
+	struct want_stats w = { .pending = 0, .connected = true };
+	pump_until(x, 1000, stats_reached, &w);
+	assert_int_equal(shipper__flows(x->sh, &b), 0);
+	assert_ptr_equal(b.records, rp);
+	assert_int_equal(b.n_records, n);
+	assert_int_equal(read_envs(fd, env, 3, x, 1000), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(env[i]->body_case, WACHT__V1__ENVELOPE__BODY_FLOWS);
+		/* batch 1 was the report dropped before the connection */
+		assert_int_equal(env[i]->flows->batch_seq, i + 2);
+		assert_int_equal(env[i]->flows->flows_dropped, 1);
+		assert_int_equal(env[i]->flows->n_records, i < 2 ? SHIPPER_FLOW_RECORDS : 500);
+		assert_int_equal(env[i]->flows->records[0]->server_port, 443);
+		wire_envelope_free(env[i]);
+	}
+	shipper__stats(x->sh, &st);
+	assert_int_equal(st.flows_sent, 3);
+	assert_int_equal(st.flows_dropped, 1);
+	assert_int_equal(st.acked, 0);
+	close(fd);
+	free(rp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batches_by_size_and_time, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_send_ack_resend, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drops_reported, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flows_in_slices, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
