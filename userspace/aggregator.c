@@ -466,6 +466,16 @@ static void on_tick(struct agg_server *srv, time_t now)
 				strerror((int)-n), store__errmsg(srv->store));
 		else if (n > 0)
 			fprintf(stderr, "wacht-aggregator: retention deleted %" PRId64 " findings\n", n);
+		/* the network graph's conversations: by age only */
+		n = store__retention_flows(srv->store,
+					   (int64_t)srv->cfg->retention_days * 86400LL * 1000000000LL,
+					   now_real_ns());
+		if (n < 0)
+			fprintf(stderr, "wacht-aggregator: failed to apply retention to conversations:"
+					" %s (%s)\n", strerror((int)-n), store__errmsg(srv->store));
+		else if (n > 0)
+			fprintf(stderr, "wacht-aggregator: retention deleted %" PRId64
+					" conversation rows\n", n);
 	}
 	if (srv->cfg->stats_interval_s && now - last_stats >= (time_t)srv->cfg->stats_interval_s) {
 		fprintf(stderr, "wacht-aggregator: stats: %u connections, accepted %" PRIu64

@@ -20,6 +20,15 @@
  *   GET    /api/v1/findings/{id}         one finding | 404
  *   POST   /api/v1/findings/{id}/ack     body {"comment": "..."} (optional)
  *   DELETE /api/v1/findings/{id}/ack     unacknowledge; both answer the finding
+ *   GET    /api/v1/graph                 the network graph (README "Network graph")
+ *          ?format=          json (application/json, default) | dot
+ *                            (text/vnd.graphviz) | graphml
+ *                            (application/graphml+xml)
+ *          &namespace=       conversations with an end in this namespace
+ *          &since=           as for findings: conversations last seen since
+ *                            (stored per minute: exact to the minute)
+ *          &collapse=        none (default) | pod | group | namespace
+ *          &cidr=CIDR,...    external addresses in a CIDR become one vertex
  *   GET    /api/v1/sensors               {"sensors":[...]}             scope * only
  *   GET    /api/v1/rules/learned         text/yaml, ?group= (optional) scope * only
  *   GET    /api/v1/backup                the store as one SQLite file  scope * only
@@ -33,7 +42,9 @@
  * namespaces sees only their findings: lists are filtered, ?namespace=
  * naming another namespace is 403, and one finding outside the scope
  * (show, ack, unack) is 404 exactly as if it did not exist, so that ids do
- * not tell a project team about other teams' findings. Cluster-wide data
+ * not tell a project team about other teams' findings. The graph of a
+ * scoped token holds only conversations with an end in its namespaces
+ * (?namespace= outside them is 403). Cluster-wide data
  * (sensors, learned rules of every group, backups) needs scope `*`: 403.
  *
  * Other statuses: 400 malformed request (bad parameter, unknown parameter,
@@ -60,6 +71,7 @@
 #include "api.h"
 #include "api_request.h"
 #include "api_tokens.h"
+#include "graph.h"
 #include "jsonw.h"
 #include "learned.h"
 #include "store.h"
@@ -497,6 +509,84 @@ static enum MHD_Result finding_ack(struct ctx *x, const char *id, bool ack)
 	return ok;
 }
 
+/* ---- the network graph */
+
+static enum MHD_Result graph_param_one(void *cls, enum MHD_ValueKind kind, const char *key,
+				       const char *v)
+{
+	(void)kind;
+	return api_graph_param(cls, key, v) ? MHD_NO : MHD_YES;
+}
+
+static int graph_row(void *ctx, const struct graph_record *r)
+{
+	return graph__add(ctx, r);
+}
+
+static enum MHD_Result graph_export(struct ctx *x)
+{
+	static const char *const types[] = {
+		[GRAPH_FORMAT_JSON] = "application/json",
+		[GRAPH_FORMAT_DOT] = "text/vnd.graphviz",
+		[GRAPH_FORMAT_GRAPHML] = "application/graphml+xml",
+	};
+	struct api_graph_query q = { .now = now_ns() };
+	struct store_conv_filter flt = { 0 };
+	struct graph_options go = { 0 };
+	enum MHD_Result ok;
+	struct graph *g;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+	int rc = 0;
+
+	MHD_get_connection_values(x->c, MHD_GET_ARGUMENT_KIND, graph_param_one, &q);
+	if (q.err[0])
+		return respond_error(x, MHD_HTTP_BAD_REQUEST, NULL, "%s", q.err);
+	if (q.namespace_ && !api_token__sees(x->tok, q.namespace_))
+		return respond_error(x, MHD_HTTP_FORBIDDEN, NULL,
+				     "token \"%s\" may not see namespace \"%s\"", x->tok->name,
+				     q.namespace_);
+	go.collapse = q.collapse;
+	go.namespace = q.namespace_;
+	go.since_ns = q.since;
+	go.external_cidrs = q.cidrs;
+	go.n_external_cidrs = q.n_cidrs;
+	g = graph__new(&go, &rc);
+	if (!g && rc == -EINVAL)
+		return respond_error(x, MHD_HTTP_BAD_REQUEST, NULL, "bad cidr: not a network");
+	if (!g)
+		return MHD_NO;
+	/* the filters in SQL; the graph applies them again (and says them in
+	 * its output) */
+	flt.since = q.since;
+	flt.namespace_ = q.namespace_;
+	flt.scoped = !x->tok->all;
+	flt.scope = (const char *const *)x->tok->ns;
+	flt.n_scope = x->tok->n_ns;
+	rc = store__conversations(x->s, &flt, graph_row, g);
+	if (rc < 0) {
+		graph__free(g);
+		return respond_store_error(x, rc);
+	}
+	out = open_memstream(&text, &len);
+	if (!out) {
+		graph__free(g);
+		return MHD_NO;
+	}
+	rc = graph__write(g, q.format, out);
+	if (fclose(out) && !rc)
+		rc = -ENOMEM;
+	graph__free(g);
+	if (rc)
+		ok = respond_error(x, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
+				   "failed to write the graph: %s", strerror(-rc));
+	else
+		ok = respond(x, MHD_HTTP_OK, types[q.format], text, len, NULL);
+	free(text);
+	return ok;
+}
+
 static int sensor_row(void *ctx, const struct store_sensor *s)
 {
 	struct jsonw *w = ctx;
@@ -926,6 +1016,10 @@ static enum MHD_Result route(struct ctx *x, const char *url, const char *method)
 		if (!strcmp(method, MHD_HTTP_METHOD_DELETE))
 			return finding_ack(x, id, false);
 		return method_not_allowed(x, "POST, DELETE");
+	}
+	if (!strcmp(url, "/api/v1/graph")) {
+		x->route = "/api/v1/graph";
+		return get ? graph_export(x) : method_not_allowed(x, "GET");
 	}
 	if (!strcmp(url, "/api/v1/sensors") || !strcmp(url, "/api/v1/rules/learned") ||
 	    !strcmp(url, "/api/v1/backup")) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* api_request.c: parsing what a request to the API carries (see
  * api_request.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -242,6 +243,109 @@ int api_query_param(struct api_query *p, const char *key, const char *v)
 			 " name, node, acknowledged, limit, cursor)", key);
 	}
 	return p->err[0] ? -EINVAL : 0;
+}
+
+bool api_cidr_ok(const char *s)
+{
+	uint8_t addr[16];
+	char buf[64], *end;
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : 0;
+	int family, bits;
+	long plen;
+
+	if (!slash || n == 0 || n >= sizeof(buf) || !slash[1] || slash[1] < '0' || slash[1] > '9')
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	family = strchr(buf, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(family, buf, addr) != 1)
+		return false;
+	bits = family == AF_INET ? 32 : 128;
+	errno = 0;
+	plen = strtol(slash + 1, &end, 10);
+	if (errno || *end || plen < 0 || plen > bits || end - (slash + 1) > 3)
+		return false;
+	/* "10.1.2.3/8" names a host, not a network: a typo more likely than
+	 * what was meant */
+	for (int i = (int)plen; i < bits; i++)
+		if (addr[i / 8] & (0x80 >> (i % 8)))
+			return false;
+	return true;
+}
+
+static int graph_cidrs(struct api_graph_query *q, const char *v)
+{
+	size_t used = 0, n = strlen(v);
+	char *p, *tok, *save = NULL;
+
+	for (int i = 0; i < q->n_cidrs; i++)
+		used += strlen(q->cidrs[i]) + 1;
+	if (!n || used + n + 1 > sizeof(q->cidr_buf)) {
+		snprintf(q->err, sizeof(q->err), "bad cidr: %s", n ? "the list is too long"
+								    : "empty");
+		return -EINVAL;
+	}
+	p = q->cidr_buf + used;
+	memcpy(p, v, n + 1);
+	for (tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (q->n_cidrs == API_CIDRS_MAX) {
+			snprintf(q->err, sizeof(q->err), "bad cidr: more than %d networks",
+				 API_CIDRS_MAX);
+			return -EINVAL;
+		}
+		if (!api_cidr_ok(tok)) {
+			snprintf(q->err, sizeof(q->err),
+				 "bad cidr \"%.64s\": expected a network such as 10.0.0.0/8 or"
+				 " 2001:db8::/32 (comma-separated)", tok);
+			return -EINVAL;
+		}
+		q->cidrs[q->n_cidrs++] = tok;
+	}
+	/* ",," or a trailing comma: an empty item */
+	if (strstr(v, ",,") || v[0] == ',' || v[n - 1] == ',') {
+		snprintf(q->err, sizeof(q->err), "bad cidr \"%.64s\": an empty item", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int api_graph_param(struct api_graph_query *q, const char *key, const char *v)
+{
+	if (q->err[0])
+		return -EINVAL;
+	if (!v)
+		v = "";
+	if (!strcmp(key, "format")) {
+		if (graph_format_parse(v, &q->format))
+			snprintf(q->err, sizeof(q->err),
+				 "bad format \"%.64s\": expected json, dot or graphml", v);
+	} else if (!strcmp(key, "collapse")) {
+		if (graph_collapse_parse(v, &q->collapse))
+			snprintf(q->err, sizeof(q->err),
+				 "bad collapse \"%.64s\": expected none, pod, group or namespace", v);
+	} else if (!strcmp(key, "namespace")) {
+		if (!api_param_ok(v))
+			snprintf(q->err, sizeof(q->err), "bad namespace: empty or too long");
+		else
+			q->namespace_ = v;
+	} else if (!strcmp(key, "since")) {
+		int64_t t;
+
+		if (api_time_parse(v, q->now, &t) < 0 || t <= 0)
+			snprintf(q->err, sizeof(q->err),
+				 "bad since \"%.64s\": expected RFC 3339 (2024-05-01T10:00:00Z) or"
+				 " a duration ago (90s, 30m, 1h, 7d)", v);
+		else
+			q->since = t;
+	} else if (!strcmp(key, "cidr")) {
+		graph_cidrs(q, v);
+	} else {
+		snprintf(q->err, sizeof(q->err),
+			 "unknown parameter \"%.64s\" (format, namespace, since, collapse, cidr)",
+			 key);
+	}
+	return q->err[0] ? -EINVAL : 0;
 }
 
 /* Whether the n bytes at p are all JSON whitespace. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graph.h"
 #include "store.h"
 
 #define API_LIMIT_DEFAULT 100
@@ -44,6 +45,29 @@ struct api_query {
 /* 0, or -EINVAL with q->err saying what was wrong (unknown parameter, bad
  * value); after an error every call returns -EINVAL. value NULL: "". */
 int api_query_param(struct api_query *q, const char *key, const char *value);
+
+/* GET /api/v1/graph parameters. */
+#define API_CIDRS_MAX 32
+struct api_graph_query {
+	enum graph_format format;     /* default json */
+	enum graph_collapse collapse; /* default none */
+	const char *namespace_;       /* borrowed from the request; NULL: all */
+	int64_t since;                /* 0: all */
+	/* cidr=C1,C2 (repeatable): copies, each a valid CIDR */
+	char cidr_buf[1024];
+	const char *cidrs[API_CIDRS_MAX];
+	int n_cidrs;
+	int64_t now;                  /* for relative times; set by the caller */
+	char err[300];                /* the first error, naming the parameter */
+};
+/* One parameter (format, namespace, since, collapse, cidr) into q. 0, or
+ * -EINVAL with q->err saying which parameter and what was wrong; after an
+ * error every call returns -EINVAL. value NULL: "". */
+int api_graph_param(struct api_graph_query *q, const char *key, const char *value);
+/* Whether s is an IPv4 or IPv6 CIDR ("10.0.0.0/8", "2001:db8::/32"; a bare
+ * address is not one): a prefix length within the family's bits and no
+ * bits set beyond it. */
+bool api_cidr_ok(const char *s);
 
 /* The ack body: empty (or whitespace), or exactly {"comment": "..."}, the
  * comment a string of at most API_COMMENT_MAX bytes without NUL. NULL with

@@ -114,10 +114,32 @@ int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
 				   lp->group, lp->node, strerror(-n), store__errmsg(bi->st));
 		break;
 	}
-	case WACHT__V1__ENVELOPE__BODY_FLOWS:
-		/* flow records are defined by the network-graph issue; until
-		 * then a FlowBatch carries nothing to store */
+	case WACHT__V1__ENVELOPE__BODY_FLOWS: {
+		const Wacht__V1__FlowBatch *b = env->flows;
+		const char *node = b->node ? b->node : "";
+		size_t nl = strlen(node);
+		int64_t start = 0;
+		char why[200];
+
+		/* "<sensor_id>:flows-<start ns>-<batch_seq>" (bus_nats.h): the
+		 * start tells a restarted sensor's batch 1 from its last one's */
+		if (sscanf(colon + 1, "flows-%" SCNd64 "-", &start) != 1)
+			return say(bi, 1, "message %s: a flow batch without 'flows-<start>-<seq>'"
+				   " in its id", msg_id);
+		/* a sensor speaks for its own node: its id is "<node>-<hex>" */
+		if (!nl || strncmp(sid, node, nl) || sid[nl] != '-')
+			return say(bi, 1, "message %s: a flow batch for another node than sensor"
+				   " %s's ('%.64s')", msg_id, sid, node);
+		if (store_flows_check(b, node, why, sizeof(why)))
+			return say(bi, 1, "message %s: %s", msg_id, why);
+		n = store__add_flows(bi->st, sid, start, node, b, now);
+		if (n < 0)
+			return say(bi, n, "failed to store flow batch %s: %s (%s)", msg_id,
+				   strerror(-n), store__errmsg(bi->st));
+		bi->stats.flow_batches++;
+		bi->stats.flow_records += (uint64_t)n;
 		break;
+	}
 	default:
 		return say(bi, 1, "message %s: a body only the aggregator sends (%d)", msg_id,
 			   (int)env->body_case);

@@ -18,6 +18,8 @@ struct bus_ingest_stats {
 	uint64_t findings;   /* in those batches */
 	uint64_t stored;     /* of those, new (not seen by id before) */
 	uint64_t rejected;   /* acknowledged without storing: see below */
+	uint64_t flow_batches; /* FlowBatches stored (or repeats skipped) */
+	uint64_t flow_records; /* records added by them (repeats add none) */
 };
 
 /*
@@ -28,6 +30,9 @@ struct bus_ingest_stats {
  * another sensor id, a message id without a sensor id, or an envelope only
  * the aggregator sends can never be stored; it is rejected (counted, said
  * in bi->error, and acknowledged so that it does not come back forever).
+ * A FlowBatch ("<sensor_id>:flows-<start ns>-<seq>") must be for the
+ * sensor's node and pass store_flows_check; the store skips a batch it
+ * stored before (a redelivery).
  * A batch's spool_dropped updates the sensor's drop counter; a sensor whose
  * hello is not stored yet (another replica has it in hand) gets it with a
  * later batch, the counter being cumulative.

@@ -443,6 +443,21 @@ int bus_pub__publish_learned(struct bus_pub *p, const Wacht__V1__LearnedProfile 
 	return publish_unbatched(p, id, &env);
 }
 
+int bus_pub__publish_flows(struct bus_pub *p, const Wacht__V1__FlowBatch *b, int64_t start_ns)
+{
+	Wacht__V1__Envelope env;
+	char id[320];
+	int n = snprintf(id, sizeof(id), "%s:flows-%" PRId64 "-%" PRIu64, p->sensor_id, start_ns,
+			 b->batch_seq);
+
+	if (n < 0 || (size_t)n >= sizeof(id))
+		return -ENAMETOOLONG;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = (Wacht__V1__FlowBatch *)b;
+	return publish_unbatched(p, id, &env);
+}
+
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b)
 {
 	Wacht__V1__Envelope env;

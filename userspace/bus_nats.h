@@ -98,6 +98,12 @@ int bus_pub__publish_hello(struct bus_pub *p, const Wacht__V1__SensorHello *h);
 /* A learned profile (the newest of its group), like the hello: no batch,
  * nothing in the spool to settle. 0 or -errno. */
 int bus_pub__publish_learned(struct bus_pub *p, const Wacht__V1__LearnedProfile *lp);
+/* A FlowBatch, like the hello: not spooled, settles no batch. Its message
+ * id "<sensor_id>:flows-<start_ns>-<batch_seq>" (start_ns: the sensor
+ * process's start, as in its hello; FlowBatch.batch_seq restarts with the
+ * process) makes JetStream store a republish once, and the aggregator's
+ * store skips a redelivery. 0 or -errno. */
+int bus_pub__publish_flows(struct bus_pub *p, const Wacht__V1__FlowBatch *b, int64_t start_ns);
 /* Packs a FindingBatch into an Envelope and publishes it. */
 int bus_pub__publish_batch(struct bus_pub *p, const Wacht__V1__FindingBatch *b);
 /* Waits up to timeout_ms until every publish was answered. 0 or

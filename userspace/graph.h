@@ -79,6 +79,9 @@ struct graph_options {
 	 * "2001:db8::/32") become one vertex named by the CIDR. */
 	const char *const *external_cidrs;
 	int n_external_cidrs;
+	/* The export's "generated_at" (unix ns; 0: the time of graph__write),
+	 * so that a test or a replay writes the same bytes twice. */
+	int64_t generated_at_ns;
 };
 
 struct graph;
@@ -101,5 +104,9 @@ size_t graph__conversations(const struct graph *g); /* edges after merging */
  * 0 or -EINVAL. */
 int graph_format_parse(const char *s, enum graph_format *out);
 int graph_collapse_parse(const char *s, enum graph_collapse *out);
+/* 0 when graph__new accepts cidr as an external_cidrs entry ("10.0.0.0/8",
+ * "2001:db8::/32"; host bits are cleared), else -EINVAL: lets a caller say
+ * which of several was wrong. */
+int graph_cidr_check(const char *cidr);
 
 #endif

@@ -29,6 +29,7 @@ struct ingest_conn {
 	size_t id_prefix_len;   /* strlen(sensor_id) + 1 for the ':' */
 	uint64_t last_seq;      /* last batch acknowledged on this connection */
 	uint64_t drops;         /* highest spool_dropped reported */
+	int64_t start_ns;       /* the sensor process's start (the hello's) */
 	int err;
 	char error[256];
 	struct ingest_stats stats;
@@ -121,6 +122,7 @@ static int on_hello(struct ingest_conn *ic, const Wacht__V1__SensorHello *h, int
 	if (!ic->sensor_id || !ic->node)
 		return fail(ic, -ENOMEM, "out of memory");
 	ic->id_prefix_len = strlen(ic->sensor_id) + 1;
+	ic->start_ns = h->start_time_unix_ns;
 	err = store__sensor_hello(ic->st, h, now);
 	if (err)
 		return fail(ic, err, "failed to store the hello of sensor %s: %s (%s)", ic->sensor_id,
@@ -176,6 +178,25 @@ static int on_batch(struct ingest_conn *ic, const Wacht__V1__FindingBatch *b, in
 	return send_env(ic, &env);
 }
 
+/* Not acknowledged (flows are a report, not spooled by the sensor): stored
+ * within the caller's transaction, or lost with it if that fails. */
+static int on_flows(struct ingest_conn *ic, const Wacht__V1__FlowBatch *b, int64_t now)
+{
+	char why[200];
+	int n;
+
+	if (store_flows_check(b, ic->node, why, sizeof(why)))
+		return fail(ic, -EPROTO, "%s", why);
+	n = store__add_flows(ic->st, ic->sensor_id, ic->start_ns, ic->node, b, now);
+	if (n < 0)
+		return fail(ic, n, "failed to store flow batch %" PRIu64 " of sensor %s: %s (%s)",
+			    b->batch_seq, ic->sensor_id, strerror(-n), store__errmsg(ic->st));
+	ic->stats.flow_batches++;
+	ic->stats.flow_records += b->n_records;
+	ic->stats.flow_stored += (uint64_t)n;
+	return 0;
+}
+
 static int on_envelope(struct ingest_conn *ic, const Wacht__V1__Envelope *env, int64_t now)
 {
 	switch (env->body_case) {
@@ -205,9 +226,7 @@ static int on_envelope(struct ingest_conn *ic, const Wacht__V1__Envelope *env, i
 	case WACHT__V1__ENVELOPE__BODY_FLOWS:
 		if (!ic->hello)
 			return fail(ic, -EPROTO, "flows before the hello");
-		/* flow records are defined by the network-graph issue; until
-		 * then a FlowBatch carries nothing to store */
-		return 0;
+		return on_flows(ic, env->flows, now);
 	default:
 		return fail(ic, -EPROTO, "a frame only the aggregator sends (body %d)%s",
 			    (int)env->body_case, ic->hello ? "" : " instead of a hello");

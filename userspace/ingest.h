@@ -18,11 +18,15 @@
  *   sensor: FindingBatch ...       (batch_seq increasing on the connection)
  *   aggregator: Ack{batch_seq}     after the batch is committed to the store,
  *                                  so an acknowledged batch is durable
+ *   sensor: FlowBatch ...          any time after the hello; stored
+ *                                  (store__add_flows), never acknowledged
+ *   sensor: LearnedProfile ...     any time after the hello; stored
  * A finding's id must start with "<sensor_id>:" of the hello: a sensor
  * cannot write (or suppress, ids being idempotent) another one's findings.
  * Anything else (an oversized or undecodable frame, a first frame that is
  * not a hello, a second hello, a frame only the aggregator sends, a batch
- * out of order, a finding without the sensor's id) ends the connection.
+ * out of order, a finding without the sensor's id, a FlowBatch that
+ * store_flows_check refuses, e.g. for another node) ends the connection.
  */
 struct ingest_conn;
 
@@ -30,6 +34,9 @@ struct ingest_stats {
 	uint64_t batches;       /* acknowledged */
 	uint64_t findings;      /* received in acknowledged batches */
 	uint64_t stored;        /* of those, new (stored or merged) */
+	uint64_t flow_batches;  /* FlowBatches received and stored (or repeats) */
+	uint64_t flow_records;  /* in those batches */
+	uint64_t flow_stored;   /* of those, added (not in a repeated batch) */
 };
 
 /* st is borrowed and must outlive the connection. max_frame: largest frame

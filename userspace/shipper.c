@@ -619,13 +619,26 @@ int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
 	size_t len;
 
 	/* a report of the last interval: behind a backlog it is still sent
-	 * (after what is queued), never kept for a later connection */
-	if (sh->cfg.nats.url || sh->state != ST_STREAM) {
+	 * (after what is queued), never kept for a later connection; over
+	 * NATS, not while libnats reconnects (it would buffer it) */
+	bool up = sh->cfg.nats.url ? sh->pub && bus_pub__connected(sh->pub) : sh->state == ST_STREAM;
+	if (!up) {
 		sh->st.flows_dropped++;
 		return -ENOTCONN;
 	}
 	b->batch_seq = sh->st.flows_sent + sh->st.flows_dropped + 1;
 	b->flows_dropped = sh->st.flows_dropped;
+	if (sh->cfg.nats.url) {
+		/* a failed publish is reported through the acks like the hello's,
+		 * and the publisher is made again */
+		int rc = bus_pub__publish_flows(sh->pub, b, sh->start_ns);
+		if (rc) {
+			sh->st.flows_dropped++;
+			return rc;
+		}
+		sh->st.flows_sent++;
+		return 0;
+	}
 	wire_envelope_init(&env);
 	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
 	env.flows = b;
@@ -958,7 +971,8 @@ static void nats_poll(struct shipper *sh, uint64_t now)
 		/* a failure of the hello (seq 0) too: the connection is bad */
 		if (t.failed && sh->pub) {
 			nats_fail(sh, now, "JetStream did not store %s %" PRIu64 ": %s (%" PRIu64
-				  " publishes failed)", t.failed_seq ? "batch" : "the hello",
+				  " publishes failed)", t.failed_seq ? "batch"
+				  : "the hello, a learned profile or a flow batch",
 				  t.failed_seq, strerror(-t.first_err), t.failed);
 			return;
 		}

@@ -82,10 +82,11 @@ void shipper__poll(struct shipper *sh, uint64_t now_ms);
  * spooled); over NATS published like the hello. 0 or -ENOMEM. */
 int shipper__learned(struct shipper *sh, const char *group, const char *yaml);
 struct Wacht__V1__FlowBatch;
-/* Sends a FlowBatch now if the TLS stream is up (batch_seq is set here);
- * flows are a periodic report, not events: not spooled, and over NATS not
- * sent yet. 0, -ENOTCONN (dropped, counted in shipper_stats.flows_dropped)
- * or -ENOMEM. */
+/* Sends a FlowBatch now if the TLS stream is up, or publishes it to NATS
+ * if the publisher is connected (batch_seq is set here); flows are a
+ * periodic report, not events: not spooled, not acknowledged. 0,
+ * -ENOTCONN (dropped, counted in shipper_stats.flows_dropped), another
+ * -errno from the publish (dropped and counted too) or -ENOMEM. */
 int shipper__flows(struct shipper *sh, struct Wacht__V1__FlowBatch *b);
 /* Cuts the current batch into the spool now (if it has findings). */
 void shipper__flush(struct shipper *sh);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store.c: the aggregator's finding store in SQLite (see store.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "jsonw.h"
 #include "store.h"
+#include "store_conv.h"
 #include "store_pg.h"
 
 #define DEFAULT_MERGE_WINDOW_NS (60LL * 1000000000LL)
@@ -71,6 +73,14 @@ static const char *const migrations[] = {
 	 * sent it (LearnedProfile); the newest replaces the older one */
 	"CREATE TABLE learned (grp TEXT NOT NULL, node TEXT NOT NULL, yaml TEXT NOT NULL,"
 	" updated INTEGER NOT NULL, PRIMARY KEY (grp, node)) WITHOUT ROWID;",
+	/* 3 -> 4: conversations (FlowBatch records) summed per minute of
+	 * last_seen and per reporting node (store.h), and the flow batches
+	 * stored, so that a repeat is skipped */
+	CONVERSATIONS_SQL("INTEGER", "BLOB")
+	"CREATE TABLE flow_batches (sensor_id TEXT NOT NULL, start_time INTEGER NOT NULL,"
+	" batch_seq INTEGER NOT NULL, received INTEGER NOT NULL,"
+	" PRIMARY KEY (sensor_id, start_time, batch_seq)) WITHOUT ROWID;"
+	"CREATE INDEX flow_batches_received ON flow_batches(received);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -97,6 +107,12 @@ enum stmt_id {
 	ST_LEARNED_PUT,
 	ST_LEARNED_ALL,
 	ST_COUNTS,
+	ST_FLOW_BATCH,
+	ST_CONV_UPSERT,
+	ST_CONV_QUERY,
+	ST_CONV_RET,
+	ST_FLOW_BATCH_RET,
+	ST_CONV_ROWS,
 	ST__COUNT,
 };
 
@@ -165,6 +181,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 			   " WHERE ?1 IS NULL OR grp = ?1 ORDER BY grp, node",
 	[ST_COUNTS] = "SELECT name, severity, count(*), sum(count) FROM findings"
 		      " GROUP BY name, severity ORDER BY name, severity",
+	[ST_FLOW_BATCH] = "INSERT INTO flow_batches (sensor_id, start_time, batch_seq, received)"
+			  " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+	[ST_CONV_UPSERT] = "INSERT INTO conversations (" CONV_COLS ") VALUES (?1, ?2, ?3, ?4,"
+			   " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+			   " ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"
+			   CONV_UPDATE("min", "max"),
+	[ST_CONV_QUERY] = CONV_SELECT " WHERE (?1 IS NULL OR last_seen >= ?1)"
+			  " AND (?2 IS NULL OR c_namespace = ?2 OR s_namespace = ?2)"
+			  " AND (?3 IS NULL OR c_namespace IN (SELECT value FROM json_each(?3))"
+			  " OR s_namespace IN (SELECT value FROM json_each(?3)))",
+	[ST_CONV_RET] = "DELETE FROM conversations WHERE last_seen < ?1",
+	[ST_FLOW_BATCH_RET] = "DELETE FROM flow_batches WHERE received < ?1",
+	[ST_CONV_ROWS] = "SELECT count(*) FROM conversations",
 };
 
 struct store {
@@ -1236,5 +1265,221 @@ int64_t store__size_bytes(struct store *s)
 	else
 		v = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
 	sqlite3_finalize(st);
+	return v;
+}
+
+/* ---- conversations */
+
+static void bind_end(sqlite3_stmt *st, int i, const struct conv_end *e)
+{
+	sqlite3_bind_int(st, i, e->kind);
+	sqlite3_bind_blob(st, i + 1, e->ip ? (const void *)e->ip : "", (int)e->ip_len,
+			  SQLITE_TRANSIENT);
+	bind_str(st, i + 2, e->node);
+	bind_str(st, i + 3, e->cid);
+	bind_str(st, i + 4, e->name);
+	bind_str(st, i + 5, e->image);
+	bind_str(st, i + 6, e->pod);
+	bind_str(st, i + 7, e->ns);
+	bind_str(st, i + 8, e->grp);
+}
+
+static int conv_upsert(struct store *s, const struct conv_row *r)
+{
+	int err = 0;
+	sqlite3_stmt *st = stmt_get(s, ST_CONV_UPSERT, &err);
+
+	if (!st)
+		return err;
+	sqlite3_bind_int64(st, 1, r->bucket);
+	bind_str(st, 2, r->reporter);
+	sqlite3_bind_int(st, 3, r->by_client);
+	sqlite3_bind_int64(st, 4, r->proto);
+	sqlite3_bind_int64(st, 5, r->port);
+	bind_end(st, 6, &r->c);
+	bind_end(st, 15, &r->s);
+	sqlite3_bind_int64(st, 24, r->bytes_to_server);
+	sqlite3_bind_int64(st, 25, r->bytes_to_client);
+	sqlite3_bind_int64(st, 26, r->packets_to_server);
+	sqlite3_bind_int64(st, 27, r->packets_to_client);
+	sqlite3_bind_int64(st, 28, r->sessions);
+	sqlite3_bind_int64(st, 29, r->first_seen);
+	sqlite3_bind_int64(st, 30, r->last_seen);
+	sqlite3_bind_int(st, 31, r->verdict);
+	return stmt_done(st);
+}
+
+int store__add_flows(struct store *s, const char *sensor_id, int64_t sensor_start_ns,
+		     const char *node, const Wacht__V1__FlowBatch *b, int64_t now)
+{
+	int64_t t = b->time_unix_ns > 0 ? b->time_unix_ns : now;
+	struct conv_row row;
+	sqlite3_stmt *st;
+	int err;
+
+	if (s->pg)
+		return store_pg__add_flows(s->pg, sensor_id, sensor_start_ns, node, b, now);
+	if (!sensor_id || !sensor_id[0] || store_flows_check(b, node, NULL, 0))
+		return -EINVAL;
+	if (!b->n_records)
+		return 0;
+	err = exec_simple(s, s->in_txn ? ST_SAVEPOINT : ST_BEGIN);
+	if (err)
+		return err;
+	st = stmt_get(s, ST_FLOW_BATCH, &err);
+	if (!st)
+		goto fail;
+	bind_str(st, 1, sensor_id);
+	sqlite3_bind_int64(st, 2, sensor_start_ns);
+	sqlite3_bind_int64(st, 3, b->batch_seq > INT64_MAX ? INT64_MAX : (int64_t)b->batch_seq);
+	sqlite3_bind_int64(st, 4, now);
+	err = stmt_done(st);
+	if (err)
+		goto fail;
+	/* stored before: the records are in already */
+	bool repeat = sqlite3_changes(s->db) == 0;
+	for (size_t i = 0; !repeat && i < b->n_records; i++) {
+		conv_row_from(&row, b->records[i], node, t);
+		err = conv_upsert(s, &row);
+		if (err)
+			goto fail;
+	}
+	err = exec_simple(s, s->in_txn ? ST_RELEASE : ST_COMMIT);
+	if (err)
+		goto fail;
+	return repeat ? 0 : (int)b->n_records;
+fail:
+	if (s->in_txn) {
+		exec_simple(s, ST_ROLLBACK_TO);
+		exec_simple(s, ST_RELEASE);
+	} else {
+		exec_simple(s, ST_ROLLBACK);
+	}
+	return err;
+}
+
+/* The scope as a JSON array in s->jw: one statement for any list size. */
+static const char *scope_json(struct store *s, const char *const *scope, size_t n, int *err)
+{
+	jsonw__reset(s->jw);
+	jsonw__arr_begin(s->jw, NULL);
+	for (size_t i = 0; i < n; i++)
+		jsonw__str(s->jw, NULL, scope[i]);
+	jsonw__arr_end(s->jw);
+	*err = jsonw__error(s->jw);
+	return *err ? NULL : jsonw__data(s->jw, NULL);
+}
+
+static void conv_read_end(sqlite3_stmt *st, int i, struct graph_endpoint *e, char *ipbuf)
+{
+	const char *str[7];
+
+	for (int k = 0; k < 7; k++)
+		str[k] = col_text(st, i + 2 + k);
+	conv_end_to_graph(e, sqlite3_column_int(st, i), sqlite3_column_blob(st, i + 1),
+			  (size_t)sqlite3_column_bytes(st, i + 1), ipbuf, str);
+}
+
+int store__conversations(struct store *s, const struct store_conv_filter *flt, store_conv_cb cb,
+			 void *ctx)
+{
+	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	struct graph_record r;
+	sqlite3_stmt *st;
+	int err = 0, rc;
+
+	if (s->pg)
+		return store_pg__conversations(s->pg, flt, cb, ctx);
+	st = stmt_get(s, ST_CONV_QUERY, &err);
+	if (!st)
+		return err;
+	if (flt->since)
+		sqlite3_bind_int64(st, 1, flt->since);
+	bind_opt_str(st, 2, flt->namespace_);
+	if (flt->scoped) {
+		const char *j = scope_json(s, flt->scope, flt->n_scope, &err);
+
+		if (!j) {
+			sqlite3_clear_bindings(st);
+			return err;
+		}
+		sqlite3_bind_text(st, 3, j, -1, SQLITE_TRANSIENT);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&r, 0, sizeof(r));
+		r.reported_by_client = sqlite3_column_int(st, 0) != 0;
+		r.proto = (uint8_t)sqlite3_column_int(st, 1);
+		r.server_port = (uint16_t)sqlite3_column_int(st, 2);
+		conv_read_end(st, 3, &r.client, cip);
+		conv_read_end(st, 12, &r.server, sip);
+		r.bytes_to_server = (uint64_t)sqlite3_column_int64(st, 21);
+		r.bytes_to_client = (uint64_t)sqlite3_column_int64(st, 22);
+		r.packets_to_server = (uint64_t)sqlite3_column_int64(st, 23);
+		r.packets_to_client = (uint64_t)sqlite3_column_int64(st, 24);
+		r.sessions = (uint64_t)sqlite3_column_int64(st, 25);
+		r.first_seen_ns = sqlite3_column_int64(st, 26);
+		r.last_seen_ns = sqlite3_column_int64(st, 27);
+		r.verdict = (enum graph_verdict)sqlite3_column_int(st, 28);
+		err = cb(ctx, &r);
+		if (err)
+			break;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : sqlite_errno(rc);
+}
+
+int64_t store__retention_flows(struct store *s, int64_t max_age_ns, int64_t now)
+{
+	int64_t deleted;
+	sqlite3_stmt *st;
+	int err;
+
+	if (s->pg)
+		return store_pg__retention_flows(s->pg, max_age_ns, now);
+	if (max_age_ns <= 0)
+		return 0;
+	err = exec_simple(s, ST_BEGIN);
+	if (err)
+		return err;
+	st = stmt_get(s, ST_CONV_RET, &err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
+	err = stmt_done(st);
+	if (err)
+		goto fail;
+	deleted = sqlite3_changes(s->db);
+	st = stmt_get(s, ST_FLOW_BATCH_RET, &err);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
+	err = stmt_done(st);
+	if (!err)
+		err = exec_simple(s, ST_COMMIT);
+	if (err)
+		goto fail;
+	return deleted;
+fail:
+	exec_simple(s, ST_ROLLBACK);
+	return err;
+}
+
+int64_t store__conversation_rows(struct store *s)
+{
+	int64_t v;
+	int err = 0, rc;
+	sqlite3_stmt *st;
+
+	if (s->pg)
+		return store_pg__conversation_rows(s->pg);
+	st = stmt_get(s, ST_CONV_ROWS, &err);
+	if (!st)
+		return err;
+	rc = sqlite3_step(st);
+	v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	sqlite3_reset(st);
 	return v;
 }

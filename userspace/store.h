@@ -9,11 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "graph.h"
 #include "wacht.pb-c.h" /* generated from proto/wacht.proto */
 
 /* PRAGMA user_version this code creates and migrates to. A database with a
  * higher version (written by a newer aggregator) is refused. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4 /* 4: conversations */
 
 /* All times are nanoseconds since the Unix epoch (UTC), as on the wire. */
 struct store_opts {
@@ -214,6 +215,68 @@ typedef int (*store_learned_cb)(void *ctx, const struct store_learned *row);
 /* Every stored profile of group (NULL: of every group), by group then node.
  * A non-zero return of cb stops and is returned; else 0 or -errno. */
 int store__learned_foreach(struct store *s, const char *group, store_learned_cb cb, void *ctx);
+
+/* ---- conversations: the network graph (issue 6), from FlowBatches */
+
+/* Conversation rows sum a sensor's records over one minute of last_seen:
+ * a constant set of conversations adds one row per minute each, whatever
+ * the --flow-interval, and --since is exact to the minute. */
+#define STORE_FLOW_BUCKET_NS (60LL * 1000000000LL)
+
+/*
+ * Stores one sensor's FlowBatch in one transaction (all or none; a
+ * savepoint inside store__begin's). Each record is added to the row of
+ * (client end, server end, proto, server port, reported_by_client,
+ * reporter = the sensor's node, minute of its last_seen): counters summed,
+ * first_seen the smallest, last_seen the largest, the verdict the worst.
+ * An end is identified by its kind, IP, node and container id; its other
+ * fields (names, pod, namespace, group) are the newest record's. A
+ * container end without a node is on the reporter's node, as is a node end.
+ * A record without last_seen counts as seen at the batch's time (or now).
+ *
+ * The batch is remembered by (sensor_id, sensor_start_ns, batch_seq) -
+ * batch_seq restarts with the sensor process, whose start time the hello
+ * carries - and a batch stored before is skipped: a sensor that resends
+ * after a reconnect, or NATS redelivering, does not count traffic twice.
+ * Returns the number of records added, 0 for a repeat (or an empty
+ * batch), -EINVAL for a batch store_flows_check refuses, or -errno.
+ */
+int store__add_flows(struct store *s, const char *sensor_id, int64_t sensor_start_ns,
+		     const char *node, const Wacht__V1__FlowBatch *b, int64_t now);
+
+/* Whether a FlowBatch from the sensor of node may be stored: batch_seq set,
+ * the batch's node that node, and every record with both ends (kind set;
+ * a 4- or 16-byte IP, the same length at both ends; a container end with
+ * a container id), proto tcp (6) or udp (17), a port up to 65535, a known
+ * verdict. 0, or -EINVAL with why (if not NULL) saying what was wrong
+ * first ("record 3: ..."). Both transports refuse such a batch as they
+ * refuse a bad finding. */
+int store_flows_check(const Wacht__V1__FlowBatch *b, const char *node, char *why, size_t size);
+
+/* Every member optional. */
+struct store_conv_filter {
+	int64_t since;          /* rows whose last_seen >= since; 0: all */
+	const char *namespace_; /* rows with an end in this namespace */
+	/* The token's scope: when scoped, only rows with an end in one of
+	 * the n_scope namespaces. */
+	bool scoped;
+	const char *const *scope;
+	size_t n_scope;
+};
+/* A row as the graph takes it (strings borrowed for the call; "" when not
+ * known). A non-zero return of cb stops and is returned. */
+typedef int (*store_conv_cb)(void *ctx, const struct graph_record *r);
+/* The rows matching flt (filters in SQL), in no particular order. 0,
+ * cb's stop value, or -errno. */
+int store__conversations(struct store *s, const struct store_conv_filter *flt, store_conv_cb cb,
+			 void *ctx);
+/* Deletes conversation rows last seen before now - max_age_ns and the
+ * remembered flow batches received before it (a batch that old is not
+ * resent). max_age_ns <= 0: nothing. The number of rows deleted or
+ * -errno. */
+int64_t store__retention_flows(struct store *s, int64_t max_age_ns, int64_t now);
+/* Conversation rows stored (for metrics and tests), or -errno. */
+int64_t store__conversation_rows(struct store *s);
 
 /* ---- statistics, for metrics */
 

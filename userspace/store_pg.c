@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store_pg.c: the finding store in PostgreSQL (libpq), shared by several
  * aggregator replicas (see store_pg.h and store.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <libpq-fe.h>
 
 #include "jsonw.h"
+#include "store_conv.h"
 #include "store_pg.h"
 
 #define DEFAULT_MERGE_WINDOW_NS (60LL * 1000000000LL)
@@ -98,6 +100,12 @@ static const char *const migrations[] = {
 	 * the newest replacing the older one, as in SQLite */
 	"CREATE TABLE learned (grp TEXT NOT NULL, node TEXT NOT NULL, yaml TEXT NOT NULL,"
 	" updated BIGINT NOT NULL, PRIMARY KEY (grp, node));",
+	/* 2 -> 3: conversations and the flow batches stored, as in SQLite */
+	CONVERSATIONS_SQL("BIGINT", "BYTEA")
+	"CREATE TABLE flow_batches (sensor_id TEXT NOT NULL, start_time BIGINT NOT NULL,"
+	" batch_seq BIGINT NOT NULL, received BIGINT NOT NULL,"
+	" PRIMARY KEY (sensor_id, start_time, batch_seq));"
+	"CREATE INDEX flow_batches_received ON flow_batches(received);",
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,
 	       "one migration per schema version");
@@ -114,6 +122,9 @@ enum stmt_id {
 	ST_SENSOR_UPSERT,
 	ST_SENSOR_DROPS,
 	ST_SENSORS,
+	ST_FLOW_BATCH,
+	ST_CONV_UPSERT,
+	ST_CONV_QUERY,
 	ST__COUNT,
 };
 
@@ -170,6 +181,17 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SENSOR_DROPS] = "UPDATE sensors SET drops = $2, last_seen = $3 WHERE sensor_id = $1",
 	[ST_SENSORS] = "SELECT node, sensor_id, version, kernel, last_seen, drops FROM sensors"
 		       " ORDER BY node COLLATE \"C\", sensor_id COLLATE \"C\"",
+	[ST_FLOW_BATCH] = "INSERT INTO flow_batches (sensor_id, start_time, batch_seq, received)"
+			  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+	[ST_CONV_UPSERT] = "INSERT INTO conversations (" CONV_COLS ") VALUES ($1, $2, $3, $4,"
+			   " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,"
+			   " $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)"
+			   CONV_UPDATE("least", "greatest"),
+	[ST_CONV_QUERY] = CONV_SELECT " WHERE ($1::bigint IS NULL OR last_seen >= $1)"
+			  " AND ($2::text IS NULL OR c_namespace = $2 OR s_namespace = $2)"
+			  " AND ($3::jsonb IS NULL OR c_namespace IN"
+			  " (SELECT jsonb_array_elements_text($3::jsonb)) OR s_namespace IN"
+			  " (SELECT jsonb_array_elements_text($3::jsonb)))",
 };
 
 /* Bound parameters of one statement: text, or binary for bytea. */
@@ -1142,6 +1164,194 @@ int64_t store_pg__size_bytes(struct store_pg *s)
 	int err = 0;
 	PGresult *res = exec_params(s, "SELECT pg_database_size(current_database())", 0, NULL,
 				    &err);
+	int64_t v = res && PQntuples(res) == 1 ? col_int(res, 0, 0) : err ? err : -EIO;
+
+	PQclear(res);
+	return v;
+}
+
+/* ---- conversations (see store.h; the same rows as SQLite's) */
+
+static void param_end(struct params *p, const struct conv_end *e)
+{
+	param_int(p, e->kind);
+	param_blob(p, e->ip ? (const void *)e->ip : "", e->ip_len);
+	param_str(p, e->node);
+	param_str(p, e->cid);
+	param_str(p, e->name);
+	param_str(p, e->image);
+	param_str(p, e->pod);
+	param_str(p, e->ns);
+	param_str(p, e->grp);
+}
+
+static int conv_upsert(struct store_pg *s, const struct conv_row *r, bool *retry)
+{
+	struct params p = { .n = 0 };
+
+	param_int(&p, r->bucket);
+	param_str(&p, r->reporter);
+	param_int(&p, r->by_client);
+	param_int(&p, r->proto);
+	param_int(&p, r->port);
+	param_end(&p, &r->c);
+	param_end(&p, &r->s);
+	param_int(&p, r->bytes_to_server);
+	param_int(&p, r->bytes_to_client);
+	param_int(&p, r->packets_to_server);
+	param_int(&p, r->packets_to_client);
+	param_int(&p, r->sessions);
+	param_int(&p, r->first_seen);
+	param_int(&p, r->last_seen);
+	param_int(&p, r->verdict);
+	return run_done(s, ST_CONV_UPSERT, &p, NULL, retry);
+}
+
+/*
+ * Replicas: the flow_batches key is claimed first (a second replica with
+ * the same batch waits on it and then skips the batch, as with finding
+ * ids); upserts of one row by two batches run one after the other (ON
+ * CONFLICT locks the row); two batches upserting shared rows in different
+ * orders may deadlock, and PostgreSQL's loser is retried.
+ */
+int store_pg__add_flows(struct store_pg *s, const char *sensor_id, int64_t sensor_start_ns,
+			const char *node, const Wacht__V1__FlowBatch *b, int64_t now)
+{
+	int64_t t = b->time_unix_ns > 0 ? b->time_unix_ns : now;
+	struct params p = { .n = 0 };
+	struct conv_row row;
+	uint64_t changed;
+	int err = 0;
+	bool retry;
+
+	if (!sensor_id || !sensor_id[0] || store_flows_check(b, node, NULL, 0))
+		return -EINVAL;
+	if (!b->n_records)
+		return 0;
+	for (int attempt = 0; attempt < ADD_TRIES; attempt++) {
+		retry = false;
+		changed = 0;
+		err = conn_ready(s);
+		if (err)
+			return err;
+		err = exec_sql(s, "BEGIN", NULL);
+		if (err)
+			return err;
+		param_str(&p, sensor_id);
+		param_int(&p, sensor_start_ns);
+		param_int(&p, b->batch_seq > INT64_MAX ? INT64_MAX : (int64_t)b->batch_seq);
+		param_int(&p, now);
+		err = run_done(s, ST_FLOW_BATCH, &p, &changed, &retry);
+		for (size_t i = 0; !err && changed && i < b->n_records; i++) {
+			conv_row_from(&row, b->records[i], node, t);
+			err = conv_upsert(s, &row, &retry);
+		}
+		if (!err)
+			err = exec_sql(s, "COMMIT", &retry);
+		if (!err)
+			return changed ? (int)b->n_records : 0;
+		exec_sql(s, "ROLLBACK", NULL);
+		if (!retry)
+			return err;
+	}
+	return err;
+}
+
+static void conv_read_end(const PGresult *res, int row, int i, struct graph_endpoint *e,
+			  uint8_t *ip, char *ipbuf)
+{
+	const char *str[7];
+	size_t len = 0;
+	const void *p = col_ip(res, row, i + 1, ip, 16, &len);
+
+	for (int k = 0; k < 7; k++)
+		str[k] = PQgetvalue(res, row, i + 2 + k);
+	conv_end_to_graph(e, (int)col_int(res, row, i), p, len, ipbuf, str);
+}
+
+int store_pg__conversations(struct store_pg *s, const struct store_conv_filter *flt,
+			    store_conv_cb cb, void *ctx)
+{
+	char cip[INET6_ADDRSTRLEN], sip[INET6_ADDRSTRLEN];
+	uint8_t cb_ip[16], sb_ip[16];
+	struct params p = { .n = 0 };
+	struct graph_record r;
+	PGresult *res;
+	int err = 0;
+
+	if (conn_ready(s))
+		return -ECONNREFUSED;
+	if (flt->since)
+		param_int(&p, flt->since);
+	else
+		param_null(&p);
+	param_opt_str(&p, flt->namespace_);
+	if (flt->scoped) {
+		jsonw__reset(s->jw);
+		jsonw__arr_begin(s->jw, NULL);
+		for (size_t i = 0; i < flt->n_scope; i++)
+			jsonw__str(s->jw, NULL, flt->scope[i]);
+		jsonw__arr_end(s->jw);
+		if (jsonw__error(s->jw)) {
+			params_free(&p);
+			return jsonw__error(s->jw);
+		}
+		param_str(&p, jsonw__data(s->jw, NULL));
+	} else {
+		param_null(&p);
+	}
+	res = run(s, ST_CONV_QUERY, &p, &err, NULL);
+	params_free(&p);
+	if (!res)
+		return err;
+	for (int i = 0; i < PQntuples(res) && !err; i++) {
+		memset(&r, 0, sizeof(r));
+		r.reported_by_client = col_int(res, i, 0) != 0;
+		r.proto = (uint8_t)col_int(res, i, 1);
+		r.server_port = (uint16_t)col_int(res, i, 2);
+		conv_read_end(res, i, 3, &r.client, cb_ip, cip);
+		conv_read_end(res, i, 12, &r.server, sb_ip, sip);
+		r.bytes_to_server = (uint64_t)col_int(res, i, 21);
+		r.bytes_to_client = (uint64_t)col_int(res, i, 22);
+		r.packets_to_server = (uint64_t)col_int(res, i, 23);
+		r.packets_to_client = (uint64_t)col_int(res, i, 24);
+		r.sessions = (uint64_t)col_int(res, i, 25);
+		r.first_seen_ns = col_int(res, i, 26);
+		r.last_seen_ns = col_int(res, i, 27);
+		r.verdict = (enum graph_verdict)col_int(res, i, 28);
+		err = cb(ctx, &r);
+	}
+	PQclear(res);
+	return err;
+}
+
+int64_t store_pg__retention_flows(struct store_pg *s, int64_t max_age_ns, int64_t now)
+{
+	char ts[24];
+	int err = 0;
+	int64_t deleted;
+	PGresult *res;
+
+	if (max_age_ns <= 0)
+		return 0;
+	snprintf(ts, sizeof(ts), "%" PRId64, sat_add(now, -max_age_ns));
+	const char *v[] = { ts };
+	res = exec_params(s, "DELETE FROM conversations WHERE last_seen < $1", 1, v, &err);
+	if (!res)
+		return err;
+	deleted = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	res = exec_params(s, "DELETE FROM flow_batches WHERE received < $1", 1, v, &err);
+	if (!res)
+		return err;
+	PQclear(res);
+	return deleted;
+}
+
+int64_t store_pg__conversation_rows(struct store_pg *s)
+{
+	int err = 0;
+	PGresult *res = exec_params(s, "SELECT count(*) FROM conversations", 0, NULL, &err);
 	int64_t v = res && PQntuples(res) == 1 ? col_int(res, 0, 0) : err ? err : -EIO;
 
 	PQclear(res);

@@ -10,7 +10,7 @@
 /* The PostgreSQL schema keeps its own history (table wacht_schema), apart
  * from SQLite's STORE_SCHEMA_VERSION: what store__schema_version returns
  * for a postgres:// store. */
-#define STORE_PG_SCHEMA_VERSION 2 /* 2: learned profiles */
+#define STORE_PG_SCHEMA_VERSION 3 /* 2: learned profiles; 3: conversations */
 
 /*
  * Differences from the SQLite store, all forced by PostgreSQL:
@@ -50,6 +50,12 @@ int store_pg__learned_put(struct store_pg *s, const char *group, const char *nod
 int store_pg__learned_foreach(struct store_pg *s, const char *group, store_learned_cb cb,
 			      void *ctx);
 int store_pg__counts(struct store_pg *s, store_count_cb cb, void *ctx);
+int store_pg__add_flows(struct store_pg *s, const char *sensor_id, int64_t sensor_start_ns,
+			const char *node, const Wacht__V1__FlowBatch *b, int64_t now);
+int store_pg__conversations(struct store_pg *s, const struct store_conv_filter *flt,
+			    store_conv_cb cb, void *ctx);
+int64_t store_pg__retention_flows(struct store_pg *s, int64_t max_age_ns, int64_t now);
+int64_t store_pg__conversation_rows(struct store_pg *s);
 int64_t store_pg__size_bytes(struct store_pg *s);
 
 /* How the store behind a URL is chosen (store__open): */

@@ -2,7 +2,8 @@
 /*
  * wachtctl.c: the security engineer's command line for the aggregator's
  * HTTP API (userspace/api.c): list, show, acknowledge alerts, list sensors,
- * export the learned rules. Tables for people, --json for scripts.
+ * export the learned rules and the network graph. Tables for people, --json
+ * for scripts.
  *
  * Exit codes (scripts rely on them):
  *   0 ok   1 error (connection, TLS, server 5xx, bad answer)   2 usage (also
@@ -41,6 +42,8 @@ static const char usage_main[] =
 	"  unack ID               unacknowledge a finding\n"
 	"  sensors                list sensors, last seen and drop counters\n"
 	"  rules export-learned   the learned profiles of all nodes, merged, as YAML\n"
+	"  graph                  the network graph (who talks to whom) as JSON, DOT or\n"
+	"                         GraphML\n"
 	"\n"
 	"  --server URL       the aggregator API (default $WACHT_SERVER), e.g. https://agg:9443\n"
 	"  --token-file FILE  file holding the API token (default: the token in $WACHT_TOKEN)\n"
@@ -99,6 +102,27 @@ static const char usage_rules[] =
 	"  -o FILE        write to FILE instead of standard output\n"
 	"  --group GROUP  only this group (e.g. nv.web.shop)\n";
 
+static const char usage_graph[] =
+	"usage: wachtctl graph [--format json|dot|graphml] [--namespace NS] [--since T]\n"
+	"                      [--collapse none|pod|group|namespace] [--cidr CIDR[,CIDR]]\n"
+	"                      [-o FILE]\n"
+	"\n"
+	"The cluster's conversations from every sensor, merged: endpoints (containers,\n"
+	"nodes, external addresses) and who talked to whom, on which ports, bytes,\n"
+	"sessions and the worst policy action (allow, violate, deny). A conversation\n"
+	"both of whose ends reported it is counted once. Printed as the API answers.\n"
+	"  --format F     json (default; NeuVector's field names), dot (Graphviz:\n"
+	"                 dot -Tsvg), graphml (yEd, Gephi)\n"
+	"  --namespace NS only conversations with an end in namespace NS\n"
+	"  --since T      only conversations last seen since T: RFC 3339 or a duration\n"
+	"                 ago (90s, 30m, 1h, 7d); exact to the minute\n"
+	"  --collapse C   one vertex per container (none, the default), pod, group\n"
+	"                 (nv.<service>.<namespace>) or namespace\n"
+	"  --cidr CIDR    external addresses in CIDR become one vertex (repeatable,\n"
+	"                 or comma-separated)\n"
+	"  -o FILE        write to FILE instead of standard output\n"
+	"A token scoped to namespaces sees the conversations with an end in them.\n";
+
 /* ---- options */
 
 enum opt {
@@ -123,6 +147,9 @@ enum opt {
 	O_COMMENT,
 	O_OUTPUT,
 	O_GROUP,
+	O_FORMAT,
+	O_COLLAPSE,
+	O_CIDR,
 	O__COUNT,
 };
 
@@ -135,6 +162,8 @@ struct opts {
 	int interval;
 	long limit;
 	const char *comment, *output, *group;
+	const char *format, *collapse;
+	char *cidrs; /* --cidr values joined by ',' (owned) */
 	bool given[O__COUNT];
 };
 
@@ -160,6 +189,9 @@ static const struct option long_opts[] = {
 	{ "comment", required_argument, NULL, O_COMMENT },
 	{ "output", required_argument, NULL, O_OUTPUT },
 	{ "group", required_argument, NULL, O_GROUP },
+	{ "format", required_argument, NULL, O_FORMAT },
+	{ "collapse", required_argument, NULL, O_COLLAPSE },
+	{ "cidr", required_argument, NULL, O_CIDR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -828,6 +860,49 @@ static int cmd_export_learned(struct client *c, const struct opts *o)
 	return code;
 }
 
+static int cmd_graph(struct client *c, const struct opts *o)
+{
+	char *path = NULL;
+	size_t len = 0;
+	struct answer a;
+	FILE *q = open_memstream(&path, &len), *out = stdout;
+	int code;
+
+	if (!q)
+		return EXIT_ERROR;
+	/* the format is checked (one of three words); query_add then adds
+	 * "&key=value" */
+	fprintf(q, "/api/v1/graph?format=%s", o->format ? o->format : "json");
+	query_add(c, q, "namespace", o->namespace_);
+	query_add(c, q, "since", o->since);
+	query_add(c, q, "collapse", o->collapse);
+	query_add(c, q, "cidr", o->cidrs);
+	if (fclose(q))
+		return EXIT_ERROR;
+	code = http(c, "GET", path, NULL, &a);
+	free(path);
+	if (code) {
+		answer_free(&a);
+		return code;
+	}
+	if (o->output) {
+		out = fopen(o->output, "w");
+		if (!out) {
+			fprintf(stderr, "wachtctl: failed to open %s: %s\n", o->output,
+				strerror(errno));
+			answer_free(&a);
+			return EXIT_ERROR;
+		}
+	}
+	fwrite(a.body, 1, a.len, out);
+	if (o->output && fclose(out)) {
+		fprintf(stderr, "wachtctl: failed to write %s: %s\n", o->output, strerror(errno));
+		code = EXIT_ERROR;
+	}
+	answer_free(&a);
+	return code;
+}
+
 /* ---- main */
 
 static char *read_token(const char *path, int *code)
@@ -864,14 +939,19 @@ static bool allowed(const char *cmd, int o)
 	case O_HELP:
 		return true;
 	case O_JSON:
-		return strcmp(cmd, "rules");
-	case O_SINCE: case O_UNTIL: case O_SEVERITY: case O_NAMESPACE: case O_POD:
+		return strcmp(cmd, "rules") && strcmp(cmd, "graph");
+	case O_SINCE: case O_NAMESPACE:
+		return !strcmp(cmd, "alerts") || !strcmp(cmd, "graph");
+	case O_FORMAT: case O_COLLAPSE: case O_CIDR:
+		return !strcmp(cmd, "graph");
+	case O_UNTIL: case O_SEVERITY: case O_POD:
 	case O_NAME: case O_NODE: case O_ALL: case O_UNACKED: case O_ACKED:
 	case O_FOLLOW: case O_INTERVAL: case O_LIMIT:
 		return !strcmp(cmd, "alerts");
 	case O_COMMENT:
 		return !strcmp(cmd, "ack");
 	case O_OUTPUT:
+		return !strcmp(cmd, "rules") || !strcmp(cmd, "graph");
 	case O_GROUP:
 		return !strcmp(cmd, "rules");
 	default:
@@ -895,6 +975,8 @@ static const char *cmd_usage(const char *cmd)
 		return usage_sensors;
 	if (!strcmp(cmd, "rules"))
 		return usage_rules;
+	if (!strcmp(cmd, "graph"))
+		return usage_graph;
 	return NULL;
 }
 
@@ -952,6 +1034,20 @@ static int run(int argc, char **argv)
 		case O_COMMENT: o.comment = optarg; break;
 		case O_OUTPUT: o.output = optarg; break;
 		case O_GROUP: o.group = optarg; break;
+		case O_FORMAT: o.format = optarg; break;
+		case O_COLLAPSE: o.collapse = optarg; break;
+		case O_CIDR: {
+			char *j = NULL;
+
+			if (asprintf(&j, "%s%s%s", o.cidrs ? o.cidrs : "", o.cidrs ? "," : "",
+				     optarg) < 0) {
+				code = EXIT_ERROR;
+				goto out;
+			}
+			free(o.cidrs);
+			o.cidrs = j;
+			break;
+		}
 		case O_INTERVAL:
 			o.interval = (int)strtol(optarg, &end, 10);
 			if (*end || o.interval < 1 || o.interval > 3600) {
@@ -992,6 +1088,17 @@ static int run(int argc, char **argv)
 	}
 	if (o.given[O_ALL] + o.given[O_UNACKED] + o.given[O_ACKED] > 1) {
 		code = usage_error(usage, "give one of --all, --unacked, --acked");
+		goto out;
+	}
+	if (o.format && strcmp(o.format, "json") && strcmp(o.format, "dot") &&
+	    strcmp(o.format, "graphml")) {
+		code = usage_error(usage, "bad --format %s: json, dot or graphml", o.format);
+		goto out;
+	}
+	if (o.collapse && strcmp(o.collapse, "none") && strcmp(o.collapse, "pod") &&
+	    strcmp(o.collapse, "group") && strcmp(o.collapse, "namespace")) {
+		code = usage_error(usage, "bad --collapse %s: none, pod, group or namespace",
+				   o.collapse);
 		goto out;
 	}
 	if (o.given[O_INTERVAL] && !o.follow) {
@@ -1056,6 +1163,8 @@ static int run(int argc, char **argv)
 		code = cmd_ack(&c, &o, arg, false);
 	else if (!strcmp(cmd, "sensors"))
 		code = cmd_sensors(&c, &o);
+	else if (!strcmp(cmd, "graph"))
+		code = cmd_graph(&c, &o);
 	else
 		code = cmd_export_learned(&c, &o);
 	curl_easy_cleanup(c.curl);
@@ -1063,6 +1172,7 @@ static int run(int argc, char **argv)
 out:
 	free(c.server);
 	free(c.token);
+	free(o.cidrs);
 	free(pos);
 	return code;
 }

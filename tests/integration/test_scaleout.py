@@ -278,7 +278,7 @@ def test_store_semantics_postgres():
         runs = log.count("[ RUN      ]")
         assert runs >= 11 and "[  PASSED  ] %d test(s)." % runs in log, log[-2000:]
         # it really ran there: the last case left its tables behind
-        assert pg.psql("SELECT version FROM wacht_schema") == [["2"]]
+        assert pg.psql("SELECT version FROM wacht_schema") == [["3"]]
 
 
 SENSORS = (("sim-1", "node-1"), ("sim-2", "node-2"))

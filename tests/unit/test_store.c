@@ -122,7 +122,8 @@ static int setup(void **state)
 	if (fx->pg) {
 		snprintf(fx->path, sizeof(fx->path), "%s", fx->pg);
 		pg_exec(fx->pg, "SET client_min_messages = warning;"
-			"DROP TABLE IF EXISTS received, findings, sensors, learned, wacht_schema");
+			"DROP TABLE IF EXISTS received, findings, sensors, learned, conversations,"
+			" flow_batches, wacht_schema");
 	} else {
 		snprintf(fx->path, sizeof(fx->path), "%s/wacht.db", fx->dir);
 	}
@@ -792,6 +793,329 @@ static void test_counts_and_size(void **state)
 	assert_true(store__size_bytes(fx->s) >= 4096);
 }
 
+/* ---- conversations */
+
+#define M0 ((T0 / (60 * SEC) + 1) * 60 * SEC) /* a minute's start */
+
+/* One FlowBatch of up to 4 records and everything they point to. */
+struct tfb {
+	Wacht__V1__FlowBatch b;
+	Wacht__V1__FlowRecord r[4], *rp[4];
+	Wacht__V1__FlowEndpoint ep[4][2];
+	Wacht__V1__Container ct[4][2];
+	uint8_t ip[4][2][4];
+};
+
+static void tfb_init(struct tfb *t, uint64_t seq)
+{
+	memset(t, 0, sizeof(*t));
+	wacht__v1__flow_batch__init(&t->b);
+	t->b.batch_seq = seq;
+	t->b.node = "node-a";
+	t->b.time_unix_ns = M0;
+	t->b.records = t->rp;
+}
+
+/* A container end (cid set) or an external one, IPv4 10.0.0.last. */
+static void tfb_end(struct tfb *t, int i, int e, const char *cid, const char *ns, uint8_t last)
+{
+	Wacht__V1__FlowEndpoint *ep = &t->ep[i][e];
+
+	wacht__v1__flow_endpoint__init(ep);
+	memcpy(t->ip[i][e], (uint8_t[]){ 10, 0, 0, last }, 4);
+	ep->ip.data = t->ip[i][e];
+	ep->ip.len = 4;
+	ep->kind = cid ? WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER
+		       : WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	if (cid) {
+		Wacht__V1__Container *c = &t->ct[i][e];
+
+		wacht__v1__container__init(c);
+		c->id = (char *)cid;
+		c->name = e ? "db" : "web";
+		c->pod = e ? "db-0" : "web-7d9f8c6b5-x2x7k";
+		c->namespace_ = (char *)ns;
+		c->group = e ? "nv.db.shop" : "nv.web.shop";
+		ep->container = c;
+	}
+}
+
+/* Record i: web (c1, shop) -> server, tcp/5432 unless changed after. */
+static Wacht__V1__FlowRecord *tfb_rec(struct tfb *t, const char *server_cid, const char *server_ns,
+				      bool by_client, uint64_t bytes, int64_t first, int64_t last,
+				      Wacht__V1__FlowVerdict v)
+{
+	int i = (int)t->b.n_records++;
+	Wacht__V1__FlowRecord *r = &t->r[i];
+
+	wacht__v1__flow_record__init(r);
+	tfb_end(t, i, 0, "c1", "shop", 1);
+	tfb_end(t, i, 1, server_cid, server_ns, 2);
+	r->client = &t->ep[i][0];
+	r->server = &t->ep[i][1];
+	r->proto = 6;
+	r->server_port = 5432;
+	r->reported_by_client = by_client;
+	r->bytes_to_server = bytes;
+	r->bytes_to_client = bytes / 10;
+	r->packets_to_server = 3;
+	r->packets_to_client = 2;
+	r->sessions = 1;
+	r->first_seen_unix_ns = first;
+	r->last_seen_unix_ns = last;
+	r->verdict = v;
+	t->rp[i] = r;
+	return r;
+}
+
+struct conv {
+	int n;
+	struct {
+		char client[96], server[96];
+		bool by_client;
+		unsigned port;
+		uint64_t bts, btc, pts, sessions;
+		int64_t first, last;
+		int verdict;
+	} v[16];
+};
+
+static int conv_collect(void *ctx, const struct graph_record *r)
+{
+	struct conv *c = ctx;
+	int i = c->n++;
+
+	assert_true(i < 16);
+	snprintf(c->v[i].client, sizeof(c->v[i].client), "%d|%s|%s|%s|%s|%s|%s|%s", r->client.kind,
+		 r->client.ip, r->client.node, r->client.container_id, r->client.container,
+		 r->client.pod, r->client.namespace, r->client.group);
+	snprintf(c->v[i].server, sizeof(c->v[i].server), "%d|%s|%s|%s|%s", r->server.kind,
+		 r->server.ip, r->server.node, r->server.container_id, r->server.namespace);
+	c->v[i].by_client = r->reported_by_client;
+	c->v[i].port = r->server_port;
+	c->v[i].bts = r->bytes_to_server;
+	c->v[i].btc = r->bytes_to_client;
+	c->v[i].pts = r->packets_to_server;
+	c->v[i].sessions = r->sessions;
+	c->v[i].first = r->first_seen_ns;
+	c->v[i].last = r->last_seen_ns;
+	c->v[i].verdict = r->verdict;
+	return 0;
+}
+
+static int convs(struct store *s, const struct store_conv_filter *f, struct conv *c)
+{
+	memset(c, 0, sizeof(*c));
+	return store__conversations(s, f, conv_collect, c);
+}
+
+/* The row with this last_seen, or fail. */
+static int conv_at(const struct conv *c, int64_t last, bool by_client)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->v[i].last == last && c->v[i].by_client == by_client)
+			return i;
+	fail_msg("no row last seen at %lld", (long long)last);
+	return -1;
+}
+
+static void test_conversations(void **state)
+{
+	struct fx *fx = *state;
+	struct tfb a, b, c;
+	struct conv cv;
+	int i;
+
+	/* web -> db, reported by the client twice within one minute, once
+	 * more the next minute; reported by the server once */
+	tfb_init(&a, 1);
+	tfb_rec(&a, "c2", "shop", true, 1000, M0 + 5 * SEC, M0 + 10 * SEC,
+		WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	tfb_rec(&a, "c2", "shop", false, 990, M0 + 6 * SEC, M0 + 11 * SEC,
+		WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_UNSPECIFIED);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 7, "node-a", &a.b, M0), 2);
+	tfb_init(&b, 2);
+	tfb_rec(&b, "c2", "shop", true, 500, M0 + 12 * SEC, M0 + 20 * SEC,
+		WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_VIOLATION);
+	tfb_rec(&b, "c2", "shop", true, 200, M0 + 61 * SEC, M0 + 70 * SEC,
+		WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 7, "node-a", &b.b, M0 + 70 * SEC), 2);
+	assert_int_equal(store__conversation_rows(fx->s), 3);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.n, 3);
+	i = conv_at(&cv, M0 + 20 * SEC, true);
+	assert_string_equal(cv.v[i].client,
+			    "1|10.0.0.1|node-a|c1|web|web-7d9f8c6b5-x2x7k|shop|nv.web.shop");
+	assert_string_equal(cv.v[i].server, "1|10.0.0.2|node-a|c2|shop");
+	assert_int_equal(cv.v[i].port, 5432);
+	assert_int_equal(cv.v[i].bts, 1500);
+	assert_int_equal(cv.v[i].btc, 150);
+	assert_int_equal(cv.v[i].pts, 6);
+	assert_int_equal(cv.v[i].sessions, 2);
+	assert_int_equal(cv.v[i].first, M0 + 5 * SEC);
+	assert_int_equal(cv.v[i].verdict, GRAPH_VERDICT_VIOLATION);
+	i = conv_at(&cv, M0 + 11 * SEC, false);
+	assert_int_equal(cv.v[i].bts, 990);
+	assert_int_equal(cv.v[i].verdict, GRAPH_VERDICT_UNKNOWN);
+	i = conv_at(&cv, M0 + 70 * SEC, true);
+	assert_int_equal(cv.v[i].bts, 200);
+	assert_int_equal(cv.v[i].first, M0 + 61 * SEC);
+
+	/* the same batch again (a resend, a redelivery): skipped; batch 2 of
+	 * a restarted sensor (another start time) is new */
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 7, "node-a", &b.b, M0 + 80 * SEC), 0);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.v[conv_at(&cv, M0 + 20 * SEC, true)].bts, 1500);
+	assert_int_equal(cv.v[conv_at(&cv, M0 + 70 * SEC, true)].bts, 200);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 8, "node-a", &b.b, M0 + 80 * SEC), 2);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.n, 3);
+	assert_int_equal(cv.v[conv_at(&cv, M0 + 20 * SEC, true)].bts, 2000);
+	assert_int_equal(cv.v[conv_at(&cv, M0 + 70 * SEC, true)].bts, 400);
+
+	/* since (to the minute: rows carry their newest last_seen) */
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .since = M0 + 15 * SEC }, &cv), 0);
+	assert_int_equal(cv.n, 2);
+	conv_at(&cv, M0 + 20 * SEC, true);
+	conv_at(&cv, M0 + 70 * SEC, true);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .since = M0 + 71 * SEC }, &cv), 0);
+	assert_int_equal(cv.n, 0);
+
+	/* an external server, another namespace's client: filters by either end */
+	tfb_init(&c, 3);
+	tfb_rec(&c, NULL, NULL, true, 64, M0 + 30 * SEC, M0 + 30 * SEC,
+		WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_DENIED);
+	c.ct[0][0].namespace_ = "pay";
+	c.ct[0][0].id = "c9";
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 8, "node-a", &c.b, M0 + 80 * SEC), 1);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .namespace_ = "pay" }, &cv), 0);
+	assert_int_equal(cv.n, 1);
+	assert_string_equal(cv.v[0].server, "3|10.0.0.2|||");
+	assert_string_equal(cv.v[0].client,
+			    "1|10.0.0.1|node-a|c9|web|web-7d9f8c6b5-x2x7k|pay|nv.web.shop");
+	assert_int_equal(cv.v[0].verdict, GRAPH_VERDICT_DENIED);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .namespace_ = "shop" }, &cv), 0);
+	assert_int_equal(cv.n, 3);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .namespace_ = "none" }, &cv), 0);
+	assert_int_equal(cv.n, 0);
+	const char *const pay[] = { "pay" }, *const both[] = { "x", "shop", "pay" };
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .scoped = true, .scope = pay,
+								   .n_scope = 1 }, &cv), 0);
+	assert_int_equal(cv.n, 1);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .scoped = true, .scope = both,
+								   .n_scope = 3 }, &cv), 0);
+	assert_int_equal(cv.n, 4);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ .scoped = true, .n_scope = 0 },
+			       &cv), 0);
+	assert_int_equal(cv.n, 0);
+
+	/* retention by age: rows last seen before M0 + 40 s, and the batches
+	 * received before it (a batch that old is stored again) */
+	assert_int_equal(store__retention_flows(fx->s, 60 * SEC, M0 + 100 * SEC), 3);
+	assert_int_equal(store__conversation_rows(fx->s), 1);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.v[0].last, M0 + 70 * SEC);
+	assert_int_equal(store__retention_flows(fx->s, 0, M0 + 100 * SEC), 0);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 7, "node-a", &a.b, M0 + 100 * SEC), 2);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 7, "node-a", &b.b, M0 + 100 * SEC), 0);
+}
+
+static void test_conversations_bad_batches(void **state)
+{
+	struct fx *fx = *state;
+	struct tfb t;
+	char why[200];
+
+	tfb_init(&t, 1);
+	tfb_rec(&t, "c2", "shop", true, 1, M0, M0, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), 0);
+	assert_string_equal(why, "");
+	assert_int_equal(store_flows_check(&t.b, "node-b", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch 1 for node 'node-a', not the sensor's ('node-b')");
+	assert_int_equal(store__add_flows(fx->s, "s", 1, "node-b", &t.b, M0), -EINVAL);
+	t.r[0].proto = 1;
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch 1, record 0: protocol 1 is not tcp (6) or udp (17)");
+	t.r[0].proto = 17;
+	t.ep[0][1].ip.len = 16; /* one end v4, the other v6 */
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch 1, record 0: an IPv4 and an IPv6 end");
+	t.ep[0][1].ip.len = 5;
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch 1, record 0: server: an IP that is not 4 or 16 bytes");
+	t.ep[0][1].ip.len = 4;
+	t.ct[0][0].id = "";
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch 1, record 0: client: a container endpoint without a"
+				 " container id");
+	assert_int_equal(store__add_flows(fx->s, "s", 1, "node-a", &t.b, M0), -EINVAL);
+	t.ct[0][0].id = "c1";
+	t.b.batch_seq = 0;
+	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "flow batch without a batch_seq");
+	assert_int_equal(store__conversation_rows(fx->s), 0);
+}
+
+/* A store of the previous schema (before conversations) is migrated with
+ * its findings kept. */
+static void test_conversations_migration(void **state)
+{
+	struct fx *fx = *state;
+	struct tf t;
+	struct tfb b;
+	struct rows rs;
+	char *err = NULL;
+	sqlite3 *db;
+
+	tf_init(&t, "s1:1", T0, "shop", "web-1", "/bin/sh");
+	assert_int_equal(add1(fx->s, &t), 1);
+	store__close(fx->s);
+	if (fx->pg) {
+		pg_exec(fx->pg, "DROP TABLE conversations, flow_batches;"
+			" UPDATE wacht_schema SET version = 2");
+	} else {
+		assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "DROP TABLE conversations; DROP TABLE flow_batches;"
+					      " PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	fx->s = store__open(fx->path, NULL, &err);
+	assert_null(err);
+	assert_non_null(fx->s);
+	assert_int_equal(store__schema_version(fx->s),
+			 fx->pg ? STORE_PG_SCHEMA_VERSION : STORE_SCHEMA_VERSION);
+	assert_int_equal(query(fx->s, &(struct store_filter){ 0 }, &rs), 1);
+	tfb_init(&b, 1);
+	tfb_rec(&b, "c2", "shop", true, 1, M0, M0, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	assert_int_equal(store__add_flows(fx->s, "node-a-1", 1, "node-a", &b.b, M0), 1);
+	assert_int_equal(store__conversation_rows(fx->s), 1);
+}
+
+/* Inside store__begin's transaction (the TLS loop's): a savepoint each. */
+static void test_conversations_in_txn(void **state)
+{
+	struct fx *fx = *state;
+	struct tfb b;
+
+	tfb_init(&b, 1);
+	tfb_rec(&b, "c2", "shop", true, 1, M0, M0, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	if (fx->pg) {
+		assert_int_equal(store__begin(fx->s), -EOPNOTSUPP);
+		assert_int_equal(store__add_flows(fx->s, "n-1", 1, "node-a", &b.b, M0), 1);
+		return;
+	}
+	assert_int_equal(store__begin(fx->s), 0);
+	assert_int_equal(store__add_flows(fx->s, "n-1", 1, "node-a", &b.b, M0), 1);
+	assert_int_equal(store__add_flows(fx->s, "n-1", 1, "node-a", &b.b, M0), 0);
+	b.b.batch_seq = 2;
+	assert_int_equal(store__add_flows(fx->s, "n-1", 1, "node-a", &b.b, M0), 1);
+	assert_int_equal(store__commit(fx->s), 0);
+	assert_int_equal(store__conversation_rows(fx->s), 1);
+	struct conv cv;
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.v[0].bts, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -809,6 +1133,10 @@ int main(void)
 		cmocka_unit_test(test_url),
 		cmocka_unit_test_setup_teardown(test_learned_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_and_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations_bad_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations_in_txn, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
