@@ -15,7 +15,7 @@
 # refused in the kernel (a denied conversation, a Network.Violation with
 # action deny). The server (Monitor) sends a UDP datagram to the client's
 # udp/6969, which no rule allows: a violation. Both run nc, a suspicious
-# process.
+# process (and not in the containers' process profile).
 
 import http.client
 import json
@@ -28,9 +28,9 @@ import urllib.parse
 
 from harness import REG, REPO, track_pid
 from test_enforce_net import tftp
-from test_netgraph import ANY_PROC, wait_sum
-from test_policy import CLIENT_POD, POD, NetPair, Sensor, new_ns, rules_file, wait_listening, \
-    web_group
+from test_netgraph import wait_sum
+from test_policy import BASE_ALLOW, CLIENT_POD, POD, NetPair, Sensor, new_ns, rules_file, \
+    wait_listening, web_group
 from test_stream import Aggregator, api_get, free_port, make_pki, printed, sensor_id_of, \
     stored_ids, write_tokens
 
@@ -40,6 +40,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
+# what the test runs in the containers, but nc: a process profile violation
+PROCS = BASE_ALLOW + ['{name: %s, path: "*", action: allow}' % p
+                      for p in ("sh", "head", "tftp", "timeout")]
 
 
 def npm_ci():
@@ -118,10 +121,10 @@ def test_ui_in_chromium():
         web, cli = np.server_group, np.client_group
         text = web_group(ns, "client", policymode="Protect", mode="Monitor", egress=[
             '{name: to-web, action: allow, ports: tcp/5000, selector: {name: %s}}' % web,
-        ], process=ANY_PROC)[1]
+        ], process=PROCS)[1]
         text += web_group(ns, policymode="Monitor", mode="Monitor", ingress=[
             '{name: from-client, action: allow, ports: tcp/5000, selector: {name: %s}}' % cli,
-        ], process=ANY_PROC)[1]
+        ], process=PROCS)[1]
         try:
             agg.start()
             args = ["--rules", rules_file(text), "--window", "1", "--flow-interval", "1",
@@ -188,9 +191,10 @@ def test_ui_in_chromium():
             # nothing changes any more)
             all_f = findings(api_port, sec, "namespace=%s&limit=1000" % ns)
             names = {(f["name"], f["action"]) for f in all_f}
-            assert ("Network.Violation", "deny") in names, names
-            assert ("Network.Violation", "alert") in names, names
-            assert "Container.Suspicious.Process" in {n for n, _ in names}, names
+            assert names == {("Container.Suspicious.Process", "alert"),
+                             ("Process.Profile.Violation", "alert"),
+                             ("Network.Violation", "deny"),
+                             ("Network.Violation", "alert")}, names
             levels = sorted({SEVERITIES.index(f["severity"]) for f in all_f})
             assert len(levels) >= 2, "one severity only: %r" % all_f
             severity = SEVERITIES[levels[-1]]
