@@ -10,7 +10,7 @@
 const WachtGraph = (function () {
 	const SVG = "http://www.w3.org/2000/svg";
 	const VR = 12;          // vertex radius
-	const SPACING = 80;     // arc length between two vertices on a circle
+	const SPACING = 140;    // arc length between two vertices on a circle
 	const POLICIES = ["allow", "violate", "deny", "unknown"];
 	const TAU = 2 * Math.PI;
 
@@ -64,23 +64,29 @@ const WachtGraph = (function () {
 		const names = Array.from(groups.keys()).sort();
 		const clusters = names.map((name) => {
 			const members = groups.get(name);
-			const inner = members.length === 1 ? 0 : ringRadius(members.length, 45);
+			const inner = members.length === 1 ? 0 : ringRadius(members.length, 70);
 			return { name, members, inner, r: inner + 50 };
 		});
 		const pos = new Map();
-		// the clusters around the centre, each given an arc as wide as it is
-		let r1 = 0;
+		// the clusters around the centre, each given an arc as wide as it
+		// is; the circle grows until no two clusters overlap (a chord is
+		// shorter than its arc)
 		if (clusters.length > 1) {
-			const around = clusters.reduce((s, c) => s + 2 * c.r + 40, 0);
-			r1 = Math.max(around / TAU, Math.max(...clusters.map((c) => c.r)) + 20);
 			const total = clusters.reduce((s, c) => s + 2 * c.r + 40, 0);
-			let a = -Math.PI / 2;
-			for (const c of clusters) {
-				const share = ((2 * c.r + 40) / total) * TAU;
-				c.x = r1 * Math.cos(a + share / 2);
-				c.y = r1 * Math.sin(a + share / 2);
-				a += share;
-			}
+			let r1 = Math.max(total / TAU, Math.max(...clusters.map((c) => c.r)) + 20);
+			const place = () => {
+				let a = -Math.PI / 2;
+				for (const c of clusters) {
+					const share = ((2 * c.r + 40) / total) * TAU;
+					c.x = r1 * Math.cos(a + share / 2);
+					c.y = r1 * Math.sin(a + share / 2);
+					a += share;
+				}
+			};
+			const overlap = () => clusters.some((c, i) => clusters.some((d, j) =>
+				j > i && Math.hypot(c.x - d.x, c.y - d.y) < c.r + d.r + 30));
+			for (place(); overlap(); place())
+				r1 *= 1.1;
 		} else if (clusters.length === 1) {
 			clusters[0].x = 0;
 			clusters[0].y = 0;
@@ -132,7 +138,7 @@ const WachtGraph = (function () {
 
 	function label(ep) {
 		const s = ep.display_name || ep.id;
-		return s.length > 32 ? s.slice(0, 31) + "\u2026" : s;
+		return s.length > 24 ? s.slice(0, 23) + "\u2026" : s;
 	}
 
 	// Replaces the content of container with the graph of doc; onSelect
@@ -205,8 +211,11 @@ const WachtGraph = (function () {
 			selectable.push(g);
 			grow(p.x, p.y, 110, 40);
 		}
-		svg.setAttribute("viewBox", `${(minx - 20).toFixed(0)} ${(miny - 20).toFixed(0)} ` +
-				 `${(maxx - minx + 40).toFixed(0)} ${(maxy - miny + 40).toFixed(0)}`);
+		// drawn at its own size (1 unit = 1 px), shrunk to fit when wider
+		const w = Math.ceil(maxx - minx + 40), h = Math.ceil(maxy - miny + 40);
+		svg.setAttribute("viewBox", `${Math.floor(minx - 20)} ${Math.floor(miny - 20)} ${w} ${h}`);
+		svg.setAttribute("width", w);
+		svg.setAttribute("height", h);
 		container.replaceChildren(svg);
 		return svg;
 	}
