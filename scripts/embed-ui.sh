@@ -15,7 +15,7 @@ i=0
 for f in "$@"; do
 	[ -f "$f" ] || { echo "embed-ui: $f: not a regular file" >&2; exit 1; }
 	echo
-	echo "static const unsigned char file$i[] = {"
+	echo "static const unsigned char file${i}[] = {"
 	# a NUL after the data: a zero-length array is not C, and the length
 	# below is the file's own
 	{ od -An -v -tx1 "$f"; echo " 00"; } | sed -e 's/ \([0-9a-f][0-9a-f]\)/0x\1, /g' -e 's/, $/,/' -e 's/^/\t/' -e '/^\t$/d'

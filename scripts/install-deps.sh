@@ -7,7 +7,7 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
 libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev
 runc busybox-static iproute2 jq python3
-nats-server postgresql yamllint nodejs"
+nats-server postgresql yamllint nodejs chromium fonts-dejavu-core"
 # nats-server and postgresql: the scale-out integration test starts private
 # instances of both (tests/integration/test_scaleout.py); Debian enables
 # their system services on install, which the tests neither need nor use.
@@ -15,6 +15,10 @@ nats-server postgresql yamllint nodejs"
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package
 # brings its own and conflicts with Debian's npm.
+# chromium, fonts-dejavu-core: tests/integration/test_ui.py opens the
+# aggregator's web page in headless Debian chromium (/usr/bin/chromium),
+# driven by playwright-core (npm, pinned in tests/ui/package-lock.json,
+# installed there by the test with `npm ci`; it downloads no browser).
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""
