@@ -229,7 +229,8 @@ int store__learned_foreach(struct store *s, const char *group, store_learned_cb 
  * (client end, server end, proto, server port, reported_by_client,
  * reporter = the sensor's node, minute of its last_seen): counters summed,
  * first_seen the smallest, last_seen the largest, the verdict the worst.
- * An end is identified by its kind, IP, node and container id; its other
+ * An end is identified by its kind, IP (none for 0.0.0.0 or ::, a socket
+ * not bound yet), node and container id; its other
  * fields (names, pod, namespace, group) are the newest record's. A
  * container end without a node is on the reporter's node, as is a node end.
  * A record without last_seen counts as seen at the batch's time (or now).

@@ -96,6 +96,15 @@ static void end_from(struct conv_end *e, const Wacht__V1__FlowEndpoint *p, const
 	e->kind = p->kind;
 	e->ip = p->ip.data;
 	e->ip_len = p->ip.len;
+	/* 0.0.0.0 or ::: no address yet (a connect refused before the socket
+	 * was bound): not one of the container's addresses */
+	bool zero = true;
+	for (size_t i = 0; i < p->ip.len; i++)
+		zero &= p->ip.data[i] == 0;
+	if (zero) {
+		e->ip = NULL;
+		e->ip_len = 0;
+	}
 	/* "" is the reporting sensor's node (proto FlowEndpoint.node); a node
 	 * end is the reporting node itself */
 	e->node = p->kind == WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_NODE ? reporter

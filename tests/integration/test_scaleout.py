@@ -511,9 +511,10 @@ def _api_all(port, token, ns):
             return out
 
 
-def _nats_sensor(node, nats, rules, spool):
+def _nats_sensor(node, nats, rules, spool, extra=()):
     s = Sensor(args=["--rules", rules, "--window", "0", "--node", node,
-                     "--nats", nats.url, "--spool-dir", spool, "--stats-interval", "1"])
+                     "--nats", nats.url, "--spool-dir", spool, "--stats-interval", "1"]
+               + list(extra))
     s.node = node
     return s
 
@@ -806,8 +807,12 @@ def test_sensor_spool_full_while_nats_is_down():
 
 def test_learned_profile_over_nats():
     """A Discover-mode sensor publishing to NATS: its learned profile
-    reaches the replica's store under its node, and the API serves it."""
-    from test_policy import rules_file, web_group
+    reaches the replica's store under its node, and the API serves it. Its
+    FlowBatches (--flow-interval 1) are published too: the container's
+    20000 bytes to an address outside it (a plain netns on a veth) are in
+    the replica's graph, within 1%, once."""
+    from harness import Netns, veth_between
+    from test_policy import random_net, rules_file, wait_listening, web_group
     _need(AGG_BIN, "build it with `make`")
     ns = new_ns()
     group = "nv.web." + ns
@@ -819,11 +824,17 @@ def test_learned_profile_over_nats():
     with open(tokens, "w") as f:
         f.write("security %s *\n" % hashlib.sha256(token.encode()).hexdigest())
     db = os.path.join(tmp, "wacht.db")
+    ext_ip, c_ip = random_net()[:2]
+    n_c, n_ext, ext_srv = Netns(), Netns(), None
     with NatsServer() as nats:
         r = Replica(nats, db, "l", api_tokens=tokens).start()
         try:
-            with _nats_sensor("wit-node-nl-" + ns, nats, rules, os.path.join(tmp, "spool")) as s, \
-                    Container(pod=POD, namespace=ns) as c:
+            n_c.create()
+            n_ext.create()
+            veth_between(n_ext, n_c, a_addrs=(ext_ip + "/24",), b_addrs=(c_ip + "/24",))
+            with _nats_sensor("wit-node-nl-" + ns, nats, rules, os.path.join(tmp, "spool"),
+                              extra=["--flow-interval", "1"]) as s, \
+                    Container(pod=POD, namespace=ns, netns=n_c) as c:
                 c.start()
                 c.exec(["sh", "-c", "/bin/cat /etc/hostname"])
                 s.wait_finding({"kind": "finding", "name": "Process.Profile.Learned",
@@ -848,7 +859,53 @@ def test_learned_profile_over_nats():
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     yaml = resp.read().decode()
                 assert "name: %s" % group in yaml and "name: cat" in yaml, yaml
+
+                # flows over NATS: published once connected (not before)
+                def connected():
+                    s.read()
+                    return any(l.get("aggregator", {}).get("connected")
+                               for l in s.lines if l.get("kind") == "stats")
+                _wait(connected, 20, "the sensor connected to NATS")
+                got = os.path.join(tmp, "ext-got")
+                ext_srv = subprocess.Popen(
+                    ["ip", "netns", "exec", n_ext.name, "sh", "-c",
+                     "sleep 30 | busybox nc -l -p 7000 > %s" % got],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, start_new_session=True)
+                track_pid(ext_srv.pid, "nc -l in " + n_ext.name)
+                wait_listening(n_ext, 7000)
+                c.exec(["sh", "-c", "head -c 20000 /dev/zero | nc -w 5 %s 7000" % ext_ip],
+                       check=False, timeout=30)
+                _wait(lambda: os.path.getsize(got) == 20000, 10, "20000 bytes received")
+
+                def to_ext():
+                    req = urllib.request.Request(
+                        "http://127.0.0.1:%d/api/v1/graph?namespace=%s" % (r.api_port, ns))
+                    req.add_header("Authorization", "Bearer " + token)
+                    with urllib.request.urlopen(req, timeout=10) as resp:
+                        g = json.loads(resp.read().decode())
+                    cs = [x for x in g["conversations"] if x["to"] == "external:" + ext_ip]
+                    return cs and cs[0]["bytes_to_server"] >= 19800 and cs[0]
+                conv = _wait(to_ext, 20, "the conversation in the replica's graph")
+                time.sleep(2.5)  # later reports add nothing
+                conv = to_ext()
+                assert abs(conv["bytes_to_server"] - 20000) <= 200, conv
+                assert (conv["sessions"], conv["ports"], conv["policy_action"]) == \
+                    (1, ["tcp/7000"], "allow"), conv
+                sid = sensor_id_of(s)
+                con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+                try:
+                    n_batches = con.execute("SELECT count(*) FROM flow_batches"
+                                            " WHERE sensor_id = ?", (sid,)).fetchone()[0]
+                finally:
+                    con.close()
+                assert n_batches >= 1, n_batches
             st = r.stop()
             assert st["failed"] == 0 and st["rejected"] == 0, st
         finally:
+            if ext_srv:
+                os.killpg(ext_srv.pid, signal.SIGKILL)
+                ext_srv.wait()
             r.cleanup()
+            n_c.delete()
+            n_ext.delete()

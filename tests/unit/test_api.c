@@ -197,6 +197,94 @@ static void fill(struct store *s)
 	assert_int_equal(store__learned_put(s, "nv.web.shop", "node-b", node_b_yaml, now0), 0);
 }
 
+/* ---- conversations (the graph's fixture) */
+
+struct tfl {
+	Wacht__V1__FlowBatch b;
+	Wacht__V1__FlowRecord r[4], *rp[4];
+	Wacht__V1__FlowEndpoint ep[4][2];
+	Wacht__V1__Container ct[4][2];
+	uint8_t ip[4][2][4];
+};
+
+/* An end: a container (id set, in ns, pod, 10.1.0.last) or an external
+ * address 10.0.0.last. */
+static void tfl_end(struct tfl *t, int i, int e, const char *cid, const char *ns,
+		    const char *pod, uint8_t last)
+{
+	Wacht__V1__FlowEndpoint *ep = &t->ep[i][e];
+
+	wacht__v1__flow_endpoint__init(ep);
+	memcpy(t->ip[i][e], (uint8_t[]){ 10, cid ? 1 : 0, 0, last }, 4);
+	ep->ip.data = t->ip[i][e];
+	ep->ip.len = 4;
+	ep->kind = cid ? WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER
+		       : WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	if (cid) {
+		Wacht__V1__Container *c = &t->ct[i][e];
+
+		wacht__v1__container__init(c);
+		c->id = (char *)cid;
+		c->name = "app";
+		c->pod = (char *)pod;
+		c->namespace_ = (char *)ns;
+		ep->container = c;
+	}
+}
+
+static void tfl_rec(struct tfl *t, const char *ccid, const char *cns, const char *cpod,
+		    uint8_t cip, const char *scid, const char *sns, const char *spod, uint8_t sip,
+		    uint32_t port, bool by_client, uint64_t bytes, int64_t last,
+		    Wacht__V1__FlowVerdict v)
+{
+	int i = (int)t->b.n_records++;
+	Wacht__V1__FlowRecord *r = &t->r[i];
+
+	wacht__v1__flow_record__init(r);
+	tfl_end(t, i, 0, ccid, cns, cpod, cip);
+	tfl_end(t, i, 1, scid, sns, spod, sip);
+	r->client = &t->ep[i][0];
+	r->server = &t->ep[i][1];
+	r->proto = 6;
+	r->server_port = port;
+	r->reported_by_client = by_client;
+	r->bytes_to_server = bytes;
+	r->packets_to_server = 1;
+	r->sessions = 1;
+	r->first_seen_unix_ns = last - SEC;
+	r->last_seen_unix_ns = last;
+	r->verdict = v;
+	t->rp[i] = r;
+}
+
+/*
+ * node-a's sensor (s1):
+ *   shop/web-1 -> shop/db-0   tcp/5432  -10s  by the client 1000 bytes and
+ *                                              by the server 990 (de-dup)
+ *   shop/web-1 -> pay/api-1   tcp/8080  -3m   allowed, 300 bytes
+ *   pay/api-1  -> 10.0.0.5    tcp/443   -3m   denied (no bytes)
+ */
+static void fill_flows(struct store *s)
+{
+	struct tfl t;
+
+	memset(&t, 0, sizeof(t));
+	wacht__v1__flow_batch__init(&t.b);
+	t.b.batch_seq = 1;
+	t.b.node = "node-a";
+	t.b.time_unix_ns = now0;
+	t.b.records = t.rp;
+	tfl_rec(&t, "c0ffee", "shop", "web-1", 1, "db0", "shop", "db-0", 2, 5432, true, 1000,
+		now0 - 10 * SEC, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	tfl_rec(&t, "c0ffee", "shop", "web-1", 1, "db0", "shop", "db-0", 2, 5432, false, 990,
+		now0 - 10 * SEC, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	tfl_rec(&t, "c0ffee", "shop", "web-1", 1, "api1", "pay", "api-1", 3, 8080, true, 300,
+		now0 - 3 * MIN, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED);
+	tfl_rec(&t, "api1", "pay", "api-1", 3, NULL, NULL, NULL, 5, 443, true, 0,
+		now0 - 3 * MIN, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_DENIED);
+	assert_int_equal(store__add_flows(s, "s1", 1, "node-a", &t.b, now0), 4);
+}
+
 static int setup(void **state)
 {
 	struct api_config cfg = {0};
@@ -226,6 +314,7 @@ static int setup(void **state)
 	s = store__open(db, NULL, &err);
 	assert_non_null(s);
 	fill(s);
+	fill_flows(s);
 	store__close(s);
 
 	cfg.listen_addr = "127.0.0.1";
@@ -1150,6 +1239,120 @@ static void test_tls(void **state)
 	fclose(devnull);
 }
 
+/* from -> to of every conversation, "a>b;c>d" (the JSON's order). */
+static void graph_pairs(const struct resp *r, char *out, size_t size)
+{
+	struct json_object *arr;
+	size_t n = 0;
+
+	out[0] = 0;
+	assert_non_null(r->json);
+	assert_true(json_object_object_get_ex(r->json, "conversations", &arr));
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *c = json_object_array_get_idx(arr, i);
+
+		n += (size_t)snprintf(out + n, size - n, "%s%s>%s", i ? ";" : "",
+				      jstr(c, "from"), jstr(c, "to"));
+	}
+}
+
+static void assert_graph(const char *query, const char *token, const char *want)
+{
+	char path[512], got[1024];
+	struct resp r;
+
+	snprintf(path, sizeof(path), "/api/v1/graph%s", query);
+	r = get(path, token);
+	if (r.status != 200)
+		fail_msg("%s: status %ld: %s", path, r.status, r.body);
+	graph_pairs(&r, got, sizeof(got));
+	if (strcmp(got, want))
+		fail_msg("%s: got [%s], want [%s]", path, got, want);
+	resp_free(&r);
+}
+
+#define WEB "container:shop/web-1/app"
+#define DB "container:shop/db-0/app"
+#define API "container:pay/api-1/app"
+
+static void test_graph_route(void **state)
+{
+	struct json_object *arr, *c = NULL;
+	struct resp r;
+
+	(void)state;
+	r = get("/api/v1/graph", TOK_SEC);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "Content-Type: application/json\r\n"));
+	assert_string_equal(jstr(r.json, "collapse"), "none");
+	assert_null(jstr(r.json, "namespace"));
+	assert_true(json_object_object_get_ex(r.json, "endpoints", &arr));
+	assert_int_equal(json_object_array_length(arr), 4);
+	assert_true(json_object_object_get_ex(r.json, "conversations", &arr));
+	for (size_t i = 0; i < json_object_array_length(arr); i++)
+		if (!strcmp(jstr(json_object_array_get_idx(arr, i), "to"), DB))
+			c = json_object_array_get_idx(arr, i);
+	/* reported by both ends: the larger of the two, not the sum */
+	assert_non_null(c);
+	assert_string_equal(jstr(c, "bytes"), "1000");
+	assert_string_equal(jstr(c, "sessions"), "1");
+	assert_string_equal(jstr(c, "policy_action"), "allow");
+	resp_free(&r);
+	assert_graph("", TOK_SEC, API ">external:10.0.0.5;" WEB ">" API ";" WEB ">" DB);
+
+	r = get("/api/v1/graph?format=dot", TOK_SEC);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "Content-Type: text/vnd.graphviz\r\n"));
+	assert_int_equal(strncmp(r.body, "digraph", 7), 0);
+	resp_free(&r);
+	r = get("/api/v1/graph?format=graphml&namespace=pay", TOK_SEC);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.headers, "Content-Type: application/graphml+xml\r\n"));
+	assert_non_null(strstr(r.body, "<graphml"));
+	assert_non_null(strstr(r.body, "api-1"));
+	assert_null(strstr(r.body, "db-0"));
+	resp_free(&r);
+
+	/* filters: a namespace (either end), since (to the minute) */
+	assert_graph("?namespace=pay", TOK_SEC, API ">external:10.0.0.5;" WEB ">" API);
+	assert_graph("?since=1m", TOK_SEC, WEB ">" DB);
+	assert_graph("?namespace=nowhere", TOK_SEC, "");
+	assert_graph("?namespace=pay&collapse=namespace&cidr=10.0.0.0/8", TOK_SEC,
+		     "namespace:pay>external:10.0.0.0/8;namespace:shop>namespace:pay");
+	assert_graph("?collapse=pod&cidr=192.0.2.0/24,10.0.0.0/24", TOK_SEC,
+		     "pod:pay/api-1>external:10.0.0.0/24;pod:shop/web-1>pod:pay/api-1;"
+		     "pod:shop/web-1>pod:shop/db-0");
+}
+
+static void test_graph_scopes_and_bad_requests(void **state)
+{
+	(void)state;
+	/* a conversation with an end in the token's namespaces */
+	assert_graph("", TOK_SHOP, WEB ">" API ";" WEB ">" DB);
+	assert_graph("", TOK_TWO, API ">external:10.0.0.5;" WEB ">" API ";" WEB ">" DB);
+	assert_graph("?namespace=shop", TOK_SHOP, WEB ">" API ";" WEB ">" DB);
+	assert_error("GET", "/api/v1/graph?namespace=pay", TOK_SHOP, NULL, 403,
+		     "token \"shop-team\" may not see namespace \"pay\"");
+	assert_error("GET", "/api/v1/graph", NULL, NULL, 401, "no token");
+	assert_error("GET", "/api/v1/graph?format=svg", TOK_SEC, NULL, 400,
+		     "bad format \"svg\": expected json, dot or graphml");
+	assert_error("GET", "/api/v1/graph?collapse=node", TOK_SEC, NULL, 400,
+		     "bad collapse \"node\"");
+	assert_error("GET", "/api/v1/graph?since=yesterday", TOK_SEC, NULL, 400,
+		     "bad since \"yesterday\"");
+	assert_error("GET", "/api/v1/graph?namespace=", TOK_SEC, NULL, 400, "bad namespace");
+	assert_error("GET", "/api/v1/graph?cidr=10.0.0.0/33", TOK_SEC, NULL, 400,
+		     "bad cidr \"10.0.0.0/33\"");
+	assert_error("GET", "/api/v1/graph?cidr=10.0.0.0/8,10.1.2.3/8", TOK_SEC, NULL, 400,
+		     "bad cidr \"10.1.2.3/8\"");
+	assert_error("GET", "/api/v1/graph?cidr=10.0.0.0/8,", TOK_SEC, NULL, 400,
+		     "an empty item");
+	assert_error("GET", "/api/v1/graph?cidr=", TOK_SEC, NULL, 400, "bad cidr: empty");
+	assert_error("GET", "/api/v1/graph?limit=5", TOK_SEC, NULL, 400,
+		     "unknown parameter \"limit\" (format, namespace, since, collapse, cidr)");
+	assert_error("POST", "/api/v1/graph", TOK_SEC, "{}", 405, "method not allowed (GET)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1168,6 +1371,8 @@ int main(void)
 		cmocka_unit_test(test_tokens_file),
 		cmocka_unit_test(test_tokens_reload),
 		cmocka_unit_test(test_readers_and_writer),
+		cmocka_unit_test(test_graph_route),
+		cmocka_unit_test(test_graph_scopes_and_bad_requests),
 		/* last: restarts the API */
 		cmocka_unit_test(test_tls),
 	};

@@ -177,6 +177,73 @@ static void test_ack_body(void **state)
 	assert_null(api_ack_body_parse(big + 0, 0, &c));
 }
 
+static void test_graph_params(void **state)
+{
+	struct api_graph_query q = { .now = 1000LL * 1000000000LL };
+
+	(void)state;
+	assert_int_equal(q.format, GRAPH_FORMAT_JSON);
+	assert_int_equal(q.collapse, GRAPH_COLLAPSE_NONE);
+	assert_int_equal(api_graph_param(&q, "format", "graphml"), 0);
+	assert_int_equal(q.format, GRAPH_FORMAT_GRAPHML);
+	assert_int_equal(api_graph_param(&q, "collapse", "group"), 0);
+	assert_int_equal(q.collapse, GRAPH_COLLAPSE_GROUP);
+	assert_int_equal(api_graph_param(&q, "namespace", "shop"), 0);
+	assert_string_equal(q.namespace_, "shop");
+	assert_int_equal(api_graph_param(&q, "since", "90s"), 0);
+	assert_int_equal(q.since, 910LL * 1000000000LL);
+	assert_int_equal(api_graph_param(&q, "cidr", "10.0.0.0/8,2001:db8::/32"), 0);
+	assert_int_equal(api_graph_param(&q, "cidr", "192.0.2.0/24"), 0);
+	assert_int_equal(q.n_cidrs, 3);
+	assert_string_equal(q.cidrs[0], "10.0.0.0/8");
+	assert_string_equal(q.cidrs[1], "2001:db8::/32");
+	assert_string_equal(q.cidrs[2], "192.0.2.0/24");
+	assert_string_equal(q.err, "");
+	/* the first error stays, and every later call fails */
+	assert_int_equal(api_graph_param(&q, "format", "png"), -EINVAL);
+	assert_string_equal(q.err, "bad format \"png\": expected json, dot or graphml");
+	assert_int_equal(api_graph_param(&q, "format", "dot"), -EINVAL);
+	assert_string_equal(q.err, "bad format \"png\": expected json, dot or graphml");
+
+	struct { const char *k, *v, *err; } bad[] = {
+		{ "collapse", "container", "bad collapse \"container\": expected none, pod, group"
+					   " or namespace" },
+		{ "since", "soon", "bad since \"soon\": expected RFC 3339" },
+		{ "namespace", NULL, "bad namespace: empty or too long" },
+		{ "cidr", "10.0.0.1", "bad cidr \"10.0.0.1\": expected a network such as" },
+		{ "cidr", "10.0.0.1/24", "bad cidr \"10.0.0.1/24\"" },
+		{ "cidr", "::1/129", "bad cidr \"::1/129\"" },
+		{ "cidr", "10.0.0.0/8,,10.1.0.0/16", "bad cidr \"10.0.0.0/8,,10.1.0.0/16\": an"
+						     " empty item" },
+		{ "cidr", "", "bad cidr: empty" },
+		{ "severity", "high", "unknown parameter \"severity\" (format, namespace, since,"
+				      " collapse, cidr)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct api_graph_query b = { .now = 1 };
+
+		assert_int_equal(api_graph_param(&b, bad[i].k, bad[i].v), -EINVAL);
+		if (strncmp(b.err, bad[i].err, strlen(bad[i].err)))
+			fail_msg("%s=%s: \"%s\", want \"%s...\"", bad[i].k, bad[i].v ? bad[i].v : "",
+				 b.err, bad[i].err);
+	}
+	/* more networks than fit */
+	struct api_graph_query m = { .now = 1 };
+	char many[1024] = "";
+	for (int i = 0; i < API_CIDRS_MAX + 1; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s10.%d.0.0/16",
+			 i ? "," : "", i);
+	assert_int_equal(api_graph_param(&m, "cidr", many), -EINVAL);
+	assert_string_equal(m.err, "bad cidr: more than 32 networks");
+	assert_true(api_cidr_ok("0.0.0.0/0"));
+	assert_true(api_cidr_ok("fd00::/8"));
+	assert_false(api_cidr_ok("fd00::1/8"));
+	assert_false(api_cidr_ok("/8"));
+	assert_false(api_cidr_ok("10.0.0.0/"));
+	assert_false(api_cidr_ok("10.0.0.0/+8"));
+	assert_false(api_cidr_ok("10.0.0.0/0008"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_severity_and_cursor),
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_ack_body),
+		cmocka_unit_test(test_graph_params),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -231,6 +231,70 @@ static void test_store_failure_redelivers(void **state)
 	store__close(other.st);
 }
 
+/* A FlowBatch of node with one record (container -> 10.0.0.9 tcp/443). */
+static int feed_flows(struct fx *fx, const char *msg_id, const char *node, uint64_t seq,
+		      uint32_t proto)
+{
+	Wacht__V1__Envelope env;
+	Wacht__V1__FlowBatch b = WACHT__V1__FLOW_BATCH__INIT;
+	Wacht__V1__FlowRecord r = WACHT__V1__FLOW_RECORD__INIT, *rp = &r;
+	Wacht__V1__FlowEndpoint c = WACHT__V1__FLOW_ENDPOINT__INIT, s = WACHT__V1__FLOW_ENDPOINT__INIT;
+	Wacht__V1__Container ct = WACHT__V1__CONTAINER__INIT;
+	uint8_t cip[4] = { 10, 1, 0, 2 }, sip[4] = { 10, 0, 0, 9 };
+
+	ct.id = "c0ffee";
+	ct.namespace_ = "shop";
+	c.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER;
+	c.ip = (ProtobufCBinaryData){ 4, cip };
+	c.container = &ct;
+	s.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	s.ip = (ProtobufCBinaryData){ 4, sip };
+	r.client = &c;
+	r.server = &s;
+	r.proto = proto;
+	r.server_port = 443;
+	r.reported_by_client = true;
+	r.bytes_to_server = 100;
+	r.last_seen_unix_ns = NOW;
+	b.batch_seq = seq;
+	b.node = (char *)node;
+	b.records = &rp;
+	b.n_records = 1;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = &b;
+	return bus_ingest__envelope(&fx->bi, &env, msg_id, NOW);
+}
+
+/* FlowBatches: stored, a redelivery skipped (the same sensor start and
+ * batch), a restarted sensor's batch 1 stored; a malformed one, one for
+ * another node or without the flows id is dropped once (acknowledged). */
+static void test_flows(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(feed_flows(fx, "node-1-ab12:flows-77-1", "node-1", 1, 6), 0);
+	assert_int_equal(feed_flows(fx, "node-1-ab12:flows-77-1", "node-1", 1, 6), 0);
+	assert_int_equal(fx->bi.stats.flow_batches, 2);
+	assert_int_equal(fx->bi.stats.flow_records, 1);
+	assert_int_equal(feed_flows(fx, "node-1-ab12:flows-78-1", "node-1", 1, 6), 0);
+	assert_int_equal(fx->bi.stats.flow_records, 2);
+	assert_int_equal(store__conversation_rows(fx->st), 1);
+
+	assert_int_equal(feed_flows(fx, "node-1-ab12:flows-78-2", "node-1", 2, 1), 1);
+	assert_string_equal(fx->bi.error, "message node-1-ab12:flows-78-2: flow batch 2, record 0:"
+					  " protocol 1 is not tcp (6) or udp (17)");
+	assert_int_equal(feed_flows(fx, "node-1-ab12:flows-78-3", "node-2", 3, 6), 1);
+	assert_string_equal(fx->bi.error, "message node-1-ab12:flows-78-3: a flow batch for another"
+					  " node than sensor node-1-ab12's ('node-2')");
+	assert_int_equal(feed_flows(fx, "node-1-ab12:4", "node-1", 4, 6), 1);
+	assert_string_equal(fx->bi.error, "message node-1-ab12:4: a flow batch without"
+					  " 'flows-<start>-<seq>' in its id");
+	assert_int_equal(fx->bi.stats.rejected, 3);
+	assert_int_equal(fx->bi.stats.flow_records, 2);
+	assert_int_equal(store__conversation_rows(fx->st), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +302,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hello_and_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failure_redelivers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flows, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

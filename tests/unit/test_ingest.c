@@ -382,6 +382,99 @@ static void test_held_acks(void **state)
 	assert_int_equal(store__commit(f->st), -EINVAL);
 }
 
+/* A FlowBatch for node with one record (web -> 10.0.0.9 tcp/443). */
+static int flows(struct fx *f, uint64_t seq, const char *node, uint64_t bytes)
+{
+	Wacht__V1__Envelope env;
+	Wacht__V1__FlowBatch b = WACHT__V1__FLOW_BATCH__INIT;
+	Wacht__V1__FlowRecord r = WACHT__V1__FLOW_RECORD__INIT, *rp = &r;
+	Wacht__V1__FlowEndpoint c = WACHT__V1__FLOW_ENDPOINT__INIT, s = WACHT__V1__FLOW_ENDPOINT__INIT;
+	Wacht__V1__Container ct = WACHT__V1__CONTAINER__INIT;
+	uint8_t cip[4] = { 10, 1, 0, 2 }, sip[4] = { 10, 0, 0, 9 };
+
+	ct.id = "c0ffee";
+	ct.pod = "web-1";
+	ct.namespace_ = "shop";
+	c.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER;
+	c.ip.data = cip;
+	c.ip.len = 4;
+	c.container = &ct;
+	s.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	s.ip.data = sip;
+	s.ip.len = 4;
+	r.client = &c;
+	r.server = &s;
+	r.proto = 6;
+	r.server_port = 443;
+	r.reported_by_client = true;
+	r.bytes_to_server = bytes;
+	r.sessions = 1;
+	r.last_seen_unix_ns = NOW;
+	r.verdict = WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_ALLOWED;
+	b.batch_seq = seq;
+	b.node = (char *)node;
+	b.time_unix_ns = NOW;
+	b.records = &rp;
+	b.n_records = 1;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = &b;
+	return feed_env(f, &env);
+}
+
+static int sum_bytes(void *ctx, const struct graph_record *r)
+{
+	*(uint64_t *)ctx += r->bytes_to_server;
+	return 0;
+}
+
+static uint64_t stored_bytes(struct fx *f)
+{
+	uint64_t n = 0;
+
+	assert_int_equal(store__conversations(f->st, &(struct store_conv_filter){ 0 }, sum_bytes,
+					      &n), 0);
+	return n;
+}
+
+/* FlowBatches are stored, never acknowledged, a repeat (the sensor's
+ * reconnect resends what was in its buffer) once; one for another node
+ * ends the connection, as does one before the hello. */
+static void test_flow_batches(void **state)
+{
+	struct fx *f = *state;
+	int last = 0;
+	uint64_t ack = 0;
+
+	assert_int_equal(flows(f, 1, "node-a", 10), -EPROTO);
+	assert_string_equal(ingest_conn__error(f->ic), "flows before the hello");
+	ingest_conn__free(f->ic);
+	f->ic = ingest_conn__new(f->st, 4096);
+	assert_int_equal(hello(f, "s1", 0), 0);
+	assert_int_equal(replies(f, &last, &ack), 1); /* the server hello */
+	assert_int_equal(flows(f, 1, "node-a", 100), 0);
+	assert_int_equal(flows(f, 2, "node-a", 50), 0);
+	assert_int_equal(replies(f, &last, &ack), 0);
+	assert_int_equal(flows(f, 2, "node-a", 50), 0);
+	assert_int_equal(ingest_conn__stats(f->ic)->flow_batches, 3);
+	assert_int_equal(ingest_conn__stats(f->ic)->flow_records, 3);
+	assert_int_equal(ingest_conn__stats(f->ic)->flow_stored, 2);
+	assert_int_equal(store__conversation_rows(f->st), 1);
+	assert_int_equal(stored_bytes(f), 150);
+	/* a reconnect of the same sensor process: still a repeat */
+	ingest_conn__free(f->ic);
+	f->ic = ingest_conn__new(f->st, 4096);
+	assert_int_equal(hello(f, "s1", 0), 0);
+	assert_int_equal(flows(f, 1, "node-a", 100), 0);
+	assert_int_equal(ingest_conn__stats(f->ic)->flow_stored, 0);
+	assert_int_equal(stored_bytes(f), 150);
+	/* a batch for another node: refused, the connection ends */
+	assert_int_equal(flows(f, 3, "node-b", 1), -EPROTO);
+	assert_string_equal(ingest_conn__error(f->ic),
+			    "flow batch 3 for node 'node-b', not the sensor's ('node-a')");
+	assert_int_equal(stored_bytes(f), 150);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_drop_counts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_held_acks, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flow_batches, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

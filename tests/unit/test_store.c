@@ -1116,6 +1116,25 @@ static void test_conversations_in_txn(void **state)
 	assert_int_equal(cv.v[0].bts, 2);
 }
 
+/* A connect refused before the socket was bound reports 0.0.0.0 as the
+ * client's address: stored without one, not as the container's. */
+static void test_conversations_unbound_address(void **state)
+{
+	struct fx *fx = *state;
+	struct tfb b;
+	struct conv cv;
+
+	tfb_init(&b, 1);
+	tfb_rec(&b, "c2", "shop", true, 0, M0, M0, WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_DENIED);
+	memset(b.ip[0][0], 0, 4);
+	assert_int_equal(store__add_flows(fx->s, "n-1", 1, "node-a", &b.b, M0), 1);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_int_equal(cv.n, 1);
+	assert_string_equal(cv.v[0].client,
+			    "1||node-a|c1|web|web-7d9f8c6b5-x2x7k|shop|nv.web.shop");
+	assert_string_equal(cv.v[0].server, "1|10.0.0.2|node-a|c2|shop");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1137,6 +1156,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conversations_bad_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conversations_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conversations_in_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conversations_unbound_address, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
