@@ -347,10 +347,13 @@
 	function graphParams(format) {
 		const p = new URLSearchParams({ format });
 		const ns = $("g-namespace").value.trim(), since = $("g-since").value.trim();
+		const cidr = $("g-cidr").value.replace(/\s+/g, "");
 		if (ns)
 			p.set("namespace", ns);
 		if (since)
 			p.set("since", since);
+		if (cidr)
+			p.set("cidr", cidr); // external addresses in these become one vertex each
 		p.set("collapse", $("g-collapse").value);
 		return p;
 	}

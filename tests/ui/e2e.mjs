@@ -226,6 +226,21 @@ try {
 	     "graph: a vertex's detail");
 	await page.screenshot({ path: path.join(cfg.out_dir, "graph.png"), fullPage: true });
 
+	// collapsed to the namespace: one vertex talking to itself, the worst
+	// policy of its conversations
+	await page.selectOption("#g-collapse", "namespace");
+	await page.click("#graph-load");
+	await statusDone("graph-status");
+	const nsv = "namespace:" + cfg.namespace;
+	same(await page.$$eval("#graph-view g.vertex", (gs) => gs.map((g) => g.dataset.id)), [nsv],
+	     "collapsed graph: the namespace's vertex");
+	same(await page.$$eval("#graph-view g.edge", (gs) => gs.map((g) =>
+		[g.dataset.from, g.dataset.to, g.dataset.policy])), [[nsv, nsv, "deny"]],
+	     "collapsed graph: one denied edge to itself");
+	await page.selectOption("#g-collapse", "none");
+	await page.click("#graph-load");
+	await statusDone("graph-status");
+
 	// 7. the JSON download is the API's graph
 	const [dl] = await Promise.all([page.waitForEvent("download"),
 					page.click('button.download[data-format="json"]')]);
