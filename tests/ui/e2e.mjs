@@ -250,6 +250,18 @@ try {
 	const doc = JSON.parse(readFileSync(saved, "utf8"));
 	same(doc.endpoints.map((e) => e.id), [...cfg.vertices].sort(), "download: the graph's endpoints");
 	same(doc.namespace, cfg.namespace, "download: the namespace filter went along");
+	for (const [format, start] of [["dot", "digraph"], ["graphml", "<?xml"]]) {
+		const [d] = await Promise.all([page.waitForEvent("download"),
+					       page.click(`button.download[data-format="${format}"]`)]);
+		same(d.suggestedFilename(), "wacht-graph." + format, `download: ${format} file name`);
+		const file = path.join(cfg.out_dir, "download." + format);
+		await d.saveAs(file);
+		const text = readFileSync(file, "utf8");
+		check(text.startsWith(start), `download: ${format} starts with ${start}`, text.slice(0, 80));
+		for (const v of cfg.vertices)
+			check(text.includes(v), `download: ${format} names ${v}`, text.slice(0, 400));
+		console.log(`ok: download: ${format}, ${text.length} bytes`);
+	}
 
 	// 8. nothing went wrong but the refusals asked for in 2
 	const other = consoleErrors.filter((e) => !(expected401 &&
