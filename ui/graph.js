@@ -65,7 +65,7 @@ const WachtGraph = (function () {
 		const clusters = names.map((name) => {
 			const members = groups.get(name);
 			const inner = members.length === 1 ? 0 : ringRadius(members.length, 70);
-			return { name, members, inner, r: inner + 50 };
+			return { name, members, inner, r: inner + 70 };
 		});
 		const pos = new Map();
 		// the clusters around the centre, each given an arc as wide as it
