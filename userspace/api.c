@@ -817,12 +817,19 @@ static enum MHD_Result metrics(struct ctx *x)
 	size = rc ? rc : store__size_bytes(x->s);
 	if (size < 0)
 		rc = (int)size;
+	int64_t convs = rc ? 0 : store__conversation_rows(x->s);
+	if (convs < 0)
+		rc = (int)convs;
 	fprintf(out, "# HELP wacht_sensors_known Sensors that ever said hello.\n"
 		     "# TYPE wacht_sensors_known gauge\nwacht_sensors_known %" PRIu64 "\n",
 		sc.known);
 	fprintf(out, "# HELP wacht_sensors_active Sensors seen in the last %" PRId64 " s.\n"
 		     "# TYPE wacht_sensors_active gauge\nwacht_sensors_active %" PRIu64 "\n",
 		(int64_t)(A.active_ns / SEC), sc.active);
+	fprintf(out, "# HELP wacht_conversation_rows Network graph rows stored (one per"
+		     " conversation, reporter and minute).\n"
+		     "# TYPE wacht_conversation_rows gauge\nwacht_conversation_rows %" PRId64 "\n",
+		convs < 0 ? 0 : convs);
 	fprintf(out, "# HELP wacht_store_bytes Size of the store's database file.\n"
 		     "# TYPE wacht_store_bytes gauge\nwacht_store_bytes %" PRId64 "\n",
 		size < 0 ? 0 : size);

@@ -247,9 +247,9 @@ int store__add_flows(struct store *s, const char *sensor_id, int64_t sensor_star
 
 /* Whether a FlowBatch from the sensor of node may be stored: batch_seq set,
  * the batch's node that node, and every record with both ends (kind set;
- * a 4- or 16-byte IP, the same length at both ends; a container end with
- * a container id), proto tcp (6) or udp (17), a port up to 65535, a known
- * verdict. 0, or -EINVAL with why (if not NULL) saying what was wrong
+ * a 4- or 16-byte IP, the same length at both ends), proto tcp (6) or udp
+ * (17), a port up to 65535, a known verdict. (A container end without a
+ * container id is stored as an external address.) 0, or -EINVAL with why (if not NULL) saying what was wrong
  * first ("record 3: ..."). Both transports refuse such a batch as they
  * refuse a bad finding. */
 int store_flows_check(const Wacht__V1__FlowBatch *b, const char *node, char *why, size_t size);

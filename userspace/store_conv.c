@@ -33,9 +33,6 @@ static const char *end_check(const Wacht__V1__FlowEndpoint *e)
 		return "an endpoint kind that is not container, node or external";
 	if (!e->ip.data || (e->ip.len != 4 && e->ip.len != 16))
 		return "an IP that is not 4 or 16 bytes";
-	if (e->kind == WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER &&
-	    (!e->container || !e->container->id || !e->container->id[0]))
-		return "a container endpoint without a container id";
 	return NULL;
 }
 
@@ -94,6 +91,12 @@ static void end_from(struct conv_end *e, const Wacht__V1__FlowEndpoint *p, const
 	bool container = p->kind == WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER;
 
 	e->kind = p->kind;
+	/* a container the sensor could not name (gone before the report) is
+	 * only its address: the graph names it if another record knows it */
+	if (container && (!c || !c->id || !c->id[0])) {
+		container = false;
+		e->kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	}
 	e->ip = p->ip.data;
 	e->ip_len = p->ip.len;
 	/* 0.0.0.0 or ::: no address yet (a connect refused before the socket

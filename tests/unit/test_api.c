@@ -900,6 +900,8 @@ static void test_health_and_metrics(void **state)
 	HAS("wacht_sensors_known 2");
 	/* s1 was seen a minute ago, s2 an hour ago */
 	HAS("wacht_sensors_active 1");
+	HAS("# TYPE wacht_conversation_rows gauge");
+	HAS("wacht_conversation_rows 4");
 	HAS("# TYPE wacht_api_requests_total counter");
 	HAS("wacht_api_requests_total{route=\"/healthz\",code=\"200\"} 2");
 	HAS("wacht_api_requests_total{route=\"/api/v1/findings\",code=\"400\"} 1");

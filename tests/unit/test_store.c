@@ -1044,16 +1044,24 @@ static void test_conversations_bad_batches(void **state)
 	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "flow batch 1, record 0: server: an IP that is not 4 or 16 bytes");
 	t.ep[0][1].ip.len = 4;
-	t.ct[0][0].id = "";
+	t.ep[0][0].kind = 7;
 	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
-	assert_string_equal(why, "flow batch 1, record 0: client: a container endpoint without a"
-				 " container id");
+	assert_string_equal(why, "flow batch 1, record 0: client: an endpoint kind that is not"
+				 " container, node or external");
 	assert_int_equal(store__add_flows(fx->s, "s", 1, "node-a", &t.b, M0), -EINVAL);
-	t.ct[0][0].id = "c1";
+	t.ep[0][0].kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER;
 	t.b.batch_seq = 0;
 	assert_int_equal(store_flows_check(&t.b, "node-a", why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "flow batch without a batch_seq");
 	assert_int_equal(store__conversation_rows(fx->s), 0);
+
+	/* a container the sensor could not name: its address, as external */
+	struct conv cv;
+	t.b.batch_seq = 1;
+	t.ct[0][1].id = "";
+	assert_int_equal(store__add_flows(fx->s, "s", 1, "node-a", &t.b, M0), 1);
+	assert_int_equal(convs(fx->s, &(struct store_conv_filter){ 0 }, &cv), 0);
+	assert_string_equal(cv.v[0].server, "3|10.0.0.2|||");
 }
 
 /* A store of the previous schema (before conversations) is migrated with
