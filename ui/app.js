@@ -183,7 +183,8 @@
 		td(tr, f.action);
 		td(tr, String(f.count));
 		td(tr, ackText(f), "ack");
-		tr.addEventListener("click", () => openAlert(f.id));
+		tr.tabIndex = 0;
+		WachtGraph.onActivate(tr, () => openAlert(f.id));
 		return tr;
 	}
 

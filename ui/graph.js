@@ -29,6 +29,17 @@ const WachtGraph = (function () {
 		return e;
 	}
 
+	// A click, or Enter or Space on the focused element.
+	function onActivate(e, fn) {
+		e.addEventListener("click", fn);
+		e.addEventListener("keydown", (ev) => {
+			if (ev.key === "Enter" || ev.key === " ") {
+				ev.preventDefault();
+				fn();
+			}
+		});
+	}
+
 	function outer(ep) {
 		return ep.kind === "external" || ep.kind === "node";
 	}
@@ -194,7 +205,7 @@ const WachtGraph = (function () {
 			if (policy === "deny")
 				text("text", { class: "denied", x: mid.x.toFixed(1), y: (mid.y - 4).toFixed(1) },
 				     "denied", g);
-			g.addEventListener("click", () => select(g, { edge: cv }));
+			onActivate(g, () => select(g, { edge: cv }));
 			selectable.push(g);
 		}
 		const gVertices = el("g", { class: "vertices" }, svg);
@@ -207,7 +218,7 @@ const WachtGraph = (function () {
 			text("title", {}, ep.id, g);
 			el("circle", { r: VR }, g);
 			text("text", { y: VR + 14 }, label(ep), g);
-			g.addEventListener("click", () => select(g, { vertex: ep }));
+			onActivate(g, () => select(g, { vertex: ep }));
 			selectable.push(g);
 			grow(p.x, p.y, 110, 40);
 		}
@@ -220,5 +231,5 @@ const WachtGraph = (function () {
 		return svg;
 	}
 
-	return { render, layout };
+	return { render, layout, onActivate };
 })();

@@ -224,6 +224,10 @@ try {
 	await page.click(`#graph-view g.vertex[data-id="${cfg.vertices[0]}"] circle`);
 	same(await page.textContent('#graph-detail-fields dd[data-field="ID"]'), cfg.vertices[0],
 	     "graph: a vertex's detail");
+	await page.focus(`#graph-view g.vertex[data-id="${cfg.vertices[1]}"]`);
+	await page.keyboard.press("Enter");
+	same(await page.textContent('#graph-detail-fields dd[data-field="ID"]'), cfg.vertices[1],
+	     "graph: a vertex's detail from the keyboard");
 	await page.screenshot({ path: path.join(cfg.out_dir, "graph.png"), fullPage: true });
 
 	// collapsed to the namespace: one vertex talking to itself, the worst
