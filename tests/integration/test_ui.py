@@ -229,6 +229,7 @@ def test_ui_in_chromium():
             cfg_path = os.path.join(tmp, "e2e.json")
             with open(cfg_path, "w") as f:
                 json.dump(cfg, f)
+            t0 = time.monotonic()
             node = subprocess.Popen(["node", os.path.join(UI_TESTS, "e2e.mjs"), cfg_path],
                                     cwd=UI_TESTS, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True,
@@ -241,6 +242,7 @@ def test_ui_in_chromium():
                 out, _ = node.communicate()
                 raise AssertionError("e2e.mjs did not finish within 90 s:\n" + out)
             print(out, end="")
+            print("e2e.mjs (browser start to close): %.1f s" % (time.monotonic() - t0))
             assert node.returncode == 0, "e2e.mjs failed:\n" + out
 
             # what the browser did, seen from the API
