@@ -102,9 +102,22 @@
 		refresh();
 	});
 
+	// Forgetting the token also takes what it showed off the screen.
 	$("token-clear").addEventListener("click", () => {
 		sessionStorage.removeItem(TOKEN_KEY);
 		tokenState();
+		alerts.seq++;
+		graphSeq++;
+		alerts.next = null;
+		alerts.selected = null;
+		$("alert-rows").replaceChildren();
+		$("alerts-more").hidden = true;
+		$("alert-detail").hidden = true;
+		$("alerts-status").textContent = "";
+		$("graph-view").replaceChildren();
+		$("graph-detail").hidden = true;
+		$("graph-status").textContent = "";
+		graphShown = false;
 		say("Token forgotten.", "info");
 	});
 

@@ -267,7 +267,15 @@ try {
 		console.log(`ok: download: ${format}, ${text.length} bytes`);
 	}
 
-	// 8. nothing went wrong but the refusals asked for in 2
+	// 8. "Forget" drops the token and what it showed
+	await page.click("#token-clear");
+	same(await page.evaluate(() => sessionStorage.getItem("wacht.token")), null, "forget: no token kept");
+	same(await page.$$eval("#graph-view g.vertex", (gs) => gs.length), 0, "forget: the graph is gone");
+	await page.click("#tab-alerts");
+	same(await rowIds(), [], "forget: the alerts are gone");
+	same(await page.textContent("#token-state"), "no token", "forget: token state");
+
+	// 9. nothing went wrong but the refusals asked for in 2
 	const other = consoleErrors.filter((e) => !(expected401 &&
 		/^Failed to load resource: the server responded with a status of 40[13] /.test(e)));
 	same(other, [], "no console errors but the 401/403 answers");
