@@ -105,7 +105,9 @@ const WachtGraph = (function () {
 		for (const c of clusters) {
 			c.members.forEach((ep, i) => {
 				const a = -Math.PI / 2 + (TAU * i) / c.members.length;
-				pos.set(ep.id, { x: c.x + c.inner * Math.cos(a), y: c.y + c.inner * Math.sin(a) });
+				// labels away from the cluster's centre, where its edges run
+				pos.set(ep.id, { x: c.x + c.inner * Math.cos(a), y: c.y + c.inner * Math.sin(a),
+						 up: c.inner > 0 && Math.sin(a) < -0.01 });
 			});
 		}
 		const reach = clusters.reduce((m, c) => Math.max(m, Math.hypot(c.x, c.y) + c.r), 0);
@@ -113,7 +115,7 @@ const WachtGraph = (function () {
 		ring.forEach((ep, i) => {
 			// a quarter turn off the clusters' start: fewer lines through them
 			const a = -Math.PI / 4 + (TAU * i) / ring.length;
-			pos.set(ep.id, { x: r2 * Math.cos(a), y: r2 * Math.sin(a) });
+			pos.set(ep.id, { x: r2 * Math.cos(a), y: r2 * Math.sin(a), up: Math.sin(a) < -0.01 });
 		});
 		return { pos, clusters };
 	}
@@ -217,7 +219,7 @@ const WachtGraph = (function () {
 			}, gVertices);
 			text("title", {}, ep.id, g);
 			el("circle", { r: VR }, g);
-			text("text", { y: VR + 14 }, label(ep), g);
+			text("text", { y: p.up ? -VR - 6 : VR + 14 }, label(ep), g);
 			onActivate(g, () => select(g, { vertex: ep }));
 			selectable.push(g);
 			grow(p.x, p.y, 110, 40);
