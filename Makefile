@@ -81,7 +81,7 @@ SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce image \
-	bench-aggregator bus
+	bench-aggregator bench-graph bus
 all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
 	$(BUILD)/wacht-api-fixture
 bus: $(BUS_BINS)
@@ -224,6 +224,20 @@ $(BUILD)/aggload: bench/aggload.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard us
 
 bench-aggregator: $(BUILD)/wacht-aggregator $(BUILD)/aggload
 	BUILD=$(BUILD) bench/aggregator
+
+# The conversation graph: merge and export of 10,000 endpoints and 100,000
+# conversations per format (no root, ~1 min; writes bench/RESULTS-graph.md).
+$(BUILD)/graph_bench: bench/graph_bench.c userspace/graph.c userspace/jsonw.c userspace/graph.h \
+		userspace/jsonw.h | $(BUILD)
+	$(CC) -Iuserspace $(WFLAGS) -D_GNU_SOURCE $(CFLAGS) -o $@ bench/graph_bench.c \
+		userspace/graph.c userspace/jsonw.c
+
+bench-graph: $(BUILD)/graph_bench
+	{ echo "# bench-graph, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs" \
+		"($$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)), $$(date -u +%F)"; echo; \
+	  echo "Command: \`make bench-graph\` ($(BUILD)/graph_bench --check-dot). Load average before:" \
+		"$$(cut -d' ' -f1-3 /proc/loadavg) (a machine shared with other work)."; echo; \
+	  $(BUILD)/graph_bench --check-dot; } | tee bench/RESULTS-graph.md
 
 install-deps:
 	scripts/install-deps.sh

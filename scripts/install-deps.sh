@@ -7,17 +7,17 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
 libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev
 runc busybox-static iproute2 jq python3
-nats-server postgresql yamllint nodejs"
+nats-server postgresql yamllint nodejs graphviz libxml2-utils"
 # nats-server and postgresql: the scale-out integration test starts private
 # instances of both (tests/integration/test_scaleout.py); Debian enables
 # their system services on install, which the tests neither need nor use.
+# graphviz, libxml2-utils: tests/unit/test_graph.c reads the DOT export
+# back with dot and validates the GraphML export with xmllint;
+# tests/integration/test_graph.py does the same with the API's answers.
 # yamllint, nodejs, npm: tests/deploy/run.sh lints the manifests and
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package
 # brings its own and conflicts with Debian's npm.
-PKGS="$PKGS graphviz libxml2-utils"
-# graphviz (dot), libxml2-utils (xmllint): tests/integration/test_graph.py
-# renders the graph's DOT and checks its GraphML.
 PKGS="$PKGS chromium fonts-dejavu-core"
 # chromium, fonts-dejavu-core: tests/integration/test_ui.py opens the
 # aggregator's web page in headless Debian chromium (/usr/bin/chromium),

@@ -58,8 +58,8 @@ static int htab_rehash(struct htab *t, uint32_t cap)
 }
 
 /* The index stored under key, or -1 with *pos where it would go. */
-static int64_t htab_find(const struct graph *g, const struct htab *t, uint32_t hash,
-			 htab_eq_fn eq, const void *key, uint32_t *pos)
+static int64_t htab_find(const struct graph *g, const struct htab *t, uint32_t hash, htab_eq_fn eq,
+			 const void *key, uint32_t *pos)
 {
 	uint32_t p;
 
@@ -151,8 +151,12 @@ enum vkind {
 };
 
 static const char *const vkind_names[] = {
-	[VK_CONTAINER] = "container", [VK_NODE] = "node",   [VK_EXTERNAL] = "external",
-	[VK_POD] = "pod",             [VK_GROUP] = "group", [VK_NAMESPACE] = "namespace",
+	[VK_CONTAINER] = "container",
+	[VK_NODE] = "node",
+	[VK_EXTERNAL] = "external",
+	[VK_POD] = "pod",
+	[VK_GROUP] = "group",
+	[VK_NAMESPACE] = "namespace",
 };
 
 struct ipaddr {
@@ -167,7 +171,7 @@ struct cidr {
 };
 
 /* A vertex: a record's end (base) or an output vertex after collapse. All
- * strings are interned in g->pool (never freed before the graph). */
+ * strings are interned in g->strs (freed with the graph). */
 struct vertex {
 	const char *id;
 	enum vkind kind;
@@ -177,10 +181,8 @@ struct vertex {
 	uint32_t n_ips, cap_ips;
 	int64_t attrs_seen; /* last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
-	/* merge scratch, base vertices only */
-	uint32_t resolved; /* itself, or the container an external's IP is */
-	uint32_t out;      /* output vertex, UINT32_MAX before it is known */
-	uint32_t rank;     /* output vertices: position in id order */
+	uint32_t out;  /* base: its output vertex (UINT32_MAX: not yet known) */
+	uint32_t rank; /* output: position in id order */
 };
 
 /* The counters one end's sensor reported. */
@@ -205,6 +207,7 @@ struct conv {
 	struct counters sum;
 	int64_t first, last;
 	enum graph_verdict verdict;
+	uint32_t rank;                   /* position in (from, to) order */
 	uint32_t first_entry, n_entries; /* in g->entry_order */
 };
 
@@ -217,8 +220,13 @@ struct entry {
 	enum graph_verdict verdict;
 };
 
+/* Which container an address is: per address (proto and port 0), and per
+ * address and server port, since a pod's containers share its address and
+ * the one that listens on the port is the server. */
 struct ipmap_item {
 	const char *ip; /* interned: pointer equality is string equality */
+	uint8_t proto;
+	uint16_t port;
 	uint32_t vertex;
 	int64_t last_seen;
 };
@@ -483,6 +491,8 @@ struct graph *graph__new(const struct graph_options *opt, int *err)
 			goto fail_free;
 		g->n_cidrs++;
 	}
+	if (err)
+		*err = 0;
 	return g;
 fail_free:
 	graph__free(g);
@@ -704,16 +714,33 @@ static int64_t end_vertex(struct graph *g, const struct graph_endpoint *e, int64
 	return idx;
 }
 
-static bool ipmap_eq(const struct graph *g, uint32_t idx, const void *key)
+struct ipmap_key {
+	const char *ip;
+	uint8_t proto;
+	uint16_t port;
+};
+
+static uint32_t ipmap_hash(const struct ipmap_key *k)
 {
-	return g->ipmap[idx].ip == key;
+	return hash_u64((uintptr_t)k->ip ^ ((uint64_t)k->proto << 48 | (uint64_t)k->port << 32));
 }
 
-/* Remembers that container vertex idx had ip (interned) at last_seen. */
-static int ipmap_learn(struct graph *g, const char *ip, uint32_t idx, int64_t last_seen)
+static bool ipmap_eq(const struct graph *g, uint32_t idx, const void *key)
 {
-	uint32_t hash = hash_u64((uintptr_t)ip), pos;
-	int64_t i = htab_find(g, &g->ipmap_tab, hash, ipmap_eq, ip, &pos);
+	const struct ipmap_key *k = key;
+
+	return g->ipmap[idx].ip == k->ip && g->ipmap[idx].proto == k->proto &&
+	       g->ipmap[idx].port == k->port;
+}
+
+/* Remembers that container vertex idx had ip (interned) at last_seen, as
+ * a server on (proto, port) if proto. */
+static int ipmap_learn(struct graph *g, const char *ip, uint8_t proto, uint16_t port, uint32_t idx,
+		       int64_t last_seen)
+{
+	struct ipmap_key k = {ip, proto, port};
+	uint32_t hash = ipmap_hash(&k), pos;
+	int64_t i = htab_find(g, &g->ipmap_tab, hash, ipmap_eq, &k, &pos);
 
 	if (i >= 0) {
 		/* an address reused by another container: the later one */
@@ -725,22 +752,50 @@ static int ipmap_learn(struct graph *g, const char *ip, uint32_t idx, int64_t la
 	}
 	if (grow((void **)&g->ipmap, &g->cap_ipmap, g->n_ipmap + 1, sizeof(*g->ipmap)))
 		return -ENOMEM;
-	g->ipmap[g->n_ipmap] = (struct ipmap_item){ip, idx, last_seen};
+	g->ipmap[g->n_ipmap] = (struct ipmap_item){ip, proto, port, idx, last_seen};
 	if (htab_put(&g->ipmap_tab, pos, hash, g->n_ipmap))
 		return -ENOMEM;
 	g->n_ipmap++;
 	return 0;
 }
 
-static const char *ipmap_lookup(const struct graph *g, const char *ip, uint32_t *vertex)
+static const struct ipmap_item *ipmap_get(const struct graph *g, const char *ip, uint8_t proto,
+					  uint16_t port)
 {
+	struct ipmap_key k = {ip, proto, port};
 	uint32_t pos;
-	int64_t i = htab_find(g, &g->ipmap_tab, hash_u64((uintptr_t)ip), ipmap_eq, ip, &pos);
+	int64_t i = htab_find(g, &g->ipmap_tab, ipmap_hash(&k), ipmap_eq, &k, &pos);
 
-	if (i < 0)
-		return NULL;
-	*vertex = g->ipmap[i].vertex;
-	return ip;
+	return i < 0 ? NULL : &g->ipmap[i];
+}
+
+static bool same_pod(const struct graph *g, uint32_t a, uint32_t b)
+{
+	const struct vertex *x = &g->v[a], *y = &g->v[b];
+
+	if (a == b)
+		return true;
+	return x->pod && x->pod == y->pod && x->ns == y->ns;
+}
+
+/* The vertex an external end stands for: the container the address
+ * belongs to, if any; for a server, the container of the pod that listened
+ * on the port (a pod's containers share its address: an app and its
+ * sidecar), unless the address went to another pod since. */
+static uint32_t end_resolve(const struct graph *g, uint32_t v, bool server, uint8_t proto,
+			    uint16_t port)
+{
+	const struct vertex *x = &g->v[v];
+	const struct ipmap_item *any, *on_port;
+
+	if (x->kind != VK_EXTERNAL || !x->n_ips)
+		return v;
+	any = ipmap_get(g, x->ips[0], 0, 0);
+	on_port = server ? ipmap_get(g, x->ips[0], proto, port) : NULL;
+	if (on_port && (!any || any->last_seen <= on_port->last_seen ||
+			same_pod(g, any->vertex, on_port->vertex)))
+		return on_port->vertex;
+	return any ? any->vertex : v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -843,7 +898,8 @@ int graph__add(struct graph *g, const struct graph_record *r)
 
 	if (!g || !r || r->verdict > GRAPH_VERDICT_DENIED)
 		return -EINVAL;
-	/* both ends are checked before either changes the graph */
+	/* a vertex made for the client of a record then refused for its
+	 * server is never written: only the ends of conversations are */
 	if (r->client.kind < GRAPH_KIND_CONTAINER || r->client.kind > GRAPH_KIND_EXTERNAL ||
 	    r->server.kind < GRAPH_KIND_CONTAINER || r->server.kind > GRAPH_KIND_EXTERNAL)
 		return -EINVAL;
@@ -857,10 +913,11 @@ int graph__add(struct graph *g, const struct graph_record *r)
 	/* every record teaches which container an address is, also one that
 	 * the since filter drops: a newer record may name that address */
 	if (r->client.kind == GRAPH_KIND_CONTAINER && cip &&
-	    (err = ipmap_learn(g, cip, (uint32_t)ci, r->last_seen_ns)))
+	    (err = ipmap_learn(g, cip, 0, 0, (uint32_t)ci, r->last_seen_ns)))
 		return err;
 	if (r->server.kind == GRAPH_KIND_CONTAINER && sip &&
-	    (err = ipmap_learn(g, sip, (uint32_t)si, r->last_seen_ns)))
+	    ((err = ipmap_learn(g, sip, 0, 0, (uint32_t)si, r->last_seen_ns)) ||
+	     (err = ipmap_learn(g, sip, r->proto, r->server_port, (uint32_t)si, r->last_seen_ns))))
 		return err;
 	if (g->since_ns && r->last_seen_ns < g->since_ns)
 		return 0;
@@ -1080,43 +1137,40 @@ static int merge_flow(struct graph *g, const struct flow *f)
 	return 0;
 }
 
-/* qsort has no context argument; the merge runs in one thread at a time
- * per graph, but graphs of different threads must not share this. */
-static __thread const struct graph *sort_g;
-
-static int ov_cmp(const void *a, const void *b)
+static int ov_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_g->ov[*(const uint32_t *)a].id, sort_g->ov[*(const uint32_t *)b].id);
+	const struct graph *g = arg;
+
+	return strcmp(g->ov[*(const uint32_t *)a].id, g->ov[*(const uint32_t *)b].id);
 }
 
-static int cv_cmp(const void *a, const void *b)
+static int u32_cmp(uint32_t x, uint32_t y)
 {
-	const struct conv *x = &sort_g->cv[*(const uint32_t *)a];
-	const struct conv *y = &sort_g->cv[*(const uint32_t *)b];
-	uint32_t xf = sort_g->ov[x->from].rank, yf = sort_g->ov[y->from].rank;
-	uint32_t xt = sort_g->ov[x->to].rank, yt = sort_g->ov[y->to].rank;
-
-	if (xf != yf)
-		return xf < yf ? -1 : 1;
-	if (xt != yt)
-		return xt < yt ? -1 : 1;
-	return 0;
+	return x < y ? -1 : x > y;
 }
 
-static int en_cmp(const void *a, const void *b)
+static int cv_cmp(const void *a, const void *b, void *arg)
 {
-	const struct entry *x = &sort_g->en[*(const uint32_t *)a];
-	const struct entry *y = &sort_g->en[*(const uint32_t *)b];
-	uint32_t xr = sort_g->cv[x->conv].first_entry, yr = sort_g->cv[y->conv].first_entry;
+	const struct graph *g = arg;
+	const struct conv *x = &g->cv[*(const uint32_t *)a];
+	const struct conv *y = &g->cv[*(const uint32_t *)b];
 
-	/* first_entry holds the conversation's rank while sorting */
-	if (xr != yr)
-		return xr < yr ? -1 : 1;
+	if (x->from != y->from)
+		return u32_cmp(g->ov[x->from].rank, g->ov[y->from].rank);
+	return u32_cmp(g->ov[x->to].rank, g->ov[y->to].rank);
+}
+
+static int en_cmp(const void *a, const void *b, void *arg)
+{
+	const struct graph *g = arg;
+	const struct entry *x = &g->en[*(const uint32_t *)a];
+	const struct entry *y = &g->en[*(const uint32_t *)b];
+
+	if (x->conv != y->conv)
+		return u32_cmp(g->cv[x->conv].rank, g->cv[y->conv].rank);
 	if (x->proto != y->proto)
-		return x->proto < y->proto ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return 0;
+		return u32_cmp(x->proto, y->proto);
+	return u32_cmp(x->port, y->port);
 }
 
 static bool ns_keep(const struct graph *g, const struct flow *f)
@@ -1132,21 +1186,16 @@ static int merge(struct graph *g)
 	if (!g->dirty)
 		return 0;
 	merge_reset(g);
-	/* an external end whose address a container had is that container */
-	for (i = 0; i < g->n_v; i++) {
-		uint32_t c;
-
-		g->v[i].resolved = i;
+	for (i = 0; i < g->n_v; i++)
 		g->v[i].out = UINT32_MAX;
-		if (g->v[i].kind == VK_EXTERNAL && g->v[i].n_ips &&
-		    ipmap_lookup(g, g->v[i].ips[0], &c))
-			g->v[i].resolved = c;
-	}
-	/* relabelled flows may now share a key: sum them per side before the
+	/* an external end whose address a container had is that container;
+	 * relabelled flows may now share a key: sum them per side before the
 	 * two sides are compared */
 	for (i = 0; i < g->n_f; i++) {
 		const struct flow *f = &g->f[i];
-		struct flow_key k = {g->v[f->c].resolved, g->v[f->s].resolved, f->proto, f->port};
+		struct flow_key k = {end_resolve(g, f->c, false, 0, 0),
+				     end_resolve(g, f->s, true, f->proto, f->port), f->proto,
+				     f->port};
 		struct flow *m = flow_get(g, &g->mf, &g->n_mf, &g->cap_mf, &g->mf_tab, mf_eq, &k);
 
 		if (!m)
@@ -1168,22 +1217,21 @@ static int merge(struct graph *g)
 	g->entry_order = malloc(((size_t)g->n_en + 1) * sizeof(uint32_t));
 	if (!g->ov_order || !g->cv_order || !g->entry_order)
 		return -ENOMEM;
-	sort_g = g;
+	/* sorted output: endpoints by id, conversations by (from, to),
+	 * entries by conversation, protocol and port */
 	for (i = 0; i < g->n_ov; i++)
 		g->ov_order[i] = i;
-	qsort(g->ov_order, g->n_ov, sizeof(uint32_t), ov_cmp);
+	qsort_r(g->ov_order, g->n_ov, sizeof(uint32_t), ov_cmp, g);
 	for (i = 0; i < g->n_ov; i++)
 		g->ov[g->ov_order[i]].rank = i;
 	for (i = 0; i < g->n_cv; i++)
 		g->cv_order[i] = i;
-	qsort(g->cv_order, g->n_cv, sizeof(uint32_t), cv_cmp);
+	qsort_r(g->cv_order, g->n_cv, sizeof(uint32_t), cv_cmp, g);
 	for (i = 0; i < g->n_cv; i++)
-		g->cv[g->cv_order[i]].first_entry = i;
+		g->cv[g->cv_order[i]].rank = i;
 	for (i = 0; i < g->n_en; i++)
 		g->entry_order[i] = i;
-	qsort(g->entry_order, g->n_en, sizeof(uint32_t), en_cmp);
-	for (i = 0; i < g->n_cv; i++)
-		g->cv[i].n_entries = 0;
+	qsort_r(g->entry_order, g->n_en, sizeof(uint32_t), en_cmp, g);
 	for (i = 0; i < g->n_en; i++) {
 		struct conv *cv = &g->cv[g->en[g->entry_order[i]].conv];
 
@@ -1191,7 +1239,6 @@ static int merge(struct graph *g)
 			cv->first_entry = i;
 		cv->n_entries++;
 	}
-	sort_g = NULL;
 	g->dirty = false;
 	return 0;
 }
@@ -1444,8 +1491,12 @@ static void dot_put(FILE *out, const char *s)
 }
 
 static const char *const dot_shapes[] = {
-	[VK_CONTAINER] = "box",   [VK_NODE] = "box3d",  [VK_EXTERNAL] = "ellipse",
-	[VK_POD] = "component",   [VK_GROUP] = "tab",   [VK_NAMESPACE] = "folder",
+	[VK_CONTAINER] = "box",
+	[VK_NODE] = "box3d",
+	[VK_EXTERNAL] = "ellipse",
+	[VK_POD] = "component",
+	[VK_GROUP] = "tab",
+	[VK_NAMESPACE] = "folder",
 };
 
 static void dot_vertex(FILE *out, const struct vertex *v, const char *indent)
@@ -1480,15 +1531,22 @@ static void bytes_text(char *buf, size_t size, uint64_t b)
 /* A picture, not a table: an edge label names at most this many ports. */
 #define DOT_PORTS_MAX 4
 
-static int ns_order_cmp(const void *a, const void *b)
+/* The namespace box a vertex is drawn in (NULL: none; a namespace vertex
+ * is its own box). */
+static const char *dot_cluster(const struct vertex *v)
 {
-	const struct vertex *x = &sort_g->ov[*(const uint32_t *)a];
-	const struct vertex *y = &sort_g->ov[*(const uint32_t *)b];
-	int c = strcmp(x->ns ? x->ns : "", y->ns ? y->ns : "");
+	return v->kind == VK_NAMESPACE ? NULL : v->ns;
+}
 
-	if (c)
-		return c;
-	return x->rank < y->rank ? -1 : x->rank > y->rank;
+static int cluster_cmp(const void *a, const void *b, void *arg)
+{
+	const struct graph *g = arg;
+	const struct vertex *x = &g->ov[*(const uint32_t *)a];
+	const struct vertex *y = &g->ov[*(const uint32_t *)b];
+	const char *cx = dot_cluster(x), *cy = dot_cluster(y);
+	int c = strcmp(cx ? cx : "", cy ? cy : "");
+
+	return c ? c : u32_cmp(x->rank, y->rank);
 }
 
 static int write_dot(struct graph *g, FILE *out)
@@ -1500,8 +1558,9 @@ static int write_dot(struct graph *g, FILE *out)
 	if (!order)
 		return -ENOMEM;
 	fputs("digraph wacht {\n", out);
-	fprintf(out, "\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
-		     "conversations, %s, collapse %s",
+	fprintf(out,
+		"\tgraph [rankdir=LR, fontname=\"Helvetica\", labelloc=t, label=\"Wacht "
+		"conversations, %s, collapse %s",
 		time_text(buf, generated_at(g)), collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs(", namespace ", out);
@@ -1513,21 +1572,19 @@ static int write_dot(struct graph *g, FILE *out)
 	fputs("\tnode [fontname=\"Helvetica\", fontsize=10];\n"
 	      "\tedge [fontname=\"Helvetica\", fontsize=9];\n",
 	      out);
-	/* one cluster per namespace (a namespace vertex is its own box) */
+	/* one cluster per namespace: vertices in cluster order, a cluster
+	 * opened before its first vertex and closed after its last */
 	memcpy(order, g->ov_order, (size_t)g->n_ov * sizeof(*order));
-	sort_g = g;
-	qsort(order, g->n_ov, sizeof(*order), ns_order_cmp);
-	sort_g = NULL;
+	qsort_r(order, g->n_ov, sizeof(*order), cluster_cmp, g);
 	for (i = 0; i < g->n_ov; i++) {
 		const struct vertex *v = &g->ov[order[i]];
-		const char *ns = v->kind == VK_NAMESPACE ? NULL : v->ns;
+		const char *ns = dot_cluster(v);
 
 		if (!ns) {
 			dot_vertex(out, v, "\t");
 			continue;
 		}
-		if (i == 0 || g->ov[order[i - 1]].ns != v->ns ||
-		    g->ov[order[i - 1]].kind == VK_NAMESPACE) {
+		if (i == 0 || dot_cluster(&g->ov[order[i - 1]]) != ns) {
 			fputs("\tsubgraph \"cluster_", out);
 			dot_put(out, ns);
 			fputs("\" {\n\t\tlabel=\"namespace ", out);
@@ -1535,8 +1592,7 @@ static int write_dot(struct graph *g, FILE *out)
 			fputs("\";\n\t\tstyle=rounded;\n", out);
 		}
 		dot_vertex(out, v, "\t\t");
-		if (i + 1 == g->n_ov || g->ov[order[i + 1]].ns != v->ns ||
-		    g->ov[order[i + 1]].kind == VK_NAMESPACE)
+		if (i + 1 == g->n_ov || dot_cluster(&g->ov[order[i + 1]]) != ns)
 			fputs("\t}\n", out);
 	}
 	free(order);
@@ -1680,8 +1736,7 @@ static int write_graphml(struct graph *g, FILE *out)
 
 	fputs(graphml_head, out);
 	fputs("  <graph id=\"wacht\" edgedefault=\"directed\">\n", out);
-	fprintf(out, "    <data key=\"generated_at\">%s</data>\n",
-		time_text(buf, generated_at(g)));
+	fprintf(out, "    <data key=\"generated_at\">%s</data>\n", time_text(buf, generated_at(g)));
 	fprintf(out, "    <data key=\"collapse\">%s</data>\n", collapse_names[g->collapse]);
 	if (g->ns_filter) {
 		fputs("    <data key=\"filter_namespace\">", out);
