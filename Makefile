@@ -68,6 +68,13 @@ PB_SRC := $(BUILD)/wacht.pb-c.c
 PB_HDR := $(BUILD)/wacht.pb-c.h
 PB_OBJ := $(BUILD)/wacht.pb-c.o
 
+# The web page (ui/*), embedded into the aggregator: C generated at build
+# time by scripts/embed-ui.sh (never checked in, never edited), linked
+# wherever the API is.
+UI_FILES := $(sort $(wildcard ui/*))
+UI_SRC := $(BUILD)/ui_files.c
+UI_OBJ := $(BUILD)/ui_files.o
+
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
@@ -97,6 +104,12 @@ $(PB_SRC) $(PB_HDR) &: proto/wacht.proto | $(BUILD)
 # Any userspace object may include wire.h, hence wacht.pb-c.h.
 $(PURE_OBJS) $(SYS_OBJS) $(AGG_OBJS) $(API_OBJS) $(BUILD)/main.o $(patsubst userspace/%.c,$(BUILD)/%.o,$(BUS_MAINS)): $(PB_HDR)
 
+$(UI_SRC): $(UI_FILES) scripts/embed-ui.sh | $(BUILD)
+	scripts/embed-ui.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+
+$(UI_OBJ): $(UI_SRC) userspace/ui_files.h
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
 $(PB_OBJ): $(PB_SRC) $(PB_HDR)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -114,7 +127,7 @@ $(BUILD)/health.o: userspace/health.c $(wildcard userspace/*.h) | $(BUILD)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(HEALTH_CFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
 # The aggregator links the pure modules (wire, store, ingest, tls), no BPF.
-$(BUILD)/wacht-aggregator: $(AGG_OBJS) $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
+$(BUILD)/wacht-aggregator: $(AGG_OBJS) $(API_OBJS) $(UI_OBJ) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) $(API_LIBS)
 
 $(BUILD)/wacht-bus-%: $(BUILD)/bus_%_main.o $(PURE_OBJS) $(PB_OBJ)
@@ -128,7 +141,7 @@ $(BUILD)/wachtctl: $(BUILD)/wachtctl.o
 	$(CC) $(CFLAGS) -o $@ $^ $(shell pkg-config --libs json-c libcurl 2>/dev/null || echo -ljson-c -lcurl)
 
 # The API alone over a fixture store, for wachtctl's integration test.
-$(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
+$(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(UI_OBJ) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
 
 # Unit tests and fuzzers link the pure modules (no root, no kernel) from an
@@ -138,11 +151,12 @@ TEST_SRCS := $(PURE_SRCS) $(API_SRCS)
 UNIT_LIB := $(BUILD)/libwacht-test.a
 SAN_LIB := $(BUILD)/san/libwacht-test.a
 FUZZ_LIB := $(BUILD)/fuzzobj/libwacht-test.a
-SAN_OBJS := $(patsubst userspace/%.c,$(BUILD)/san/%.o,$(TEST_SRCS)) $(BUILD)/san/wacht.pb-c.o
+SAN_OBJS := $(patsubst userspace/%.c,$(BUILD)/san/%.o,$(TEST_SRCS)) $(BUILD)/san/wacht.pb-c.o \
+	$(BUILD)/san/ui_files.o
 FUZZ_OBJS := $(patsubst userspace/%.c,$(BUILD)/fuzzobj/%.o,$(PURE_SRCS)) $(BUILD)/fuzzobj/wacht.pb-c.o
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined
 
-$(UNIT_LIB): $(PURE_OBJS) $(API_OBJS) $(PB_OBJ)
+$(UNIT_LIB): $(PURE_OBJS) $(API_OBJS) $(UI_OBJ) $(PB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(SAN_LIB): $(SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -153,6 +167,8 @@ $(BUILD)/san/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h bpf/enfor
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
 $(BUILD)/san/wacht.pb-c.o: $(PB_SRC) $(PB_HDR) | $(BUILD)/san
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
+$(BUILD)/san/ui_files.o: $(UI_SRC) userspace/ui_files.h | $(BUILD)/san
+	$(CC) $(CPPFLAGS) $(WFLAGS) -O1 -g $(SAN_FLAGS) -c $< -o $@
 $(BUILD)/fuzzobj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/events.h bpf/enforce.h $(PB_HDR) | $(BUILD)/fuzzobj
 	clang $(CPPFLAGS) $(PKG_CFLAGS) $(FUZZ_FLAGS) -c $< -o $@
 $(BUILD)/fuzzobj/wacht.pb-c.o: $(PB_SRC) $(PB_HDR) | $(BUILD)/fuzzobj

@@ -21,6 +21,11 @@ nats-server postgresql yamllint nodejs graphviz libxml2-utils"
 # validates them against the API schemas (npm packages pinned there). npm
 # is asked for only when no npm command exists: NodeSource's nodejs package
 # brings its own and conflicts with Debian's npm.
+PKGS="$PKGS chromium fonts-dejavu-core"
+# chromium, fonts-dejavu-core: tests/integration/test_ui.py opens the
+# aggregator's web page in headless Debian chromium (/usr/bin/chromium),
+# driven by playwright-core (npm, pinned in tests/ui/package-lock.json,
+# installed there by the test with `npm ci`; it downloads no browser).
 # bench/run also needs a real service and the classic baseline
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
 missing=""

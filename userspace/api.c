@@ -7,6 +7,8 @@
  *
  *   GET    /healthz                      200 {"status":"ok"} | 503   no token
  *   GET    /metrics                      Prometheus text              no token
+ *   GET    /ui/ and /ui/FILE             the web page (ui/, embedded) no token
+ *   GET    / and /ui                     302 to /ui/                  no token
  *   GET    /api/v1/findings              {"findings":[...],"next":"CURSOR"|null}
  *          ?since=&until=    RFC 3339 (2024-05-01T10:00:00Z, offsets and
  *                            fractions allowed) or relative: 90s, 30m, 1h, 7d
@@ -73,6 +75,7 @@
 #include "jsonw.h"
 #include "learned.h"
 #include "store.h"
+#include "ui_files.h"
 #include "wire.h"
 
 #define SEC 1000000000LL
@@ -841,6 +844,33 @@ static enum MHD_Result metrics(struct ctx *x)
 	return ok;
 }
 
+/* ---- the web page: files only, every piece of data comes from /api/ with
+ * the token the person pasted into it */
+
+static enum MHD_Result ui_send(struct ctx *x, const char *name)
+{
+	/* no inline script or style, nothing from elsewhere, not framed: data
+	 * shown by the page can never run as code */
+	static const char *const hdr[] = {
+		"Content-Security-Policy",
+		"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
+		" connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none';"
+		" frame-ancestors 'none'",
+		"X-Content-Type-Options", "nosniff",
+		"X-Frame-Options", "DENY",
+		"Referrer-Policy", "no-referrer",
+		NULL
+	};
+
+	if (!*name)
+		name = "index.html";
+	for (size_t i = 0; i < ui_n_files; i++)
+		if (!strcmp(ui_files[i].name, name))
+			return respond(x, MHD_HTTP_OK, ui_files[i].type, ui_files[i].data,
+				       ui_files[i].len, hdr);
+	return respond_error(x, MHD_HTTP_NOT_FOUND, NULL, "no file /ui/%s", name);
+}
+
 /* ---- routing */
 
 static enum MHD_Result unauthorized(struct ctx *x, bool presented)
@@ -938,6 +968,18 @@ static enum MHD_Result route(struct ctx *x, const char *url, const char *method)
 	if (!strcmp(url, "/metrics")) {
 		x->route = "/metrics";
 		return get ? metrics(x) : method_not_allowed(x, "GET");
+	}
+	if (!strcmp(url, "/") || !strcmp(url, "/ui") || !strncmp(url, "/ui/", 4)) {
+		static const char *const to_ui[] = { MHD_HTTP_HEADER_LOCATION, "/ui/", NULL };
+		static const char moved[] = "the web page is at /ui/\n";
+
+		x->route = "/ui/";
+		if (!get)
+			return method_not_allowed(x, "GET");
+		if (url[1] && url[3] == '/')
+			return ui_send(x, url + 4);
+		return respond(x, MHD_HTTP_FOUND, "text/plain; charset=utf-8", moved,
+			       sizeof(moved) - 1, to_ui);
 	}
 	x->route = "other";
 	if (strncmp(url, "/api/", 5))

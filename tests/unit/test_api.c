@@ -23,6 +23,7 @@
 #include "learned_fixtures.h"
 #include "policy.h"
 #include "store.h"
+#include "ui_files.h"
 
 #define SEC 1000000000LL
 #define MIN (60 * SEC)
@@ -776,6 +777,92 @@ static void test_sensors(void **state)
 	resp_free(&r);
 }
 
+/* The header's value in an answer's headers (in buf), or NULL. */
+static const char *header(const struct resp *r, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = r->headers; p && *p; p = strchr(p, '\n') + 1) {
+		if (!strncasecmp(p, name, n) && p[n] == ':') {
+			const char *v = p + n + 1 + strspn(p + n + 1, " ");
+
+			snprintf(buf, size, "%.*s", (int)strcspn(v, "\r\n"), v);
+			return buf;
+		}
+		if (!strchr(p, '\n'))
+			break;
+	}
+	return NULL;
+}
+
+/* The web page: files without a token, exactly as embedded, strict. */
+static void test_web_page(void **state)
+{
+	static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self';"
+				  " img-src 'self'; connect-src 'self'; object-src 'none';"
+				  " base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+	static const struct { const char *path, *file, *type; } files[] = {
+		{ "/ui/", "index.html", "text/html; charset=utf-8" },
+		{ "/ui/index.html", "index.html", "text/html; charset=utf-8" },
+		{ "/ui/app.js", "app.js", "text/javascript; charset=utf-8" },
+		{ "/ui/graph.js", "graph.js", "text/javascript; charset=utf-8" },
+		{ "/ui/style.css", "style.css", "text/css; charset=utf-8" },
+		{ "/ui/favicon.svg", "favicon.svg", "image/svg+xml" },
+	};
+	char buf[512];
+	struct resp r;
+
+	(void)state;
+	assert_int_equal(ui_n_files, 5);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const struct ui_file *f = NULL;
+
+		for (size_t j = 0; j < ui_n_files; j++)
+			if (!strcmp(ui_files[j].name, files[i].file))
+				f = &ui_files[j];
+		assert_non_null(f);
+		r = get(files[i].path, NULL);
+		if (r.status != 200)
+			fail_msg("GET %s: %ld", files[i].path, r.status);
+		assert_int_equal(r.len, f->len);
+		assert_memory_equal(r.body, f->data, f->len);
+		assert_string_equal(header(&r, "Content-Type", buf, sizeof(buf)), files[i].type);
+		assert_string_equal(header(&r, "Content-Security-Policy", buf, sizeof(buf)), csp);
+		assert_string_equal(header(&r, "X-Content-Type-Options", buf, sizeof(buf)), "nosniff");
+		assert_string_equal(header(&r, "X-Frame-Options", buf, sizeof(buf)), "DENY");
+		resp_free(&r);
+	}
+	/* the embedded page is ui/ as checked in (the tests run from the top) */
+	{
+		FILE *in = fopen("ui/index.html", "r");
+		char *text = calloc(1, ui_files[3].len + 2);
+
+		assert_non_null(in);
+		assert_non_null(text);
+		assert_int_equal(fread(text, 1, ui_files[3].len + 1, in), ui_files[3].len);
+		assert_string_equal(ui_files[3].name, "index.html");
+		assert_memory_equal(text, ui_files[3].data, ui_files[3].len);
+		fclose(in);
+		free(text);
+	}
+	/* a token changes nothing; the page itself has no data */
+	r = get("/ui/", TOK_SEC);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	for (int i = 0; i < 2; i++) {
+		r = get(i ? "/ui" : "/", NULL);
+		assert_int_equal(r.status, 302);
+		assert_string_equal(header(&r, "Location", buf, sizeof(buf)), "/ui/");
+		resp_free(&r);
+	}
+	assert_error("GET", "/ui/nothing.js", NULL, NULL, 404, "no file /ui/nothing.js");
+	assert_error("GET", "/ui/x/index.html", NULL, NULL, 404, "no file /ui/x/index.html");
+	assert_error("POST", "/ui/", NULL, "{}", 405, "method not allowed (GET)");
+	assert_error("DELETE", "/", NULL, NULL, 405, "method not allowed (GET)");
+	/* the data still needs the token */
+	assert_error("GET", "/api/v1/findings", NULL, NULL, 401, "no token");
+}
+
 static void test_health_and_metrics(void **state)
 {
 	struct resp r;
@@ -1280,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_sensors),
 		cmocka_unit_test(test_health_and_metrics),
+		cmocka_unit_test(test_web_page),
 		cmocka_unit_test(test_learned_export),
 		cmocka_unit_test(test_backup_and_restore),
 		cmocka_unit_test(test_tokens_file),
