@@ -1,12 +1,13 @@
 #!/bin/sh
-# install-deps.sh [--bench]: install the Debian 12 packages Wacht needs to
-# build, run and test (with --bench: also to benchmark), when they are
-# missing. Idempotent; needs root.
+# install-deps.sh [--build | --bench]: install the Debian 12 packages Wacht
+# needs to build, run and test, when they are missing. --build: only what
+# `make` needs (the Containerfile's build stage); --bench: also what the
+# benchmarks need. Idempotent; needs root.
 set -eu
-PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+BUILD_PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libjson-c-dev libcmocka-dev protobuf-c-compiler libprotobuf-c-dev libyaml-dev libsqlite3-dev
-libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev
-runc busybox-static iproute2 jq python3 python3-yaml util-linux
+libssl-dev openssl libpq-dev libnats-dev libmicrohttpd-dev libcurl4-openssl-dev"
+PKGS="$BUILD_PKGS runc busybox-static iproute2 jq python3 python3-yaml util-linux
 nats-server postgresql yamllint nodejs graphviz libxml2-utils"
 # nats-server and postgresql: the scale-out integration test starts private
 # instances of both (tests/integration/test_scaleout.py); Debian enables
@@ -27,13 +28,18 @@ PKGS="$PKGS chromium fonts-dejavu-core"
 # driven by playwright-core (npm, pinned in tests/ui/package-lock.json,
 # installed there by the test with `npm ci`; it downloads no browser).
 # bench/run also needs a real service and the classic baseline
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS redis-server redis-tools auditd"
+case "${1:-}" in
+--bench) PKGS="$PKGS redis-server redis-tools auditd" ;;
+--build) PKGS=$BUILD_PKGS ;;
+"") ;;
+*) echo "usage: $0 [--build | --bench]" >&2; exit 2 ;;
+esac
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
+[ "${1:-}" = "--build" ] || command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "install-deps: missing packages:$missing; run as root (sudo $0)" >&2
