@@ -518,9 +518,25 @@ static enum MHD_Result graph_param_one(void *cls, enum MHD_ValueKind kind, const
 	return api_graph_param(cls, key, v) ? MHD_NO : MHD_YES;
 }
 
+struct graph_rows {
+	struct graph *g;
+	uint64_t skipped; /* rows with an end nothing names */
+};
+
+/* A row whose end has neither a container identity nor an address (a
+ * container gone before its sensor reported a connect refused before the
+ * socket was bound) cannot be drawn: it is left out and counted in the
+ * X-Wacht-Skipped-Rows header, not allowed to fail the whole export. */
 static int graph_row(void *ctx, const struct graph_record *r)
 {
-	return graph__add(ctx, r);
+	struct graph_rows *gr = ctx;
+	int rc = graph__add(gr->g, r);
+
+	if (rc == -EINVAL) {
+		gr->skipped++;
+		return 0;
+	}
+	return rc;
 }
 
 static enum MHD_Result graph_export(struct ctx *x)
@@ -564,7 +580,8 @@ static enum MHD_Result graph_export(struct ctx *x)
 	flt.scoped = !x->tok->all;
 	flt.scope = (const char *const *)x->tok->ns;
 	flt.n_scope = x->tok->n_ns;
-	rc = store__conversations(x->s, &flt, graph_row, g);
+	struct graph_rows gr = { g, 0 };
+	rc = store__conversations(x->s, &flt, graph_row, &gr);
 	if (rc < 0) {
 		graph__free(g);
 		return respond_store_error(x, rc);
@@ -581,8 +598,13 @@ static enum MHD_Result graph_export(struct ctx *x)
 	if (rc)
 		ok = respond_error(x, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL,
 				   "failed to write the graph: %s", strerror(-rc));
-	else
-		ok = respond(x, MHD_HTTP_OK, types[q.format], text, len, NULL);
+	else {
+		char skipped[24];
+		const char *const extra[] = { "X-Wacht-Skipped-Rows", skipped, NULL };
+
+		snprintf(skipped, sizeof(skipped), "%" PRIu64, gr.skipped);
+		ok = respond(x, MHD_HTTP_OK, types[q.format], text, len, extra);
+	}
 	free(text);
 	return ok;
 }

@@ -1355,6 +1355,53 @@ static void test_graph_scopes_and_bad_requests(void **state)
 	assert_error("POST", "/api/v1/graph", TOK_SEC, "{}", 405, "method not allowed (GET)");
 }
 
+/* A row with an end nothing names (a container gone before its sensor
+ * reported a connect refused before the socket was bound: no id, address
+ * 0.0.0.0) is left out and counted; the rest of the graph is served. */
+static void test_graph_skips_a_nameless_row(void **state)
+{
+	Wacht__V1__FlowBatch b = WACHT__V1__FLOW_BATCH__INIT;
+	Wacht__V1__FlowRecord r = WACHT__V1__FLOW_RECORD__INIT, *rp = &r;
+	Wacht__V1__FlowEndpoint c = WACHT__V1__FLOW_ENDPOINT__INIT;
+	Wacht__V1__FlowEndpoint sv = WACHT__V1__FLOW_ENDPOINT__INIT;
+	uint8_t zero[4] = { 0 }, ext[4] = { 10, 0, 0, 9 };
+	char *err = NULL;
+	struct store *s;
+	struct resp res;
+
+	(void)state;
+	c.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER;
+	c.ip.data = zero;
+	c.ip.len = 4;
+	sv.kind = WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_EXTERNAL;
+	sv.ip.data = ext;
+	sv.ip.len = 4;
+	r.client = &c;
+	r.server = &sv;
+	r.proto = 6;
+	r.server_port = 443;
+	r.reported_by_client = true;
+	r.sessions = 1;
+	r.first_seen_unix_ns = now0 - 2 * SEC;
+	r.last_seen_unix_ns = now0 - SEC;
+	r.verdict = WACHT__V1__FLOW_VERDICT__FLOW_VERDICT_DENIED;
+	b.batch_seq = 2;
+	b.node = "node-a";
+	b.time_unix_ns = now0;
+	b.n_records = 1;
+	b.records = &rp;
+	s = store__open(db, NULL, &err);
+	assert_non_null(s);
+	assert_int_equal(store__add_flows(s, "s1", 1, "node-a", &b, now0), 1);
+	store__close(s);
+
+	res = get("/api/v1/graph", TOK_SEC);
+	assert_int_equal(res.status, 200);
+	assert_non_null(strstr(res.headers, "X-Wacht-Skipped-Rows: 1\r\n"));
+	resp_free(&res);
+	assert_graph("", TOK_SEC, API ">external:10.0.0.5;" WEB ">" API ";" WEB ">" DB);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1375,6 +1422,7 @@ int main(void)
 		cmocka_unit_test(test_readers_and_writer),
 		cmocka_unit_test(test_graph_route),
 		cmocka_unit_test(test_graph_scopes_and_bad_requests),
+		cmocka_unit_test(test_graph_skips_a_nameless_row),
 		/* last: restarts the API */
 		cmocka_unit_test(test_tls),
 	};
