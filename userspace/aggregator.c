@@ -455,21 +455,29 @@ static void on_tick(struct agg_server *srv, time_t now)
 		if (!ingest_conn__hello_done(c->ic) && now - c->accepted >= (time_t)hello_to)
 			conn_close(srv, c, "no hello within the timeout", true);
 	}
-	if ((srv->cfg->retention_days || srv->cfg->retention_rows) &&
+	/* the network graph's conversations: by age only, the shorter of the
+	 * two limits (one row per conversation and minute adds up) */
+	unsigned flow_days = srv->cfg->graph_retention_days;
+	if (srv->cfg->retention_days && (!flow_days || srv->cfg->retention_days < flow_days))
+		flow_days = srv->cfg->retention_days;
+	if ((srv->cfg->retention_days || srv->cfg->retention_rows || flow_days) &&
 	    now - last_retention >= RETENTION_EVERY_S) {
-		int64_t n = store__retention(srv->store,
+		int64_t n = 0;
+
+		last_retention = now;
+		if (srv->cfg->retention_days || srv->cfg->retention_rows)
+			n = store__retention(srv->store,
 					     (int64_t)srv->cfg->retention_days * 86400LL * 1000000000LL,
 					     srv->cfg->retention_rows, now_real_ns());
-		last_retention = now;
 		if (n < 0)
 			fprintf(stderr, "wacht-aggregator: failed to apply retention: %s (%s)\n",
 				strerror((int)-n), store__errmsg(srv->store));
 		else if (n > 0)
 			fprintf(stderr, "wacht-aggregator: retention deleted %" PRId64 " findings\n", n);
-		/* the network graph's conversations: by age only */
-		n = store__retention_flows(srv->store,
-					   (int64_t)srv->cfg->retention_days * 86400LL * 1000000000LL,
-					   now_real_ns());
+		n = flow_days ? store__retention_flows(srv->store,
+						       (int64_t)flow_days * 86400LL * 1000000000LL,
+						       now_real_ns())
+			      : 0;
 		if (n < 0)
 			fprintf(stderr, "wacht-aggregator: failed to apply retention to conversations:"
 					" %s (%s)\n", strerror((int)-n), store__errmsg(srv->store));

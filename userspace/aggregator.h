@@ -16,6 +16,7 @@ struct agg_config {
 	const char *store_path;    /* SQLite file */
 	unsigned retention_days;   /* 0: no age limit */
 	uint64_t retention_rows;   /* 0: no row limit */
+	unsigned graph_retention_days; /* conversations; 0: only retention_days */
 	size_t max_frame;          /* 0: WIRE_FRAME_MAX */
 	unsigned max_conns;        /* 0: 4096 */
 	unsigned hello_timeout_s;  /* a connection without a hello by then is closed; 0: 10 */

@@ -72,6 +72,9 @@ static void usage(FILE *f)
 "      --retention-days N    delete findings, and network conversations (the\n"
 "                            graph's rows), last seen more than N days ago\n"
 "                            (checked every minute; default: keep)\n"
+"      --graph-retention-days N  delete network conversations last seen more\n"
+"                            than N days ago, even if findings are kept longer\n"
+"                            (default: 14; 0 = only --retention-days)\n"
 "      --retention-rows N    keep at most N findings, deleting the oldest\n"
 "                            (default: no limit)\n"
 "\n"
@@ -139,7 +142,7 @@ static int parse_api_listen(const char *s, struct api_config *api)
 
 enum {
 	OPT_LISTEN = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_PLAIN, OPT_STORE, OPT_RET_DAYS,
-	OPT_RET_ROWS, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION, OPT_NATS,
+	OPT_RET_ROWS, OPT_GRAPH_RET, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION, OPT_NATS,
 	OPT_NATS_STREAM, OPT_NATS_DURABLE, OPT_NATS_ACK_WAIT, OPT_NATS_CA, OPT_NATS_CERT,
 	OPT_NATS_KEY, OPT_API_LISTEN, OPT_API_TOKENS, OPT_API_CERT, OPT_API_KEY, OPT_RESTORE,
 };
@@ -172,6 +175,7 @@ int main(int argc, char **argv)
 		{ "store", required_argument, NULL, OPT_STORE },
 		{ "retention-days", required_argument, NULL, OPT_RET_DAYS },
 		{ "retention-rows", required_argument, NULL, OPT_RET_ROWS },
+		{ "graph-retention-days", required_argument, NULL, OPT_GRAPH_RET },
 		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
@@ -193,6 +197,7 @@ int main(int argc, char **argv)
 	};
 	struct agg_config cfg = {
 		.stats_interval_s = 60,
+		.graph_retention_days = 14,
 		.nats = { .name = "wacht-aggregator" },
 	};
 	struct agg_server *srv;
@@ -268,6 +273,11 @@ int main(int argc, char **argv)
 			if (parse_u64("--retention-rows", optarg, 0, INT64_MAX, &v))
 				return 2;
 			cfg.retention_rows = v;
+			break;
+		case OPT_GRAPH_RET:
+			if (parse_u64("--graph-retention-days", optarg, 0, 36500, &v))
+				return 2;
+			cfg.graph_retention_days = (unsigned)v;
 			break;
 		case OPT_MAX_FRAME:
 			if (parse_u64("--max-frame", optarg, 1024, UINT32_MAX, &v))
