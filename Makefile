@@ -76,7 +76,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 .PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce image \
 	bench-aggregator bus
 all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
-	$(BUILD)/wacht-api-fixture
+	$(BUILD)/wacht-api-fixture $(BUILD)/wacht-peer-sensor
 bus: $(BUS_BINS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
@@ -130,6 +130,11 @@ $(BUILD)/wachtctl: $(BUILD)/wachtctl.o
 # The API alone over a fixture store, for wachtctl's integration test.
 $(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
+
+# A sensor of another node as far as the peer map goes (hello, endpoints,
+# prints the PeerMaps it gets), for tests/integration/test_peermap.py.
+$(BUILD)/wacht-peer-sensor: tests/integration/progs/peer_sensor.c $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests and fuzzers link the pure modules (no root, no kernel) from an
 # archive built once per flavour (plain, sanitized, fuzzing): each test

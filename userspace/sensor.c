@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "jsonw.h"
 #include "loader.h"
 #include "metrics.h"
+#include "peermap.h"
 #include "proc_table.h"
 #include "sensor.h"
 #include "sensor_metrics.h"
@@ -60,6 +62,12 @@ struct sensor {
 	struct metrics *findings;       /* wacht_findings_total, kept across snapshots */
 	struct flow_reader *flows;      /* NULL with --flow-interval 0 */
 	struct flow_batch *flow_batch;  /* to the aggregator; NULL without one */
+	/* containers of other nodes (the aggregator's PeerMap) and what this
+	 * node announces; NULL without --aggregator / --nats */
+	struct peer_table *peers;
+	struct peer_announce *announce;
+	uint64_t announce_hash;
+	bool announced;
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -331,6 +339,9 @@ static void endpoint_write(struct jsonw *w, const char *name, const struct senso
 		jsonw__str(w, "pod", ep->view->pod ? ep->view->pod : "");
 		jsonw__str(w, "namespace", ep->view->namespace ? ep->view->namespace : "");
 		jsonw__str(w, "group", ep->group);
+		/* a container of another node (the aggregator's peer map) */
+		if (ep->node)
+			jsonw__str(w, "node", ep->node);
 	}
 	jsonw__obj_end(w);
 }
@@ -382,12 +393,61 @@ static void print_flow(void *ctx, const struct flow_record *r)
 	jsonw__obj_end(s->w);
 	write_line(s);
 	if (s->flow_batch) {
-		struct flow_end le = { local.kind, local.view, local.group };
-		struct flow_end pe = { peer.kind, peer.view, peer.group };
+		struct flow_end le = { local.kind, local.view, local.group, NULL };
+		struct flow_end pe = { peer.kind, peer.view, peer.group, peer.node };
 		/* a record that does not fit is only printed */
 		flow_batch__add(s->flow_batch, r, r->container_is_client ? &le : &pe,
 				r->container_is_client ? &pe : &le, s->fc.boot_to_real_ns);
 	}
+}
+
+/* ---- peers on other nodes (README "Peers on other nodes") */
+
+static void announce_visit(void *ctx, const struct container_view *v, const char *group,
+			   const struct entity_addr *addrs, size_t n)
+{
+	struct sensor *s = ctx;
+
+	if (peer_announce__add(s->announce, v, group, addrs, n))
+		s->uc.write_errors++; /* out of memory: the next tick tries again */
+}
+
+/* Once a second: this node's containers and addresses, sent when they
+ * changed (so a burst of starts is one message a second at most). */
+static void peers_announce(struct sensor *s)
+{
+	struct timespec ts;
+
+	if (!s->announce)
+		return;
+	peer_announce__reset(s->announce);
+	sensor_rules__foreach_endpoint(s->rules, announce_visit, s);
+	uint64_t h = peer_announce__hash(s->announce, s->node);
+	if (s->announced && h == s->announce_hash)
+		return;
+	Wacht__V1__SensorEndpoints *m = peer_announce__msg(s->announce, s->node);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (shipper__endpoints(s->ship, m))
+		return;
+	s->announce_hash = h;
+	s->announced = true;
+}
+
+/* A PeerMap from the aggregator (or built from the other sensors' over
+ * NATS): the whole table is replaced. */
+static void apply_peers(void *ctx, const Wacht__V1__PeerMap *m)
+{
+	struct sensor *s = ctx;
+	struct peer_table_stats st;
+
+	if (peer_table__apply(s->peers, m, s->node))
+		fprintf(stderr, "wacht-sensor: peer map: out of memory; peers on other nodes are "
+				"external until the next map\n");
+	peer_table__stats(s->peers, &st);
+	fprintf(stderr, "wacht-sensor: peer map %" PRIu64 ": %" PRIu64 " containers (%" PRIu64
+			" addresses) on other nodes%s\n", st.version, st.endpoints, st.addresses,
+		st.dropped || st.omitted ? ", some left out (see the stats line's peers)" : "");
 }
 
 /* Idle entries leave the map after this long (at least 3 intervals): a
@@ -482,6 +542,19 @@ static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *t
 	}
 	if (s->rules)
 		sensor_rules__stats(s->rules, s->w);
+	if (s->peers) {
+		struct peer_table_stats ps;
+
+		peer_table__stats(s->peers, &ps);
+		jsonw__obj_begin(s->w, "peers");
+		jsonw__u64(s->w, "maps", ps.maps);
+		jsonw__u64(s->w, "version", ps.version);
+		jsonw__u64(s->w, "containers", ps.endpoints);
+		jsonw__u64(s->w, "addresses", ps.addresses);
+		jsonw__u64(s->w, "dropped", ps.dropped);
+		jsonw__u64(s->w, "omitted", ps.omitted);
+		jsonw__obj_end(s->w);
+	}
 	if (s->ship)
 		shipper__stats_json(s->ship, s->w);
 	jsonw__obj_end(s->w);
@@ -616,8 +689,17 @@ int sensor_run(const struct sensor_config *cfg)
 			.node = s.node,
 			.sink = print_finding,
 			.sink_ctx = &s,
+			.peers = apply_peers,
+			.peers_ctx = &s,
 		};
 		char *err = NULL;
+
+		s.peers = peer_table__new(0);
+		s.announce = peer_announce__new();
+		if (!s.peers || !s.announce) {
+			fprintf(stderr, "wacht-sensor: out of memory\n");
+			goto out;
+		}
 
 		s.ship = shipper__new(&shc, &err);
 		if (!s.ship) {
@@ -703,6 +785,7 @@ int sensor_run(const struct sensor_config *cfg)
 	}
 	sensor_rules__set_enforcer(s.rules, s.enf);
 	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
+	sensor_rules__set_peers(s.rules, s.peers);
 	if (cfg->flow_interval && s.ship && !(s.flow_batch = flow_batch__new(s.node))) {
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
@@ -793,6 +876,7 @@ int sensor_run(const struct sensor_config *cfg)
 				ticks++;
 				containers__expire(s.containers, boot_now_ns());
 				sensor_rules__tick(s.rules, boot_now_ns());
+				peers_announce(&s);
 				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
 					print_stats(&s, false);
 				if (s.health)
@@ -826,6 +910,8 @@ out:
 	flow_reader__free(s.flows);
 	flow_batch__free(s.flow_batch);
 	loader__free(s.loader);
+	peer_table__free(s.peers);
+	peer_announce__free(s.announce);
 	sensor_rules__free(s.rules);
 	shipper__free(s.ship);
 	/* the HTTP thread reads nothing of the sensor's but its own copies */
