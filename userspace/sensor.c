@@ -445,6 +445,10 @@ static void apply_peers(void *ctx, const Wacht__V1__PeerMap *m)
 		fprintf(stderr, "wacht-sensor: peer map: out of memory; peers on other nodes are "
 				"external until the next map\n");
 	peer_table__stats(s->peers, &st);
+	/* every pod start in the cluster changes the map: the first one is
+	 * said here, the rest is in the stats line's "peers" */
+	if (st.maps > 1 && !st.dropped && !st.omitted)
+		return;
 	fprintf(stderr, "wacht-sensor: peer map %" PRIu64 ": %" PRIu64 " containers (%" PRIu64
 			" addresses) on other nodes%s\n", st.version, st.endpoints, st.addresses,
 		st.dropped || st.omitted ? ", some left out (see the stats line's peers)" : "");

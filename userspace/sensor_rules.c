@@ -657,10 +657,17 @@ static void endpoints_visit(void *ctx, const struct container_view *v,
 		return;
 	cinfo_addrs(r, ci, now_ns(), false);
 	/* a container in the node's network namespace has the node's
-	 * addresses: those are the node's, not its */
-	for (size_t i = 0; i < ci->n_addrs; i++)
-		if (!addr_in(r->host, r->n_host, ci->addrs[i].family, ci->addrs[i].addr))
-			own[n++] = ci->addrs[i];
+	 * addresses: those are the node's, not its; a link-local address
+	 * (fe80::/10, 169.254/16) is the same on many links, naming nobody */
+	for (size_t i = 0; i < ci->n_addrs; i++) {
+		const struct entity_addr *ea = &ci->addrs[i];
+		bool link_local = ea->family == AF_INET6 ?
+			(ea->addr[0] == 0xfe && (ea->addr[1] & 0xc0) == 0x80) :
+			(ea->addr[0] == 169 && ea->addr[1] == 254);
+
+		if (!link_local && !addr_in(r->host, r->n_host, ea->family, ea->addr))
+			own[n++] = *ea;
+	}
 	if (!n)
 		return;
 	engine_group_name(v, group, sizeof(group));
