@@ -73,7 +73,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce image \
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce bench-flows image \
 	bench-aggregator bus
 all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
 	$(BUILD)/wacht-api-fixture $(BUILD)/wacht-peer-sensor
@@ -199,6 +199,11 @@ bench: all
 # writes bench/RESULTS-enforce.md).
 bench-enforce: all
 	bench/enforce
+
+# Flow accounting against no sensor on a bulk TCP transfer (root, ~2 min;
+# writes bench/RESULTS-flows.md).
+bench-flows: all
+	bench/flows
 
 # Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
 bench-rules:
