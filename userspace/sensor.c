@@ -29,6 +29,7 @@
 #include "jsonw.h"
 #include "loader.h"
 #include "metrics.h"
+#include "peer_bus.h"
 #include "peermap.h"
 #include "proc_table.h"
 #include "sensor.h"
@@ -66,6 +67,7 @@ struct sensor {
 	 * node announces; NULL without --aggregator / --nats */
 	struct peer_table *peers;
 	struct peer_announce *announce;
+	struct peer_bus *bus_peers;     /* --nats: endpoints over core NATS */
 	uint64_t announce_hash;
 	bool announced;
 	FILE *out;
@@ -430,6 +432,8 @@ static void peers_announce(struct sensor *s)
 	m->time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	if (shipper__endpoints(s->ship, m))
 		return;
+	if (s->bus_peers && peer_bus__announce(s->bus_peers, m))
+		return;
 	s->announce_hash = h;
 	s->announced = true;
 }
@@ -557,6 +561,16 @@ static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *t
 		jsonw__u64(s->w, "addresses", ps.addresses);
 		jsonw__u64(s->w, "dropped", ps.dropped);
 		jsonw__u64(s->w, "omitted", ps.omitted);
+		if (s->bus_peers) {
+			struct peer_bus_stats bs;
+
+			peer_bus__stats(s->bus_peers, &bs);
+			jsonw__bool(s->w, "nats_connected", bs.connected);
+			jsonw__u64(s->w, "nats_published", bs.published);
+			jsonw__u64(s->w, "nats_received", bs.received);
+			jsonw__u64(s->w, "nats_rejected", bs.rejected);
+			jsonw__u64(s->w, "nats_nodes", bs.nodes);
+		}
 		jsonw__obj_end(s->w);
 	}
 	if (s->ship)
@@ -700,7 +714,9 @@ int sensor_run(const struct sensor_config *cfg)
 
 		s.peers = peer_table__new(0);
 		s.announce = peer_announce__new();
-		if (!s.peers || !s.announce) {
+		if (cfg->nats.url)
+			s.bus_peers = peer_bus__new(&cfg->nats, s.node, cfg->peer_grace);
+		if (!s.peers || !s.announce || (cfg->nats.url && !s.bus_peers)) {
 			fprintf(stderr, "wacht-sensor: out of memory\n");
 			goto out;
 		}
@@ -881,6 +897,9 @@ int sensor_run(const struct sensor_config *cfg)
 				containers__expire(s.containers, boot_now_ns());
 				sensor_rules__tick(s.rules, boot_now_ns());
 				peers_announce(&s);
+				if (s.bus_peers)
+					peer_bus__tick(s.bus_peers, (int64_t)(mono_ms() / 1000),
+						       apply_peers, &s);
 				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
 					print_stats(&s, false);
 				if (s.health)
@@ -914,6 +933,7 @@ out:
 	flow_reader__free(s.flows);
 	flow_batch__free(s.flow_batch);
 	loader__free(s.loader);
+	peer_bus__free(s.bus_peers);
 	peer_table__free(s.peers);
 	peer_announce__free(s.announce);
 	sensor_rules__free(s.rules);

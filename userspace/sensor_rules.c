@@ -30,6 +30,9 @@
 /* Unknown peer addresses trigger a re-read of every container's addresses
  * at most this often. */
 #define REFRESH_NS (1000000000ULL)
+/* A container without an address of its own is looked at again this often
+ * for the peer map (it may not have joined its network namespace yet). */
+#define ADDR_RETRY_NS (2ULL * 1000000000ULL)
 #define MAX_WATCHED 64
 #define LABELS_MAX (2 * OCI_LABELS_MAX)
 #define HELD_MAX 256
@@ -655,18 +658,29 @@ static void endpoints_visit(void *ctx, const struct container_view *v,
 	/* only a container the runtime told us about has a name to give */
 	if (!d->meta || !(ci = cinfo_get(r, v->cgroup_id, d->init_pid)))
 		return;
-	cinfo_addrs(r, ci, now_ns(), false);
-	/* a container in the node's network namespace has the node's
-	 * addresses: those are the node's, not its; a link-local address
-	 * (fe80::/10, 169.254/16) is the same on many links, naming nobody */
-	for (size_t i = 0; i < ci->n_addrs; i++) {
-		const struct entity_addr *ea = &ci->addrs[i];
-		bool link_local = ea->family == AF_INET6 ?
-			(ea->addr[0] == 0xfe && (ea->addr[1] & 0xc0) == 0x80) :
-			(ea->addr[0] == 169 && ea->addr[1] == 254);
+	uint64_t now = now_ns();
+	cinfo_addrs(r, ci, now, false);
+	for (int attempt = 0; attempt < 2 && !n; attempt++) {
+		/* none of its own: read too early (runc's init joins the pod's
+		 * network namespace after it exists), or host network; looked
+		 * at again every ADDR_RETRY_NS, not only every ADDR_TTL_NS */
+		if (attempt && (!ci->init_pid || now - ci->addrs_ns < ADDR_RETRY_NS))
+			break;
+		if (attempt)
+			cinfo_addrs(r, ci, now, true);
+		/* a container in the node's network namespace has the node's
+		 * addresses: those are the node's, not its; a link-local
+		 * address (fe80::/10, 169.254/16) is the same on many links,
+		 * naming nobody */
+		for (size_t i = 0; i < ci->n_addrs; i++) {
+			const struct entity_addr *ea = &ci->addrs[i];
+			bool link_local = ea->family == AF_INET6 ?
+				(ea->addr[0] == 0xfe && (ea->addr[1] & 0xc0) == 0x80) :
+				(ea->addr[0] == 169 && ea->addr[1] == 254);
 
-		if (!link_local && !addr_in(r->host, r->n_host, ea->family, ea->addr))
-			own[n++] = *ea;
+			if (!link_local && !addr_in(r->host, r->n_host, ea->family, ea->addr))
+				own[n++] = *ea;
+		}
 	}
 	if (!n)
 		return;

@@ -8,12 +8,19 @@
  *
  * Usage: wacht-peer-sensor --connect HOST:PORT --tls-ca F --tls-cert F
  *        --tls-key F --node NODE [--endpoint ID,POD,NAMESPACE,GROUP,IP[,IP]...]...
+ *        wacht-peer-sensor --nats URL [--nats-stream NAME] --node NODE
+ *        [--endpoint ...]...
+ * With --nats it does what a sensor started with --nats does for the peer
+ * map (userspace/peer_bus.c): publishes its SensorEndpoints on core NATS
+ * every second, and prints every other node's it hears as a JSON line
+ * ({"kind":"endpoints","node":...,"endpoints":[...]}).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +29,12 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+#include <nats/nats.h>
+
 #include "bytebuf.h"
 #include "endpoint.h"
 #include "jsonw.h"
+#include "peer_bus.h"
 #include "peermap.h"
 #include "tls.h"
 #include "wire.h"
@@ -39,23 +49,18 @@ static int die(const char *fmt, const char *arg)
 	exit(1);
 }
 
-static void print_map(const Wacht__V1__PeerMap *m)
+static void print_eps(struct jsonw *w, Wacht__V1__PeerEndpoint **eps, size_t n,
+		      const char *node)
 {
-	struct jsonw *w = jsonw__new();
 	char ip[INET6_ADDRSTRLEN];
-	size_t len;
 
-	jsonw__obj_begin(w, NULL);
-	jsonw__str(w, "kind", "peer_map");
-	jsonw__u64(w, "version", m->version);
-	jsonw__u64(w, "omitted", m->omitted);
 	jsonw__arr_begin(w, "endpoints");
-	for (size_t i = 0; i < m->n_endpoints; i++) {
-		const Wacht__V1__PeerEndpoint *e = m->endpoints[i];
+	for (size_t i = 0; i < n; i++) {
+		const Wacht__V1__PeerEndpoint *e = eps[i];
 		const Wacht__V1__Container *c = e->container;
 
 		jsonw__obj_begin(w, NULL);
-		jsonw__str(w, "node", e->node);
+		jsonw__str(w, "node", node ? node : e->node);
 		jsonw__str(w, "id", c ? c->id : "");
 		jsonw__str(w, "pod", c ? c->pod : "");
 		jsonw__str(w, "namespace", c ? c->namespace_ : "");
@@ -70,10 +75,85 @@ static void print_map(const Wacht__V1__PeerMap *m)
 		jsonw__obj_end(w);
 	}
 	jsonw__arr_end(w);
+}
+
+static void print_map(const Wacht__V1__PeerMap *m)
+{
+	struct jsonw *w = jsonw__new();
+	size_t len;
+
+	jsonw__obj_begin(w, NULL);
+	jsonw__str(w, "kind", "peer_map");
+	jsonw__u64(w, "version", m->version);
+	jsonw__u64(w, "omitted", m->omitted);
+	print_eps(w, m->endpoints, m->n_endpoints, NULL);
 	jsonw__obj_end(w);
 	printf("%s\n", jsonw__data(w, &len));
 	fflush(stdout);
 	jsonw__free(w);
+}
+
+static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* On a libnats thread: another sensor's endpoints, as a JSON line. */
+static void on_endpoints(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *own)
+{
+	Wacht__V1__SensorEndpoints *se = wacht__v1__sensor_endpoints__unpack(
+		NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+
+	(void)nc;
+	(void)sub;
+	if (se && strcmp(se->node, own)) {
+		struct jsonw *w = jsonw__new();
+		size_t len;
+
+		jsonw__obj_begin(w, NULL);
+		jsonw__str(w, "kind", "endpoints");
+		jsonw__str(w, "node", se->node);
+		print_eps(w, se->endpoints, se->n_endpoints, se->node);
+		jsonw__obj_end(w);
+		pthread_mutex_lock(&print_mu);
+		printf("%s\n", jsonw__data(w, &len));
+		fflush(stdout);
+		pthread_mutex_unlock(&print_mu);
+		jsonw__free(w);
+	}
+	wacht__v1__sensor_endpoints__free_unpacked(se, NULL);
+	natsMsg_Destroy(msg);
+}
+
+/* --nats: publish every second until stdin ends. */
+static int run_nats(const char *url, const char *stream, const char *node,
+		    const Wacht__V1__SensorEndpoints *se)
+{
+	char subject[512], wildcard[300];
+	natsConnection *nc = NULL;
+	natsSubscription *sub = NULL;
+	size_t len = wacht__v1__sensor_endpoints__get_packed_size(se);
+	uint8_t *buf = malloc(len + 1);
+
+	snprintf(wildcard, sizeof(wildcard), "%s." PEER_BUS_SUBJECT_TOKEN ".*",
+		 stream ? stream : BUS_DEFAULT_STREAM);
+	if (!buf || peer_bus_subject(subject, sizeof(subject), stream, node) ||
+	    natsConnection_ConnectTo(&nc, url) != NATS_OK ||
+	    natsConnection_Subscribe(&sub, nc, wildcard, on_endpoints, (void *)node) != NATS_OK)
+		die("failed to connect to NATS %s", url);
+	wacht__v1__sensor_endpoints__pack(se, buf);
+	for (;;) {
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+		char tmp[256];
+
+		if (natsConnection_Publish(nc, subject, buf, (int)len) != NATS_OK)
+			fprintf(stderr, "wacht-peer-sensor: failed to publish on %s\n", subject);
+		natsConnection_Flush(nc);
+		if (poll(&p, 1, 1000) == 1 && read(0, tmp, sizeof(tmp)) <= 0)
+			break; /* stdin ended: go away */
+	}
+	natsSubscription_Unsubscribe(sub);
+	natsSubscription_Destroy(sub);
+	natsConnection_Destroy(nc);
+	free(buf);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -85,10 +165,12 @@ int main(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "endpoint", required_argument, NULL, 'p' },
+		{ "nats", required_argument, NULL, 'N' },
+		{ "nats-stream", required_argument, NULL, 'S' },
 		{ 0 },
 	};
 	struct tls_config tc = { 0 };
-	const char *connect_to = NULL, *node = NULL;
+	const char *connect_to = NULL, *node = NULL, *nats = NULL, *stream = NULL;
 	struct container_view views[MAX_EPS];
 	struct entity_addr addrs[MAX_EPS][PEER_ADDRS_MAX];
 	size_t n_addrs[MAX_EPS], n_eps = 0;
@@ -102,6 +184,8 @@ int main(int argc, char **argv)
 		case 'e': tc.cert = optarg; break;
 		case 'k': tc.key = optarg; break;
 		case 'n': node = optarg; break;
+		case 'N': nats = optarg; break;
+		case 'S': stream = optarg; break;
 		case 'p': {
 			char *f[4 + PEER_ADDRS_MAX], *save = NULL, *p = strdup(optarg);
 			size_t nf = 0;
@@ -131,9 +215,18 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!connect_to || !node)
-		die("--connect and --node are required%s", "");
+	if ((!connect_to && !nats) || !node)
+		die("--connect or --nats, and --node are required%s", "");
 	signal(SIGPIPE, SIG_IGN);
+	if (nats) {
+		struct peer_announce *pa = peer_announce__new();
+
+		for (size_t i = 0; i < n_eps; i++)
+			peer_announce__add(pa, &views[i], groups[i], addrs[i], n_addrs[i]);
+		int rc = run_nats(nats, stream, node, peer_announce__msg(pa, node));
+		peer_announce__free(pa);
+		return rc;
+	}
 
 	char *err = NULL, host[256], port[16];
 	struct tls_ctx *ctx = tls_ctx__new(&tc, false, &err);
