@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
@@ -241,6 +242,8 @@ int main(int argc, char **argv)
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen))
 		die("failed to connect: %s", strerror(errno));
 	freeaddrinfo(ai);
+	/* non-blocking, as tls.h wants: reads end in -EAGAIN */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	struct tls_conn *c = tls_conn__new(ctx, fd, host);
 	if (!c)
 		die("tls: %s", strerror(errno));
@@ -300,24 +303,27 @@ int main(int argc, char **argv)
 				die("write: %s", tls_conn__error(c));
 			bytebuf_consume(&out, (size_t)n);
 		}
-		ssize_t n = tls_conn__read(c, buf, sizeof(buf));
+		/* until -EAGAIN: OpenSSL may hold records the socket no longer
+		 * signals (poll would not wake us for them) */
+		ssize_t n;
+		while ((n = tls_conn__read(c, buf, sizeof(buf))) > 0) {
+			Wacht__V1__Envelope *e;
+			int frc = wire_reader__feed(r, buf, (size_t)n);
+			while (frc == 0 && (frc = wire_reader__next(r, &e)) == 1) {
+				if (e->body_case == WACHT__V1__ENVELOPE__BODY_PEERS)
+					print_map(e->peers);
+				wire_envelope_free(e);
+				frc = 0; /* the next frame of this read, if any */
+			}
+			if (frc < 0)
+				die("undecodable frames from the aggregator%s", "");
+		}
 		if (n == -EAGAIN)
 			continue;
-		if (n <= 0) {
-			fprintf(stderr, "wacht-peer-sensor: the aggregator closed the connection%s%s\n",
-				n < 0 ? ": " : "", n < 0 ? tls_conn__error(c) : "");
-			rc = 1;
-			break;
-		}
-		Wacht__V1__Envelope *e;
-		int frc = wire_reader__feed(r, buf, (size_t)n);
-		while (frc == 0 && (frc = wire_reader__next(r, &e)) == 1) {
-			if (e->body_case == WACHT__V1__ENVELOPE__BODY_PEERS)
-				print_map(e->peers);
-			wire_envelope_free(e);
-		}
-		if (frc < 0)
-			die("undecodable frames from the aggregator%s", "");
+		fprintf(stderr, "wacht-peer-sensor: the aggregator closed the connection%s%s\n",
+			n < 0 ? ": " : "", n < 0 ? tls_conn__error(c) : "");
+		rc = 1;
+		break;
 	}
 	tls_conn__free(c);
 	tls_ctx__free(ctx);
