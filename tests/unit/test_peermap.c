@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ingest.h"
+#include "peer_bus.h"
 #include "peermap.h"
 #include "store.h"
 #include "wire.h"
@@ -336,6 +337,20 @@ static void test_table_bound(void **state)
 	peer_announce__free(a);
 }
 
+static void test_bus_subject(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(peer_bus_subject(buf, sizeof(buf), NULL, "node-a"), 0);
+	assert_string_equal(buf, "WACHT.endpoints.node-a");
+	/* the node is one token */
+	assert_int_equal(peer_bus_subject(buf, sizeof(buf), "S", "a.b*c>d e"), 0);
+	assert_string_equal(buf, "S.endpoints.a_b_c_d_e");
+	assert_int_equal(peer_bus_subject(buf, sizeof(buf), NULL, ""), -EINVAL);
+	assert_int_equal(peer_bus_subject(buf, 20, NULL, "node-with-a-long-name"), -ENAMETOOLONG);
+}
+
 /* ---- ingest */
 
 struct fx {
@@ -539,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_map_drops_malformed_and_bounds),
 		cmocka_unit_test(test_table_apply_lookup),
 		cmocka_unit_test(test_table_bound),
+		cmocka_unit_test(test_bus_subject),
 		cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
 	};
