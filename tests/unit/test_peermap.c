@@ -6,6 +6,7 @@
  * SensorEndpoints (ingest.c): the map queued after the first, pushed when
  * it changed, malformed endpoints refused with their reason. */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "flow_batch.h"
 #include "ingest.h"
 #include "peer_bus.h"
 #include "peermap.h"
@@ -351,6 +353,65 @@ static void test_bus_subject(void **state)
 	assert_int_equal(peer_bus_subject(buf, 20, NULL, "node-with-a-long-name"), -ENAMETOOLONG);
 }
 
+/* A conversation with a container of another node, as the sensor names it
+ * from its table, through the FlowBatch: the server end is a container
+ * with its pod and node; the reporting container has no node. */
+static void test_flow_batch_remote_node(void **state)
+{
+	struct peer_announce *a = peer_announce__new();
+	struct peer_map *pm = peer_map__new();
+	struct peer_table *t = peer_table__new(0);
+	struct entity_addr ad = v4("10.0.7.1");
+	struct container_view rv = view("remote-1", "web-1", "shop");
+	struct container_view cv = view("local-1", "client-1", "shop");
+
+	(void)state;
+	assert_int_equal(peer_announce__add(a, &rv, "nv.web.shop", &ad, 1), 0);
+	assert_int_equal(peer_map__put(pm, "node-b", 1, peer_announce__msg(a, "node-b"), NULL), 0);
+	Wacht__V1__Envelope *menv = map_of(pm, WIRE_FRAME_MAX, NULL);
+	assert_int_equal(peer_table__apply(t, menv->peers, "node-a"), 0);
+	const struct peer_entry *pe = peer_table__lookup(t, AF_INET, ad.addr);
+	assert_non_null(pe);
+
+	struct flow_end client = { ENTITY_CONTAINER, &cv, "nv.client.shop", NULL };
+	struct flow_end server = { ENTITY_CONTAINER, &pe->view, pe->group, pe->node };
+	struct flow_record r = { .container_is_client = true, .family = AF_INET,
+				 .proto = IPPROTO_TCP, .server_port = 5000, .bytes_to_server = 3000,
+				 .sessions = 1 };
+	memcpy(r.raddr, ad.addr, 4);
+	struct flow_batch *b = flow_batch__new("node-a");
+	assert_int_equal(flow_batch__add(b, &r, &client, &server, 0), 0);
+	Wacht__V1__Envelope env;
+	uint8_t *frame;
+	size_t len;
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_FLOWS;
+	env.flows = flow_batch__msg(b, 1, 0);
+	assert_int_equal(wire_frame_envelope(&env, &frame, &len), 0);
+	flow_batch__free(b);
+	/* the table may change now: the batch copied what it needed */
+	wire_envelope_free(menv);
+	peer_table__free(t);
+
+	struct wire_reader *rd = wire_reader__new(0);
+	Wacht__V1__Envelope *got = NULL;
+	assert_int_equal(wire_reader__feed(rd, frame, len), 0);
+	assert_int_equal(wire_reader__next(rd, &got), 1);
+	free(frame);
+	const Wacht__V1__FlowRecord *fr = got->flows->records[0];
+	assert_int_equal(fr->server->kind, WACHT__V1__ENDPOINT_KIND__ENDPOINT_KIND_CONTAINER);
+	assert_string_equal(fr->server->node, "node-b");
+	assert_string_equal(fr->server->container->id, "remote-1");
+	assert_string_equal(fr->server->container->pod, "web-1");
+	assert_string_equal(fr->server->container->group, "nv.web.shop");
+	assert_string_equal(fr->client->node, "");
+	assert_string_equal(fr->client->container->pod, "client-1");
+	wire_envelope_free(got);
+	wire_reader__free(rd);
+	peer_map__free(pm);
+	peer_announce__free(a);
+}
+
 /* ---- ingest */
 
 struct fx {
@@ -555,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_table_apply_lookup),
 		cmocka_unit_test(test_table_bound),
 		cmocka_unit_test(test_bus_subject),
+		cmocka_unit_test(test_flow_batch_remote_node),
 		cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
 	};
