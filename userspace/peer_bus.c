@@ -178,6 +178,11 @@ static void connect_bus(struct peer_bus *pb, int64_t now)
 		s = natsOptions_SetURL(no, o->url);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(no, -1);
+	/* the connect runs on the sensor's loop: while NATS is unreachable
+	 * it stalls the loop this long every grace/3 seconds, not libnats's
+	 * default 2 s */
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(no, 1000);
 	if (s == NATS_OK && (o->tls_ca || o->tls_cert))
 		s = natsOptions_SetSecure(no, true);
 	if (s == NATS_OK && o->tls_ca)
