@@ -36,16 +36,16 @@ struct peer_bus {
 	natsConnection *nc;
 	natsSubscription *sub;
 	int64_t retry_at, published_at;
-	uint8_t *own;           /* this node's SensorEndpoints, packed */
+	uint8_t *own; /* this node's SensorEndpoints, packed */
 	size_t own_len;
-	bool own_dirty;         /* changed since it was last published */
-	pthread_mutex_t mu;     /* pending and the stats the callback counts */
+	bool own_dirty;	    /* changed since it was last published */
+	pthread_mutex_t mu; /* pending and the stats the callback counts */
 	struct pending *pend;
 	size_t n_pend;
 	struct seen *seen;
 	size_t n_seen;
 	struct peer_map *pm;
-	uint64_t applied;       /* map version last given to apply */
+	uint64_t applied; /* map version last given to apply */
 	struct peer_bus_stats st;
 };
 
@@ -80,7 +80,7 @@ struct peer_bus *peer_bus__new(const struct bus_opts *o, const char *node, unsig
 	if (!pb->pm || peer_bus_subject(pb->subject, sizeof(pb->subject), o->stream, node) ||
 	    snprintf(pb->wildcard, sizeof(pb->wildcard), "%s." PEER_BUS_SUBJECT_TOKEN ".*",
 		     o->stream && o->stream[0] ? o->stream : BUS_DEFAULT_STREAM) >=
-		    (int)sizeof(pb->wildcard)) {
+		(int)sizeof(pb->wildcard)) {
 		peer_bus__free(pb);
 		return NULL;
 	}
@@ -137,7 +137,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 		if (v) {
 			pb->pend = v;
 			p = &v[pb->n_pend];
-			*p = (struct pending){ strdup(node), NULL, 0 };
+			*p = (struct pending){strdup(node), NULL, 0};
 			if (p->node)
 				pb->n_pend++;
 			else
@@ -197,9 +197,11 @@ static void connect_bus(struct peer_bus *pb, int64_t now)
 	if (s != NATS_OK) {
 		const char *d = nats_GetLastError(NULL);
 
-		fprintf(stderr, "wacht-sensor: peer map: failed to subscribe to %s at %s: %s; "
-				"retrying in %lld s\n", pb->wildcard, o->url,
-			d && d[0] ? d : natsStatus_GetText(s), (long long)(pb->grace / 3 + 1));
+		fprintf(stderr,
+			"wacht-sensor: peer map: failed to subscribe to %s at %s: %s; "
+			"retrying in %lld s\n",
+			pb->wildcard, o->url, d && d[0] ? d : natsStatus_GetText(s),
+			(long long)(pb->grace / 3 + 1));
 		disconnect(pb, now);
 		return;
 	}
@@ -283,7 +285,7 @@ static void merge(struct peer_bus *pb, int64_t now)
 				char *name = strdup(se->node);
 				if (v && name) {
 					pb->seen = v;
-					v[pb->n_seen++] = (struct seen){ name, now };
+					v[pb->n_seen++] = (struct seen){name, now};
 				} else {
 					free(v == pb->seen ? NULL : v);
 					free(name);
@@ -293,7 +295,7 @@ static void merge(struct peer_bus *pb, int64_t now)
 			}
 		}
 		wacht__v1__sensor_endpoints__free_unpacked(se, NULL);
-next:
+	next:
 		free(taken[i].node);
 		free(taken[i].data);
 	}
@@ -315,7 +317,8 @@ void peer_bus__tick(struct peer_bus *pb, int64_t now,
 		connect_bus(pb, now);
 	if (pb->nc && pb->own &&
 	    (pb->own_dirty || now - pb->published_at >= pb->grace / 3 + (pb->grace < 3))) {
-		natsStatus s = natsConnection_Publish(pb->nc, pb->subject, pb->own, (int)pb->own_len);
+		natsStatus s =
+		    natsConnection_Publish(pb->nc, pb->subject, pb->own, (int)pb->own_len);
 
 		/* while libnats reconnects it buffers; a hard failure is retried
 		 * on the next tick */

@@ -30,7 +30,7 @@ int peer_bus_subject(char *buf, size_t size, const char *stream, const char *nod
 
 struct peer_bus_stats {
 	uint64_t published, received, rejected;
-	uint64_t nodes;         /* other nodes heard from, in the map */
+	uint64_t nodes; /* other nodes heard from, in the map */
 	bool connected;
 };
 

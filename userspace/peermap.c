@@ -100,7 +100,7 @@ int peer_announce__add(struct peer_announce *a, const struct container_view *v, 
 	it = calloc(1, sizeof(*it));
 	if (!it)
 		return -ENOMEM;
-	const char *src[S_N] = { v->id, v->name, v->image, v->pod, v->namespace, group };
+	const char *src[S_N] = {v->id, v->name, v->image, v->pod, v->namespace, group};
 	for (int i = 0; i < S_N; i++) {
 		if (!(it->s[i] = dup(src[i]))) {
 			ann_item_free(it);
@@ -176,14 +176,14 @@ uint64_t peer_announce__hash(struct peer_announce *a, const char *node)
 struct pnode {
 	char *node;
 	uint64_t owner;
-	int64_t released_at;    /* 0: held by owner */
-	struct bytebuf blob;    /* PeerMap field 1 records, each tag + length + PeerEndpoint */
-	size_t *ends;           /* end offset of each record in blob */
+	int64_t released_at; /* 0: held by owner */
+	struct bytebuf blob; /* PeerMap field 1 records, each tag + length + PeerEndpoint */
+	size_t *ends;	     /* end offset of each record in blob */
 	size_t n;
 };
 
 struct peer_map {
-	struct pnode **nodes;   /* sorted by name */
+	struct pnode **nodes; /* sorted by name */
 	size_t n, cap;
 	uint64_t version;
 	size_t endpoints;
@@ -454,14 +454,14 @@ int peer_map__frame(const struct peer_map *pm, size_t max_frame, uint8_t **out, 
 /* ---- the sensor's table */
 
 struct slot {
-	uint32_t entry;         /* index + 1; 0: empty */
+	uint32_t entry; /* index + 1; 0: empty */
 	uint8_t family;
 	uint8_t addr[16];
 };
 
 struct tentry {
 	struct peer_entry e;
-	char *s[S_N + 1];       /* S_N: the node */
+	char *s[S_N + 1]; /* S_N: the node */
 };
 
 struct peer_table {
@@ -469,7 +469,7 @@ struct peer_table {
 	struct tentry *entries;
 	size_t n;
 	struct slot *slots;
-	size_t n_slots;         /* a power of two, or 0 */
+	size_t n_slots; /* a power of two, or 0 */
 	size_t n_addrs;
 	struct peer_table_stats st;
 };
@@ -556,15 +556,19 @@ int peer_table__apply(struct peer_table *t, const Wacht__V1__PeerMap *m, const c
 		if (!c || !pe->node || !pe->node[0] ||
 		    (own_node && strcmp(pe->node, own_node) == 0))
 			continue;
-		const char *src[S_N + 1] = { c->id, c->name, c->image, c->pod, c->namespace_,
-					     c->group, pe->node };
+		const char *src[S_N + 1] = {c->id,	   c->name,  c->image, c->pod,
+					    c->namespace_, c->group, pe->node};
 		for (int s = 0; s <= S_N; s++)
 			if (!(te->s[s] = dup(src[s])))
 				goto oom_entry;
-		te->e.view = (struct container_view){ .id = te->s[S_ID], .name = te->s[S_NAME],
-						      .image = te->s[S_IMAGE], .pod = te->s[S_POD],
-						      .namespace = te->s[S_NS], .runtime = "",
-						      .pod_uid = "", .cgroup = "" };
+		te->e.view = (struct container_view){.id = te->s[S_ID],
+						     .name = te->s[S_NAME],
+						     .image = te->s[S_IMAGE],
+						     .pod = te->s[S_POD],
+						     .namespace = te->s[S_NS],
+						     .runtime = "",
+						     .pod_uid = "",
+						     .cgroup = ""};
 		te->e.group = te->s[S_GROUP];
 		te->e.node = te->s[S_N];
 		for (size_t k = 0; k < pe->n_ips; k++) {
@@ -609,7 +613,7 @@ oom:
 const struct peer_entry *peer_table__lookup(const struct peer_table *t, uint8_t family,
 					    const uint8_t *addr)
 {
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 	bool found;
 
 	if (!t || !t->n_slots)

@@ -25,7 +25,7 @@
 /* ---- a sensor's announcement: this node's containers and addresses */
 
 struct peer_announce;
-struct peer_announce *peer_announce__new(void); /* NULL on ENOMEM */
+struct peer_announce *peer_announce__new(void);	   /* NULL on ENOMEM */
 void peer_announce__free(struct peer_announce *a); /* accepts NULL */
 /* Starts a new announcement (the previous one's content is forgotten). */
 void peer_announce__reset(struct peer_announce *a);
@@ -86,12 +86,12 @@ struct peer_entry {
 };
 
 struct peer_table_stats {
-	uint64_t maps;          /* PeerMaps applied */
-	uint64_t version;       /* of the last one */
-	uint64_t endpoints;     /* remote containers in the table */
-	uint64_t addresses;     /* their addresses in the table */
-	uint64_t dropped;       /* addresses of the last map over PEER_TABLE_MAX, or malformed */
-	uint64_t omitted;       /* the last map's PeerMap.omitted */
+	uint64_t maps;	    /* PeerMaps applied */
+	uint64_t version;   /* of the last one */
+	uint64_t endpoints; /* remote containers in the table */
+	uint64_t addresses; /* their addresses in the table */
+	uint64_t dropped;   /* addresses of the last map over PEER_TABLE_MAX, or malformed */
+	uint64_t omitted;   /* the last map's PeerMap.omitted */
 };
 
 struct peer_table;

@@ -37,7 +37,7 @@ static int die(const char *what)
 
 static int listen_on(const char *addr, int port, int *bound_port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	socklen_t len = sizeof(sa);
 	int one = 1, s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -80,7 +80,8 @@ static long long receive(int ls)
 	}
 	close(c);
 	if (got != want) {
-		fprintf(stderr, "bulk: received %lld bytes, the sender announced %lld\n", got, want);
+		fprintf(stderr, "bulk: received %lld bytes, the sender announced %lld\n", got,
+			want);
 		exit(1);
 	}
 	return got;
@@ -92,7 +93,7 @@ static void send_all(const char *addr, int port, long long bytes, long wsize)
 {
 	struct tcp_info ti;
 	socklen_t tl = sizeof(ti);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	char *buf = calloc(1, (size_t)wsize), tmp[16];
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -136,8 +137,8 @@ static double cpu(int who, double *user, double *sys)
 static void result(long long bytes, double secs, double user, double sys, int port)
 {
 	printf("{\"bytes\":%lld,\"seconds\":%.6f,\"gbps\":%.3f,\"user_s\":%.3f,\"sys_s\":%.3f,"
-	       "\"port\":%d,\"wire_bytes\":%llu,\"retrans_bytes\":%llu}\n", bytes, secs,
-	       bytes * 8 / secs / 1e9, user, sys, port, wire_bytes, retrans_bytes);
+	       "\"port\":%d,\"wire_bytes\":%llu,\"retrans_bytes\":%llu}\n",
+	       bytes, secs, bytes * 8 / secs / 1e9, user, sys, port, wire_bytes, retrans_bytes);
 	fflush(stdout);
 }
 

@@ -29,7 +29,7 @@
 
 static struct entity_addr v4(const char *s)
 {
-	struct entity_addr a = { .family = AF_INET };
+	struct entity_addr a = {.family = AF_INET};
 
 	assert_int_equal(inet_pton(AF_INET, s, a.addr), 1);
 	return a;
@@ -37,7 +37,7 @@ static struct entity_addr v4(const char *s)
 
 static struct entity_addr v6(const char *s)
 {
-	struct entity_addr a = { .family = AF_INET6 };
+	struct entity_addr a = {.family = AF_INET6};
 
 	assert_int_equal(inet_pton(AF_INET6, s, a.addr), 1);
 	return a;
@@ -45,13 +45,12 @@ static struct entity_addr v6(const char *s)
 
 static struct container_view view(const char *id, const char *pod, const char *ns)
 {
-	return (struct container_view){ .id = id, .name = "app", .image = "busybox", .pod = pod,
-					.namespace = ns };
+	return (struct container_view){
+	    .id = id, .name = "app", .image = "busybox", .pod = pod, .namespace = ns};
 }
 
 /* An announcement of node with containers "c<i>" at 10.0.<k>.<i+1>. */
-static Wacht__V1__SensorEndpoints *announce(struct peer_announce *a, const char *node, int k,
-					    int n)
+static Wacht__V1__SensorEndpoints *announce(struct peer_announce *a, const char *node, int k, int n)
 {
 	peer_announce__reset(a);
 	for (int i = 0; i < n; i++) {
@@ -97,7 +96,7 @@ static Wacht__V1__Envelope *map_of(const struct peer_map *pm, size_t max, uint32
 static void test_announce_sorted_stable_skips_addressless(void **state)
 {
 	struct peer_announce *a = peer_announce__new();
-	struct entity_addr ab[2] = { v4("10.1.0.2"), v6("fd00::2") }, aa = v4("10.1.0.1");
+	struct entity_addr ab[2] = {v4("10.1.0.2"), v6("fd00::2")}, aa = v4("10.1.0.1");
 	struct container_view b = view("bbb", "web-b", "shop"), c = view("aaa", "web-a", "shop");
 	struct container_view none = view("ccc", "web-c", "shop");
 
@@ -158,7 +157,7 @@ static void test_map_merge_replace_version(void **state)
 	assert_string_equal(m->endpoints[3]->node, "node-b");
 	assert_string_equal(m->endpoints[4]->container->id, "node-b-c1");
 	assert_string_equal(m->endpoints[4]->container->namespace_, "shop");
-	uint8_t want[4] = { 10, 0, 2, 2 };
+	uint8_t want[4] = {10, 0, 2, 2};
 	assert_memory_equal(m->endpoints[4]->ips[0].data, want, 4);
 	wire_envelope_free(env);
 
@@ -216,8 +215,8 @@ static void test_map_drops_malformed_and_bounds(void **state)
 	struct peer_map *pm = peer_map__new();
 	Wacht__V1__SensorEndpoints se = WACHT__V1__SENSOR_ENDPOINTS__INIT;
 	Wacht__V1__Container ct = WACHT__V1__CONTAINER__INIT;
-	uint8_t ip4[4] = { 10, 9, 0, 1 }, bad[5] = { 0 };
-	ProtobufCBinaryData good = { 4, ip4 }, odd = { 5, bad }, mixed[2] = { { 5, bad }, { 4, ip4 } };
+	uint8_t ip4[4] = {10, 9, 0, 1}, bad[5] = {0};
+	ProtobufCBinaryData good = {4, ip4}, odd = {5, bad}, mixed[2] = {{5, bad}, {4, ip4}};
 	size_t n = PEER_NODE_MAX + 3, dropped = 0;
 	Wacht__V1__PeerEndpoint *eps = calloc(n, sizeof(*eps)), **pp = calloc(n, sizeof(*pp));
 
@@ -230,9 +229,9 @@ static void test_map_drops_malformed_and_bounds(void **state)
 		eps[i].ips = &good;
 		pp[i] = &eps[i];
 	}
-	eps[0].container = NULL;          /* no container */
-	eps[1].ips = &odd;                /* only a 5-byte address */
-	eps[2].n_ips = 2;                 /* the good one of two is kept */
+	eps[0].container = NULL; /* no container */
+	eps[1].ips = &odd;	 /* only a 5-byte address */
+	eps[2].n_ips = 2;	 /* the good one of two is kept */
 	eps[2].ips = mixed;
 	se.node = "node-x";
 	se.endpoints = pp;
@@ -266,7 +265,7 @@ static void test_table_apply_lookup(void **state)
 	struct peer_map *pm = peer_map__new();
 	struct peer_table *t = peer_table__new(0);
 	struct peer_table_stats st;
-	struct entity_addr both[2] = { v4("10.0.7.1"), v6("fd00:7::1") };
+	struct entity_addr both[2] = {v4("10.0.7.1"), v6("fd00:7::1")};
 	struct container_view v = view("remote-1", "web-1", "shop");
 
 	(void)state;
@@ -373,11 +372,14 @@ static void test_flow_batch_remote_node(void **state)
 	const struct peer_entry *pe = peer_table__lookup(t, AF_INET, ad.addr);
 	assert_non_null(pe);
 
-	struct flow_end client = { ENTITY_CONTAINER, &cv, "nv.client.shop", NULL };
-	struct flow_end server = { ENTITY_CONTAINER, &pe->view, pe->group, pe->node };
-	struct flow_record r = { .container_is_client = true, .family = AF_INET,
-				 .proto = IPPROTO_TCP, .server_port = 5000, .bytes_to_server = 3000,
-				 .sessions = 1 };
+	struct flow_end client = {ENTITY_CONTAINER, &cv, "nv.client.shop", NULL};
+	struct flow_end server = {ENTITY_CONTAINER, &pe->view, pe->group, pe->node};
+	struct flow_record r = {.container_is_client = true,
+				.family = AF_INET,
+				.proto = IPPROTO_TCP,
+				.server_port = 5000,
+				.bytes_to_server = 3000,
+				.sessions = 1};
 	memcpy(r.raddr, ad.addr, 4);
 	struct flow_batch *b = flow_batch__new("node-a");
 	assert_int_equal(flow_batch__add(b, &r, &client, &server, 0), 0);
@@ -575,8 +577,8 @@ static void test_ingest_endpoints_refused(void **state)
 	Wacht__V1__SensorEndpoints se = WACHT__V1__SENSOR_ENDPOINTS__INIT;
 	Wacht__V1__PeerEndpoint ep = WACHT__V1__PEER_ENDPOINT__INIT, *pp = &ep;
 	Wacht__V1__Container ct = WACHT__V1__CONTAINER__INIT;
-	uint8_t ip[5] = { 10, 0, 0, 1, 0 };
-	ProtobufCBinaryData b = { 5, ip };
+	uint8_t ip[5] = {10, 0, 0, 1, 0};
+	ProtobufCBinaryData b = {5, ip};
 
 	/* before the hello */
 	assert_int_equal(endpoints(f->ic[0], announce(a, "node-a", 1, 1)), -EPROTO);
@@ -609,16 +611,16 @@ static void test_ingest_endpoints_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_announce_sorted_stable_skips_addressless),
-		cmocka_unit_test(test_map_merge_replace_version),
-		cmocka_unit_test(test_map_release_grace_owner),
-		cmocka_unit_test(test_map_drops_malformed_and_bounds),
-		cmocka_unit_test(test_table_apply_lookup),
-		cmocka_unit_test(test_table_bound),
-		cmocka_unit_test(test_bus_subject),
-		cmocka_unit_test(test_flow_batch_remote_node),
-		cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
+	    cmocka_unit_test(test_announce_sorted_stable_skips_addressless),
+	    cmocka_unit_test(test_map_merge_replace_version),
+	    cmocka_unit_test(test_map_release_grace_owner),
+	    cmocka_unit_test(test_map_drops_malformed_and_bounds),
+	    cmocka_unit_test(test_table_apply_lookup),
+	    cmocka_unit_test(test_table_bound),
+	    cmocka_unit_test(test_bus_subject),
+	    cmocka_unit_test(test_flow_batch_remote_node),
+	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -50,8 +50,7 @@ static int die(const char *fmt, const char *arg)
 	exit(1);
 }
 
-static void print_eps(struct jsonw *w, Wacht__V1__PeerEndpoint **eps, size_t n,
-		      const char *node)
+static void print_eps(struct jsonw *w, Wacht__V1__PeerEndpoint **eps, size_t n, const char *node)
 {
 	char ip[INET6_ADDRSTRLEN];
 
@@ -100,7 +99,7 @@ static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
 static void on_endpoints(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *own)
 {
 	Wacht__V1__SensorEndpoints *se = wacht__v1__sensor_endpoints__unpack(
-		NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
+	    NULL, (size_t)natsMsg_GetDataLength(msg), (const uint8_t *)natsMsg_GetData(msg));
 
 	(void)nc;
 	(void)sub;
@@ -141,7 +140,7 @@ static int run_nats(const char *url, const char *stream, const char *node,
 		die("failed to connect to NATS %s", url);
 	wacht__v1__sensor_endpoints__pack(se, buf);
 	for (;;) {
-		struct pollfd p = { .fd = 0, .events = POLLIN };
+		struct pollfd p = {.fd = 0, .events = POLLIN};
 		char tmp[256];
 
 		if (natsConnection_Publish(nc, subject, buf, (int)len) != NATS_OK)
@@ -160,17 +159,17 @@ static int run_nats(const char *url, const char *stream, const char *node,
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "connect", required_argument, NULL, 'c' },
-		{ "tls-ca", required_argument, NULL, 'a' },
-		{ "tls-cert", required_argument, NULL, 'e' },
-		{ "tls-key", required_argument, NULL, 'k' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "endpoint", required_argument, NULL, 'p' },
-		{ "nats", required_argument, NULL, 'N' },
-		{ "nats-stream", required_argument, NULL, 'S' },
-		{ 0 },
+	    {"connect", required_argument, NULL, 'c'},
+	    {"tls-ca", required_argument, NULL, 'a'},
+	    {"tls-cert", required_argument, NULL, 'e'},
+	    {"tls-key", required_argument, NULL, 'k'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"endpoint", required_argument, NULL, 'p'},
+	    {"nats", required_argument, NULL, 'N'},
+	    {"nats-stream", required_argument, NULL, 'S'},
+	    {0},
 	};
-	struct tls_config tc = { 0 };
+	struct tls_config tc = {0};
 	const char *connect_to = NULL, *node = NULL, *nats = NULL, *stream = NULL;
 	struct container_view views[MAX_EPS];
 	struct entity_addr addrs[MAX_EPS][PEER_ADDRS_MAX];
@@ -180,13 +179,27 @@ int main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'c': connect_to = optarg; break;
-		case 'a': tc.ca = optarg; break;
-		case 'e': tc.cert = optarg; break;
-		case 'k': tc.key = optarg; break;
-		case 'n': node = optarg; break;
-		case 'N': nats = optarg; break;
-		case 'S': stream = optarg; break;
+		case 'c':
+			connect_to = optarg;
+			break;
+		case 'a':
+			tc.ca = optarg;
+			break;
+		case 'e':
+			tc.cert = optarg;
+			break;
+		case 'k':
+			tc.key = optarg;
+			break;
+		case 'n':
+			node = optarg;
+			break;
+		case 'N':
+			nats = optarg;
+			break;
+		case 'S':
+			stream = optarg;
+			break;
 		case 'p': {
 			char *f[4 + PEER_ADDRS_MAX], *save = NULL, *p = strdup(optarg);
 			size_t nf = 0;
@@ -197,9 +210,10 @@ int main(int argc, char **argv)
 			     t = strtok_r(NULL, ",", &save))
 				f[nf++] = t;
 			if (nf < 5)
-				die("--endpoint '%s': want ID,POD,NAMESPACE,GROUP,IP[,IP]...", optarg);
-			views[n_eps] = (struct container_view){ .id = f[0], .name = f[1], .image = "",
-								.pod = f[1], .namespace = f[2] };
+				die("--endpoint '%s': want ID,POD,NAMESPACE,GROUP,IP[,IP]...",
+				    optarg);
+			views[n_eps] = (struct container_view){
+			    .id = f[0], .name = f[1], .image = "", .pod = f[1], .namespace = f[2]};
 			groups[n_eps] = f[3];
 			n_addrs[n_eps] = 0;
 			for (size_t i = 4; i < nf; i++) {
@@ -235,7 +249,7 @@ int main(int argc, char **argv)
 		die("%s", err ? err : "tls: out of memory");
 	if (endpoint_split(connect_to, host, sizeof(host), port, sizeof(port)))
 		die("--connect '%s' is not HOST:PORT", connect_to);
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	if (getaddrinfo(host, port, &hints, &ai))
 		die("cannot resolve %s", host);
 	int fd = socket(ai->ai_family, SOCK_STREAM, 0);
@@ -250,7 +264,7 @@ int main(int argc, char **argv)
 
 	/* the hello and the endpoints go out together: the aggregator
 	 * handles them in order */
-	struct bytebuf out = { 0 };
+	struct bytebuf out = {0};
 	Wacht__V1__Envelope env;
 	Wacht__V1__SensorHello h = WACHT__V1__SENSOR_HELLO__INIT;
 	char sid[300];
@@ -282,7 +296,7 @@ int main(int argc, char **argv)
 	uint8_t buf[16384];
 	int rc = 0;
 	for (;;) {
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = 0, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = 0, .events = POLLIN}};
 
 		if (bytebuf_size(&out) || tls_conn__want(c) == POLLOUT)
 			p[0].events |= POLLOUT;
