@@ -139,6 +139,7 @@ static int on_hello(struct ingest_conn *ic, const Wacht__V1__SensorHello *h, int
 	wire_envelope_init(&env);
 	sh.aggregator_version = (char *)WACHT_VERSION;
 	sh.max_frame_bytes = (uint32_t)ic->max_frame;
+	sh.peer_map = ic->peers != NULL;
 	env.body_case = WACHT__V1__ENVELOPE__BODY_SERVER_HELLO;
 	env.server_hello = &sh;
 	return send_env(ic, &env);

@@ -102,6 +102,7 @@ struct shipper {
 	uint8_t *endpoints;
 	size_t endpoints_len;
 	bool endpoints_sent;
+	bool peer_map_ok;        /* this aggregator takes them (ServerHello.peer_map) */
 	uint64_t lost;           /* batches that could not be spooled */
 	uint64_t reported;       /* drops already reported as a finding */
 	struct shipper_stats st;
@@ -667,7 +668,7 @@ int shipper__endpoints(struct shipper *sh, const Wacht__V1__SensorEndpoints *se)
 /* The endpoints, if this connection does not have them yet. */
 static int queue_endpoints(struct shipper *sh)
 {
-	if (!sh->endpoints || sh->endpoints_sent || sh->cfg.nats.url)
+	if (!sh->endpoints || sh->endpoints_sent || sh->cfg.nats.url || !sh->peer_map_ok)
 		return 0;
 	int err = bytebuf_append(&sh->out, sh->endpoints, sh->endpoints_len);
 	if (err)
@@ -714,7 +715,8 @@ static int on_frame(struct shipper *sh, const Wacht__V1__Envelope *env, uint64_t
 		sh->sent_seq = 0; /* resend every unacknowledged batch */
 		for (size_t i = 0; i < sh->n_learned; i++)
 			sh->learned[i].sent = false; /* and every learned profile */
-		sh->endpoints_sent = false;      /* and the endpoints */
+		sh->endpoints_sent = false;      /* and the endpoints, if it takes them */
+		sh->peer_map_ok = env->server_hello->peer_map;
 		sh->st.connects++;
 		sh->st.connected = true;
 		return 0;

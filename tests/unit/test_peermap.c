@@ -570,6 +570,32 @@ static void test_ingest_endpoints_and_push(void **state)
 	peer_announce__free(a);
 }
 
+/* The ServerHello says whether the aggregator takes endpoints: a sensor
+ * sends them only then. */
+static void test_ingest_server_hello_says_peer_map(void **state)
+{
+	struct fx *f = *state;
+	struct ingest_conn *plain = ingest_conn__new(f->st, 0);
+	struct ingest_conn *ics[2] = { f->ic[0], plain };
+
+	for (int i = 0; i < 2; i++) {
+		struct wire_reader *r = wire_reader__new(0);
+		Wacht__V1__Envelope *env = NULL;
+		const uint8_t *out;
+		size_t len;
+
+		assert_int_equal(hello(ics[i], i ? "node-p" : "node-a"), 0);
+		out = ingest_conn__output(ics[i], &len);
+		assert_int_equal(wire_reader__feed(r, out, len), 0);
+		assert_int_equal(wire_reader__next(r, &env), 1);
+		assert_int_equal(env->body_case, WACHT__V1__ENVELOPE__BODY_SERVER_HELLO);
+		assert_int_equal(env->server_hello->peer_map, i == 0);
+		wire_envelope_free(env);
+		wire_reader__free(r);
+	}
+	ingest_conn__free(plain);
+}
+
 static void test_ingest_endpoints_refused(void **state)
 {
 	struct fx *f = *state;
@@ -621,6 +647,8 @@ int main(void)
 	    cmocka_unit_test(test_flow_batch_remote_node),
 	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_ingest_server_hello_says_peer_map, fx_setup,
+					    fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
