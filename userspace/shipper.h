@@ -95,8 +95,9 @@ struct Wacht__V1__FlowBatch;
 int shipper__flows(struct shipper *sh, struct Wacht__V1__FlowBatch *b);
 /* This node's containers and addresses, sent to the aggregator now if
  * connected over TLS and again after every reconnect (state, not events:
- * only the newest matters; not spooled). Over NATS not sent here (see
- * peer_bus.h). 0 or -ENOMEM (the previous one stays). */
+ * only the newest matters; not spooled), if its ServerHello says it takes
+ * them (peer_map). Over NATS not sent here (see peer_bus.h). 0 or -ENOMEM
+ * (the previous one stays). */
 int shipper__endpoints(struct shipper *sh, const struct Wacht__V1__SensorEndpoints *se);
 /* Cuts the current batch into the spool now (if it has findings). */
 void shipper__flush(struct shipper *sh);
