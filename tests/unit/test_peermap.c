@@ -22,6 +22,8 @@
 #include "ingest.h"
 #include "peer_bus.h"
 #include "peermap.h"
+#include "metrics.h"
+#include "sensor_metrics.h"
 #include "store.h"
 #include "wire.h"
 
@@ -414,6 +416,22 @@ static void test_flow_batch_remote_node(void **state)
 	peer_announce__free(a);
 }
 
+/* The stats line's peers object as /metrics series. */
+static void test_metrics(void **state)
+{
+	static const char stats[] = "{\"kind\":\"stats\",\"peers\":{\"maps\":4,\"version\":9,"
+				    "\"containers\":3,\"addresses\":5,\"dropped\":1,\"omitted\":0}}";
+	struct metrics *m = metrics__new();
+
+	(void)state;
+	assert_int_equal(sensor_metrics_from_stats(m, stats, sizeof(stats) - 1), 0);
+	assert_true(metrics__get(m, "wacht_peer_map_containers", NULL) == 3);
+	assert_true(metrics__get(m, "wacht_peer_map_addresses", NULL) == 5);
+	assert_true(metrics__get(m, "wacht_peer_maps_total", NULL) == 4);
+	assert_true(metrics__get(m, "wacht_peer_map_dropped", NULL) == 1);
+	metrics__free(m);
+}
+
 /* ---- ingest */
 
 struct fx {
@@ -644,6 +662,7 @@ int main(void)
 	    cmocka_unit_test(test_table_apply_lookup),
 	    cmocka_unit_test(test_table_bound),
 	    cmocka_unit_test(test_bus_subject),
+	    cmocka_unit_test(test_metrics),
 	    cmocka_unit_test(test_flow_batch_remote_node),
 	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_and_push, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_ingest_endpoints_refused, fx_setup, fx_teardown),
