@@ -70,6 +70,7 @@ struct sensor {
 	struct peer_bus *bus_peers;     /* --nats: endpoints over core NATS */
 	uint64_t announce_hash;
 	bool announced;
+	uint64_t peers_left_out;        /* dropped + omitted of the last map said */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -410,8 +411,9 @@ static void announce_visit(void *ctx, const struct container_view *v, const char
 {
 	struct sensor *s = ctx;
 
-	if (peer_announce__add(s->announce, v, group, addrs, n))
-		s->uc.write_errors++; /* out of memory: the next tick tries again */
+	/* out of memory: this container is missing from this announcement,
+	 * and the next tick's differs and is sent */
+	peer_announce__add(s->announce, v, group, addrs, n);
 }
 
 /* Once a second: this node's containers and addresses, sent when they
@@ -450,9 +452,12 @@ static void apply_peers(void *ctx, const Wacht__V1__PeerMap *m)
 				"external until the next map\n");
 	peer_table__stats(s->peers, &st);
 	/* every pod start in the cluster changes the map: the first one is
-	 * said here, the rest is in the stats line's "peers" */
-	if (st.maps > 1 && !st.dropped && !st.omitted)
+	 * said here, and a change in what was left out; the rest is in the
+	 * stats line's "peers" */
+	uint64_t left_out = st.dropped + st.omitted;
+	if (st.maps > 1 && left_out == s->peers_left_out)
 		return;
+	s->peers_left_out = left_out;
 	fprintf(stderr, "wacht-sensor: peer map %" PRIu64 ": %" PRIu64 " containers (%" PRIu64
 			" addresses) on other nodes%s\n", st.version, st.endpoints, st.addresses,
 		st.dropped || st.omitted ? ", some left out (see the stats line's peers)" : "");
