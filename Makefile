@@ -80,10 +80,10 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit-san/%,$(UNIT_SRCS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce image \
+.PHONY: all clean unit unit-san test run install-deps vmlinux fuzz bench bench-rules bench-enforce bench-flows image \
 	bench-aggregator bench-graph bus
 all: $(BUILD)/wacht-sensor $(BUILD)/wacht-aggregator $(BUS_BINS) $(BUILD)/wachtctl \
-	$(BUILD)/wacht-api-fixture
+	$(BUILD)/wacht-api-fixture $(BUILD)/wacht-peer-sensor
 bus: $(BUS_BINS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
@@ -143,6 +143,11 @@ $(BUILD)/wachtctl: $(BUILD)/wachtctl.o
 # The API alone over a fixture store, for wachtctl's integration test.
 $(BUILD)/wacht-api-fixture: tests/integration/progs/api_fixture.c $(API_OBJS) $(UI_OBJ) $(PURE_OBJS) $(PB_OBJ)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(API_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS) $(API_LIBS)
+
+# A sensor of another node as far as the peer map goes (hello, endpoints,
+# prints the PeerMaps it gets), for tests/integration/test_peermap.py.
+$(BUILD)/wacht-peer-sensor: tests/integration/progs/peer_sensor.c $(PURE_OBJS) $(PB_OBJ)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests and fuzzers link the pure modules (no root, no kernel) from an
 # archive built once per flavour (plain, sanitized, fuzzing): each test
@@ -210,6 +215,11 @@ bench: all
 # writes bench/RESULTS-enforce.md).
 bench-enforce: all
 	bench/enforce
+
+# Flow accounting against no sensor on a bulk TCP transfer (root, ~2 min;
+# writes bench/RESULTS-flows.md).
+bench-flows: all
+	bench/flows
 
 # Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
 bench-rules:

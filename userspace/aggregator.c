@@ -24,6 +24,7 @@
 #include "aggregator.h"
 #include "endpoint.h"
 #include "ingest.h"
+#include "peermap.h"
 #include "store.h"
 #include "wire.h"
 
@@ -33,9 +34,13 @@
  * others (level-triggered epoll brings it back next turn). */
 #define READS_PER_TURN 8
 #define READ_CHUNK (64u << 10)
-/* Acks are a few bytes each; a sensor that lets this much pile up is not
- * reading them. */
-#define OUT_MAX (1u << 20)
+/* Acks are a few bytes each, and a peer map is pushed only to a sensor
+ * that read the one before (PEERS_PUSH_BELOW): a sensor that lets more
+ * than the largest map and this much pile up is not reading. */
+#define OUT_MAX (WIRE_FRAME_MAX + (1u << 20))
+/* A changed peer map goes to a sensor once its output is below this. */
+#define PEERS_PUSH_BELOW (64u << 10)
+#define DEFAULT_PEER_GRACE_S 60
 #define RETENTION_EVERY_S 60
 
 struct conn {
@@ -50,6 +55,7 @@ struct conn {
 	bool touched;           /* holds acks for this turn's commit */
 	struct conn *tnext;     /* touched list */
 	struct conn *gnext;     /* graveyard list */
+	uint64_t serial;        /* owner of its endpoints in the peer map */
 };
 
 struct agg_server {
@@ -71,6 +77,8 @@ struct agg_server {
 	bool in_txn;
 	bool no_txn;            /* the store has no outer transactions (PostgreSQL) */
 	uint8_t *rbuf;
+	struct peer_map *peers; /* every sensor's containers (issue 6) */
+	uint64_t conn_serial;
 	struct {
 		uint64_t accepted, refused, closed_bad;
 		uint64_t batches, findings, stored;
@@ -146,6 +154,12 @@ struct agg_server *agg_server__new(const struct agg_config *cfg)
 		return NULL;
 	}
 	srv->cfg = cfg;
+	if (!(srv->peers = peer_map__new())) {
+		fprintf(stderr, "wacht-aggregator: out of memory\n");
+		free(srv->rbuf);
+		free(srv);
+		return NULL;
+	}
 	srv->lfd = srv->epfd = srv->sfd = srv->tfd = -1;
 	srv->ckpt_pipe[0] = srv->ckpt_pipe[1] = -1;
 	/* before libnats starts its threads: a signal must go to the
@@ -201,6 +215,10 @@ static void conn_close(struct agg_server *srv, struct conn *c, const char *why, 
 			*sid ? " (sensor " : "", sid, *sid ? ")" : "", why);
 	if (bad)
 		srv->st.closed_bad++;
+	/* its containers stay in the map for the grace period: a sensor
+	 * that reconnects at once changes nothing for the others */
+	if (ingest_conn__hello_done(c->ic))
+		peer_map__release(srv->peers, ingest_conn__node(c->ic), c->serial, now_mono_s());
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, tls_conn__fd(c->tls), NULL);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -270,8 +288,11 @@ static void accept_all(struct agg_server *srv)
 			c->tls = tls_conn__new(srv->tls, fd, NULL);
 		if (c && c->tls)
 			c->ic = ingest_conn__new(srv->store, srv->cfg->max_frame);
-		if (c && c->ic)
+		if (c && c->ic) {
 			ingest_conn__hold_acks(c->ic); /* released after the turn's commit */
+			c->serial = ++srv->conn_serial;
+			ingest_conn__set_peers(c->ic, srv->peers, c->serial);
+		}
 		if (!c || !c->tls || !c->ic) {
 			fprintf(stderr, "wacht-aggregator: refused connection from %s:%u: out of memory\n",
 				host, port);
@@ -442,6 +463,49 @@ static void end_turn(struct agg_server *srv)
 	bury(srv);
 }
 
+/* The peer map to every sensor whose copy is older, once a second at
+ * most (the tick): one frame for all that accept its size. */
+static void push_peers(struct agg_server *srv, time_t now)
+{
+	unsigned grace = srv->cfg->peer_grace_set ? srv->cfg->peer_grace_s : DEFAULT_PEER_GRACE_S;
+	uint8_t *frame = NULL;
+	size_t len = 0;
+	struct conn *c, *next;
+	size_t gone = peer_map__expire(srv->peers, now, (int64_t)grace);
+
+	if (gone)
+		fprintf(stderr, "wacht-aggregator: peer map: forgot the containers of %zu node%s "
+				"(disconnected for %u s)\n", gone, gone == 1 ? "" : "s", grace);
+	for (c = srv->conns; c; c = next) {
+		size_t out;
+
+		next = c->next;
+		ingest_conn__output(c->ic, &out);
+		if (!ingest_conn__peers_due(c->ic) || out >= PEERS_PUSH_BELOW)
+			continue;
+		if (!frame) {
+			uint32_t omitted = 0;
+			int err = peer_map__frame(srv->peers, WIRE_FRAME_MAX, &frame, &len, &omitted);
+
+			if (err) {
+				fprintf(stderr, "wacht-aggregator: failed to build the peer map: %s\n",
+					strerror(-err));
+				return;
+			}
+			if (omitted)
+				fprintf(stderr, "wacht-aggregator: peer map: %u containers left out (the "
+						"map is larger than a frame)\n", omitted);
+		}
+		if (ingest_conn__send_peers(c->ic, frame, len)) {
+			conn_close(srv, c, ingest_conn__error(c->ic), false);
+			continue;
+		}
+		if (conn_flush(srv, c))
+			conn_update_events(srv, c);
+	}
+	free(frame);
+}
+
 static void on_tick(struct agg_server *srv, time_t now)
 {
 	static time_t last_retention, last_stats;
@@ -455,6 +519,7 @@ static void on_tick(struct agg_server *srv, time_t now)
 		if (!ingest_conn__hello_done(c->ic) && now - c->accepted >= (time_t)hello_to)
 			conn_close(srv, c, "no hello within the timeout", true);
 	}
+	push_peers(srv, now);
 	/* the network graph's conversations: by age only, the shorter of the
 	 * two limits (one row per conversation and minute adds up) */
 	unsigned flow_days = srv->cfg->graph_retention_days;
@@ -696,6 +761,7 @@ void agg_server__free(struct agg_server *srv)
 		close(srv->tfd);
 	store__close(srv->store);
 	tls_ctx__free(srv->tls);
+	peer_map__free(srv->peers);
 	free(srv->rbuf);
 	free(srv);
 }

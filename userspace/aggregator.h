@@ -5,6 +5,7 @@
 #ifndef WACHT_AGGREGATOR_H
 #define WACHT_AGGREGATOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus_nats.h"
@@ -21,6 +22,10 @@ struct agg_config {
 	unsigned max_conns;        /* 0: 4096 */
 	unsigned hello_timeout_s;  /* a connection without a hello by then is closed; 0: 10 */
 	unsigned stats_interval_s; /* a stats line on stderr; 0: never */
+	/* a closed sensor's endpoints leave the peer map this long after
+	 * (peer_grace_set false: 60 s) */
+	unsigned peer_grace_s;
+	bool peer_grace_set;
 	void (*on_sighup)(void);   /* called on SIGHUP (in the loop); may be NULL */
 	/* nats.url: also consume the durable pull consumer (agg_bus.h) */
 	struct bus_opts nats;

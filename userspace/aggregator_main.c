@@ -47,6 +47,10 @@ static void usage(FILE *f)
 "      --max-frame BYTES     largest frame accepted (default: 4194304); a\n"
 "                            larger one closes the connection\n"
 "      --max-connections N   connections served at once (default: 4096)\n"
+"      --peer-grace SEC      a sensor's containers stay in the peer map sent\n"
+"                            to the other sensors this long after its\n"
+"                            connection closed (default: 60; README \"Peers on\n"
+"                            other nodes\")\n"
 "\n"
 "NATS JetStream (the scale-out path)\n"
 "      --nats URL            consume the stream at nats://HOST:4222 (tls://...,\n"
@@ -145,6 +149,7 @@ enum {
 	OPT_RET_ROWS, OPT_GRAPH_RET, OPT_MAX_FRAME, OPT_MAX_CONNS, OPT_STATS, OPT_VERSION, OPT_NATS,
 	OPT_NATS_STREAM, OPT_NATS_DURABLE, OPT_NATS_ACK_WAIT, OPT_NATS_CA, OPT_NATS_CERT,
 	OPT_NATS_KEY, OPT_API_LISTEN, OPT_API_TOKENS, OPT_API_CERT, OPT_API_KEY, OPT_RESTORE,
+	OPT_PEER_GRACE,
 };
 
 /* A whole number from min to max; -EINVAL (said on stderr) otherwise. */
@@ -178,6 +183,7 @@ int main(int argc, char **argv)
 		{ "graph-retention-days", required_argument, NULL, OPT_GRAPH_RET },
 		{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNS },
+		{ "peer-grace", required_argument, NULL, OPT_PEER_GRACE },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
 		{ "nats", required_argument, NULL, OPT_NATS },
 		{ "nats-stream", required_argument, NULL, OPT_NATS_STREAM },
@@ -288,6 +294,12 @@ int main(int argc, char **argv)
 			if (parse_u64("--max-connections", optarg, 1, 1000000, &v))
 				return 2;
 			cfg.max_conns = (unsigned)v;
+			break;
+		case OPT_PEER_GRACE:
+			if (parse_u64("--peer-grace", optarg, 0, 86400, &v))
+				return 2;
+			cfg.peer_grace_s = (unsigned)v;
+			cfg.peer_grace_set = true;
 			break;
 		case OPT_STATS:
 			if (parse_u64("--stats-interval", optarg, 0, 86400, &v))

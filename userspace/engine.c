@@ -985,6 +985,10 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 	enum flow_verdict verdict = FLOW_VERDICT_UNKNOWN;
 	struct cstate *pcs = NULL;
 	long peer_learn = peer_groups(e, peer, family, raddr, pb, words, &label, &pcs);
+	/* a pod of another node: its group names it in the finding */
+	if (!pcs && peer && peer->kind == ENTITY_EXTERNAL && peer->remote_group &&
+	    peer->remote_group[0])
+		label = peer->remote_group;
 
 	const struct policy *p = e->policy;
 	const size_t *cand = inbound ? cs->ingress : cs->egress;

@@ -43,6 +43,11 @@ struct engine_peer {
 	 * policy forbids it (alert-only, not compiled yet, ...), for a
 	 * Protect finding whose record lacks WACHT_F_DENIED; NULL: not known. */
 	const char *not_enforced;
+	/* kind ENTITY_EXTERNAL: the group of the container of another node
+	 * that has this address (the aggregator's peer map), named as the
+	 * finding's peer group; the policy still sees an external peer.
+	 * NULL: none known. */
+	const char *remote_group;
 };
 
 struct engine_config {

@@ -20,7 +20,7 @@ struct item {
 	Wacht__V1__FlowEndpoint ep[2];
 	Wacht__V1__Container ct[2];
 	uint8_t ip[2][16];
-	char *strs[2][6];
+	char *strs[2][7];                  /* container strings, then the node */
 };
 
 struct flow_batch {
@@ -45,7 +45,7 @@ static void item_free(struct item *it)
 	if (!it)
 		return;
 	for (int e = 0; e < 2; e++)
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 7; i++)
 			free(it->strs[e][i]);
 	free(it);
 }
@@ -105,6 +105,11 @@ static int endpoint_fill(struct item *it, int e, const struct flow_end *end, uin
 	c->namespace_ = s[4];
 	c->group = s[5];
 	ep->container = c;
+	if (end->node && end->node[0]) {
+		if (!(s[6] = dup(end->node)))
+			return -ENOMEM;
+		ep->node = s[6];
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@ struct flow_end {
 	enum entity_kind kind;             /* ENTITY_CONTAINER, ENTITY_HOST or ENTITY_EXTERNAL */
 	const struct container_view *view; /* kind ENTITY_CONTAINER */
 	const char *group;                 /* kind ENTITY_CONTAINER */
+	const char *node;                  /* a container of another node; NULL: this one */
 };
 
 struct flow_batch;

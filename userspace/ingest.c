@@ -9,6 +9,7 @@
 
 #include "bytebuf.h"
 #include "ingest.h"
+#include "peermap.h"
 #include "wire.h"
 
 #ifndef WACHT_VERSION
@@ -30,6 +31,11 @@ struct ingest_conn {
 	uint64_t last_seq;      /* last batch acknowledged on this connection */
 	uint64_t drops;         /* highest spool_dropped reported */
 	int64_t start_ns;       /* the sensor process's start (the hello's) */
+	uint32_t sensor_max;    /* the hello's max_frame_bytes (0: WIRE_FRAME_MAX) */
+	struct peer_map *peers; /* borrowed; NULL: SensorEndpoints are only checked */
+	uint64_t owner;
+	bool wants_peers;       /* sent SensorEndpoints: it reads PeerMaps */
+	uint64_t peers_version; /* of the last PeerMap queued */
 	int err;
 	char error[256];
 	struct ingest_stats stats;
@@ -123,6 +129,7 @@ static int on_hello(struct ingest_conn *ic, const Wacht__V1__SensorHello *h, int
 		return fail(ic, -ENOMEM, "out of memory");
 	ic->id_prefix_len = strlen(ic->sensor_id) + 1;
 	ic->start_ns = h->start_time_unix_ns;
+	ic->sensor_max = h->max_frame_bytes;
 	err = store__sensor_hello(ic->st, h, now);
 	if (err)
 		return fail(ic, err, "failed to store the hello of sensor %s: %s (%s)", ic->sensor_id,
@@ -134,6 +141,7 @@ static int on_hello(struct ingest_conn *ic, const Wacht__V1__SensorHello *h, int
 	wire_envelope_init(&env);
 	sh.aggregator_version = (char *)WACHT_VERSION;
 	sh.max_frame_bytes = (uint32_t)ic->max_frame;
+	sh.peer_map = ic->peers != NULL;
 	env.body_case = WACHT__V1__ENVELOPE__BODY_SERVER_HELLO;
 	env.server_hello = &sh;
 	return send_env(ic, &env);
@@ -197,6 +205,70 @@ static int on_flows(struct ingest_conn *ic, const Wacht__V1__FlowBatch *b, int64
 	return 0;
 }
 
+/* The largest frame payload the sensor reads. */
+static size_t sensor_max(const struct ingest_conn *ic)
+{
+	return ic->sensor_max ? ic->sensor_max : WIRE_FRAME_MAX;
+}
+
+int ingest_conn__send_peers(struct ingest_conn *ic, const uint8_t *frame, size_t len)
+{
+	uint8_t *own = NULL;
+	int err;
+
+	if (!ic->peers || !ic->wants_peers || ic->err)
+		return 0;
+	/* a frame made for a larger limit than this sensor's: its own */
+	if (!frame || len - WIRE_HEADER_LEN > sensor_max(ic)) {
+		err = peer_map__frame(ic->peers, sensor_max(ic), &own, &len, NULL);
+		if (err)
+			return fail(ic, err, "failed to build the peer map: %s", strerror(-err));
+		frame = own;
+	}
+	err = bytebuf_append(&ic->out, frame, len);
+	free(own);
+	if (err)
+		return fail(ic, err, "failed to queue the peer map: %s", strerror(-err));
+	ic->peers_version = peer_map__version(ic->peers);
+	ic->stats.peer_maps++;
+	return 0;
+}
+
+static int on_endpoints(struct ingest_conn *ic, const Wacht__V1__SensorEndpoints *se)
+{
+	bool first = !ic->wants_peers;
+
+	/* a sensor speaks for its own node only, in the shape it must */
+	if (strcmp(se->node ? se->node : "", ic->node))
+		return fail(ic, -EPROTO, "endpoints of node '%.64s', not the hello's (%s)",
+			    se->node ? se->node : "", ic->node);
+	if (se->n_endpoints > PEER_NODE_MAX)
+		return fail(ic, -EPROTO, "%zu endpoints (at most %d)", se->n_endpoints,
+			    PEER_NODE_MAX);
+	for (size_t i = 0; i < se->n_endpoints; i++) {
+		const Wacht__V1__PeerEndpoint *e = se->endpoints[i];
+
+		if (!e->container || !e->n_ips || e->n_ips > PEER_ADDRS_MAX)
+			return fail(ic, -EPROTO, "endpoint %zu: %s", i,
+				    !e->container ? "no container" :
+				    !e->n_ips ? "no address" : "more than 16 addresses");
+		for (size_t k = 0; k < e->n_ips; k++)
+			if (e->ips[k].len != 4 && e->ips[k].len != 16)
+				return fail(ic, -EPROTO, "endpoint %zu: an address of %zu bytes "
+					    "(want 4 or 16)", i, e->ips[k].len);
+	}
+	ic->stats.endpoints++;
+	ic->wants_peers = true;
+	if (!ic->peers)
+		return 0;
+	int err = peer_map__put(ic->peers, ic->node, ic->owner, se, NULL);
+	if (err)
+		return fail(ic, err, "failed to keep the endpoints of %s: %s", ic->node,
+			    strerror(-err));
+	/* the map as it is now, without waiting for the next push */
+	return first ? ingest_conn__send_peers(ic, NULL, 0) : 0;
+}
+
 static int on_envelope(struct ingest_conn *ic, const Wacht__V1__Envelope *env, int64_t now)
 {
 	switch (env->body_case) {
@@ -227,6 +299,10 @@ static int on_envelope(struct ingest_conn *ic, const Wacht__V1__Envelope *env, i
 		if (!ic->hello)
 			return fail(ic, -EPROTO, "flows before the hello");
 		return on_flows(ic, env->flows, now);
+	case WACHT__V1__ENVELOPE__BODY_ENDPOINTS:
+		if (!ic->hello)
+			return fail(ic, -EPROTO, "endpoints before the hello");
+		return on_endpoints(ic, env->endpoints);
 	default:
 		return fail(ic, -EPROTO, "a frame only the aggregator sends (body %d)%s",
 			    (int)env->body_case, ic->hello ? "" : " instead of a hello");
@@ -304,6 +380,23 @@ const char *ingest_conn__node(const struct ingest_conn *ic)
 const char *ingest_conn__error(const struct ingest_conn *ic)
 {
 	return ic->error;
+}
+
+void ingest_conn__set_peers(struct ingest_conn *ic, struct peer_map *pm, uint64_t owner)
+{
+	ic->peers = pm;
+	ic->owner = owner;
+}
+
+bool ingest_conn__peers_due(const struct ingest_conn *ic)
+{
+	return ic->peers && ic->wants_peers && !ic->err &&
+	       ic->peers_version != peer_map__version(ic->peers);
+}
+
+size_t ingest_conn__sensor_max(const struct ingest_conn *ic)
+{
+	return sensor_max(ic);
 }
 
 const struct ingest_stats *ingest_conn__stats(const struct ingest_conn *ic)

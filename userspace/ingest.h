@@ -23,10 +23,18 @@
  *   sensor: LearnedProfile ...     any time after the hello; stored
  * A finding's id must start with "<sensor_id>:" of the hello: a sensor
  * cannot write (or suppress, ids being idempotent) another one's findings.
+ *   sensor: SensorEndpoints        (any time after the hello: its node's
+ *                                  containers and their addresses)
+ *   aggregator: PeerMap            after the first SensorEndpoints, and
+ *                                  when the merged map changes (the caller
+ *                                  pushes those: ingest_conn__send_peers)
+ * A sensor's endpoints are for the hello's node only.
  * Anything else (an oversized or undecodable frame, a first frame that is
  * not a hello, a second hello, a frame only the aggregator sends, a batch
  * out of order, a finding without the sensor's id, a FlowBatch that
- * store_flows_check refuses, e.g. for another node) ends the connection.
+ * store_flows_check refuses (e.g. for another node), endpoints of another
+ * node, without a container or an address, with an address that is not 4
+ * or 16 bytes, more than PEER_NODE_MAX of them) ends the connection.
  */
 struct ingest_conn;
 
@@ -37,6 +45,8 @@ struct ingest_stats {
 	uint64_t flow_batches;  /* FlowBatches received and stored (or repeats) */
 	uint64_t flow_records;  /* in those batches */
 	uint64_t flow_stored;   /* of those, added (not in a repeated batch) */
+	uint64_t endpoints;     /* SensorEndpoints accepted */
+	uint64_t peer_maps;     /* PeerMaps queued to the sensor */
 };
 
 /* st is borrowed and must outlive the connection. max_frame: largest frame
@@ -60,6 +70,21 @@ void ingest_conn__hold_acks(struct ingest_conn *ic);
 size_t ingest_conn__held(const struct ingest_conn *ic);
 /* Moves the held acks to the output (after the commit). 0 or -ENOMEM. */
 int ingest_conn__release(struct ingest_conn *ic);
+
+struct peer_map;
+/* The cluster's peer map (borrowed, must outlive the connection): the
+ * sensor's SensorEndpoints are put into it as owner's, and it gets the map
+ * after its first. Without one, SensorEndpoints are checked and dropped. */
+void ingest_conn__set_peers(struct ingest_conn *ic, struct peer_map *pm, uint64_t owner);
+/* True if the sensor reads PeerMaps and its last is older than the map. */
+bool ingest_conn__peers_due(const struct ingest_conn *ic);
+/* Queues the map as one framed Envelope{peers} (peer_map__frame), if the
+ * sensor reads PeerMaps: frame (NULL: made here) is used when it fits the
+ * sensor's limit, else one is made for it. 0, or an error after which the
+ * connection must be closed (ingest_conn__error). */
+int ingest_conn__send_peers(struct ingest_conn *ic, const uint8_t *frame, size_t len);
+/* The largest frame payload the sensor accepts (its hello's). */
+size_t ingest_conn__sensor_max(const struct ingest_conn *ic);
 
 /* Bytes to send to the sensor (framed ServerHello and Acks). */
 const uint8_t *ingest_conn__output(const struct ingest_conn *ic, size_t *len);

@@ -58,6 +58,9 @@ static void usage(FILE *f)
 "                           container and peer, kind \"flow\") every SEC seconds,\n"
 "                           and send them to the aggregator (or NATS) for the\n"
 "                           network graph; 0 = never (default: 10)\n"
+"      --peer-grace SEC     with --nats: a node whose sensor published no\n"
+"                           endpoints for SEC seconds leaves the peer map\n"
+"                           (default: 30; README \"Peers on other nodes\")\n"
 "      --ready-file FILE    create FILE once the programs are attached and the\n"
 "                           existing containers are known; removed at exit\n"
 "      --health-listen ADDR:PORT  serve GET /healthz/live, /healthz/ready and\n"
@@ -130,7 +133,7 @@ enum {
 	OPT_WINDOW, OPT_CHECK_RULES, OPT_EXPORT_LEARNED, OPT_EVENTS, OPT_ALERT_ONLY,
 	OPT_AGGREGATOR, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAINTEXT, OPT_SPOOL_DIR,
 	OPT_SPOOL_MAX, OPT_NATS, OPT_NATS_STREAM, OPT_NATS_CA, OPT_NATS_CERT, OPT_NATS_KEY,
-	OPT_HEALTH_LISTEN, OPT_FLOW_INTERVAL,
+	OPT_HEALTH_LISTEN, OPT_FLOW_INTERVAL, OPT_PEER_GRACE,
 };
 
 /* A whole number of seconds from 0 to max; -EINVAL (said on stderr) otherwise. */
@@ -202,6 +205,7 @@ int main(int argc, char **argv)
 		{ "node", required_argument, NULL, OPT_NODE },
 		{ "stats-interval", required_argument, NULL, OPT_STATS },
 		{ "flow-interval", required_argument, NULL, OPT_FLOW_INTERVAL },
+		{ "peer-grace", required_argument, NULL, OPT_PEER_GRACE },
 		{ "ready-file", required_argument, NULL, OPT_READY },
 		{ "host", no_argument, NULL, OPT_HOST },
 		{ "file-prefix", required_argument, NULL, OPT_PREFIX },
@@ -273,6 +277,15 @@ int main(int argc, char **argv)
 			break;
 		case OPT_NODE:
 			cfg.node = optarg;
+			break;
+		case OPT_PEER_GRACE:
+			if (parse_seconds("--peer-grace", optarg, 86400, &cfg.peer_grace))
+				return 2;
+			if (!cfg.peer_grace) {
+				fprintf(stderr, "wacht-sensor: --peer-grace: 0 would forget every "
+						"node at once; give 1 or more seconds\n");
+				return 2;
+			}
 			break;
 		case OPT_FLOW_INTERVAL:
 			if (parse_seconds("--flow-interval", optarg, 86400, &cfg.flow_interval))

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #include "jsonw.h"
 #include "loader.h"
 #include "metrics.h"
+#include "peer_bus.h"
+#include "peermap.h"
 #include "proc_table.h"
 #include "sensor.h"
 #include "sensor_metrics.h"
@@ -60,6 +63,14 @@ struct sensor {
 	struct metrics *findings;       /* wacht_findings_total, kept across snapshots */
 	struct flow_reader *flows;      /* NULL with --flow-interval 0 */
 	struct flow_batch *flow_batch;  /* to the aggregator; NULL without one */
+	/* containers of other nodes (the aggregator's PeerMap) and what this
+	 * node announces; NULL without --aggregator / --nats */
+	struct peer_table *peers;
+	struct peer_announce *announce;
+	struct peer_bus *bus_peers;     /* --nats: endpoints over core NATS */
+	uint64_t announce_hash;
+	bool announced;
+	uint64_t peers_left_out;        /* dropped + omitted of the last map said */
 	FILE *out;
 	struct format_ctx fc;
 	char node[256];
@@ -331,6 +342,9 @@ static void endpoint_write(struct jsonw *w, const char *name, const struct senso
 		jsonw__str(w, "pod", ep->view->pod ? ep->view->pod : "");
 		jsonw__str(w, "namespace", ep->view->namespace ? ep->view->namespace : "");
 		jsonw__str(w, "group", ep->group);
+		/* a container of another node (the aggregator's peer map) */
+		if (ep->node)
+			jsonw__str(w, "node", ep->node);
 	}
 	jsonw__obj_end(w);
 }
@@ -382,12 +396,71 @@ static void print_flow(void *ctx, const struct flow_record *r)
 	jsonw__obj_end(s->w);
 	write_line(s);
 	if (s->flow_batch) {
-		struct flow_end le = { local.kind, local.view, local.group };
-		struct flow_end pe = { peer.kind, peer.view, peer.group };
+		struct flow_end le = { local.kind, local.view, local.group, NULL };
+		struct flow_end pe = { peer.kind, peer.view, peer.group, peer.node };
 		/* a record that does not fit is only printed */
 		flow_batch__add(s->flow_batch, r, r->container_is_client ? &le : &pe,
 				r->container_is_client ? &pe : &le, s->fc.boot_to_real_ns);
 	}
+}
+
+/* ---- peers on other nodes (README "Peers on other nodes") */
+
+static void announce_visit(void *ctx, const struct container_view *v, const char *group,
+			   const struct entity_addr *addrs, size_t n)
+{
+	struct sensor *s = ctx;
+
+	/* out of memory: this container is missing from this announcement,
+	 * and the next tick's differs and is sent */
+	peer_announce__add(s->announce, v, group, addrs, n);
+}
+
+/* Once a second: this node's containers and addresses, sent when they
+ * changed (so a burst of starts is one message a second at most). */
+static void peers_announce(struct sensor *s)
+{
+	struct timespec ts;
+
+	if (!s->announce)
+		return;
+	peer_announce__reset(s->announce);
+	sensor_rules__foreach_endpoint(s->rules, announce_visit, s);
+	uint64_t h = peer_announce__hash(s->announce, s->node);
+	if (s->announced && h == s->announce_hash)
+		return;
+	Wacht__V1__SensorEndpoints *m = peer_announce__msg(s->announce, s->node);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m->time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (shipper__endpoints(s->ship, m))
+		return;
+	if (s->bus_peers && peer_bus__announce(s->bus_peers, m))
+		return;
+	s->announce_hash = h;
+	s->announced = true;
+}
+
+/* A PeerMap from the aggregator (or built from the other sensors' over
+ * NATS): the whole table is replaced. */
+static void apply_peers(void *ctx, const Wacht__V1__PeerMap *m)
+{
+	struct sensor *s = ctx;
+	struct peer_table_stats st;
+
+	if (peer_table__apply(s->peers, m, s->node))
+		fprintf(stderr, "wacht-sensor: peer map: out of memory; peers on other nodes are "
+				"external until the next map\n");
+	peer_table__stats(s->peers, &st);
+	/* every pod start in the cluster changes the map: the first one is
+	 * said here, and a change in what was left out; the rest is in the
+	 * stats line's "peers" */
+	uint64_t left_out = st.dropped + st.omitted;
+	if (st.maps > 1 && left_out == s->peers_left_out)
+		return;
+	s->peers_left_out = left_out;
+	fprintf(stderr, "wacht-sensor: peer map %" PRIu64 ": %" PRIu64 " containers (%" PRIu64
+			" addresses) on other nodes%s\n", st.version, st.endpoints, st.addresses,
+		st.dropped || st.omitted ? ", some left out (see the stats line's peers)" : "");
 }
 
 /* Idle entries leave the map after this long (at least 3 intervals): a
@@ -482,6 +555,29 @@ static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *t
 	}
 	if (s->rules)
 		sensor_rules__stats(s->rules, s->w);
+	if (s->peers) {
+		struct peer_table_stats ps;
+
+		peer_table__stats(s->peers, &ps);
+		jsonw__obj_begin(s->w, "peers");
+		jsonw__u64(s->w, "maps", ps.maps);
+		jsonw__u64(s->w, "version", ps.version);
+		jsonw__u64(s->w, "containers", ps.endpoints);
+		jsonw__u64(s->w, "addresses", ps.addresses);
+		jsonw__u64(s->w, "dropped", ps.dropped);
+		jsonw__u64(s->w, "omitted", ps.omitted);
+		if (s->bus_peers) {
+			struct peer_bus_stats bs;
+
+			peer_bus__stats(s->bus_peers, &bs);
+			jsonw__bool(s->w, "nats_connected", bs.connected);
+			jsonw__u64(s->w, "nats_published", bs.published);
+			jsonw__u64(s->w, "nats_received", bs.received);
+			jsonw__u64(s->w, "nats_rejected", bs.rejected);
+			jsonw__u64(s->w, "nats_nodes", bs.nodes);
+		}
+		jsonw__obj_end(s->w);
+	}
 	if (s->ship)
 		shipper__stats_json(s->ship, s->w);
 	jsonw__obj_end(s->w);
@@ -616,8 +712,19 @@ int sensor_run(const struct sensor_config *cfg)
 			.node = s.node,
 			.sink = print_finding,
 			.sink_ctx = &s,
+			.peers = apply_peers,
+			.peers_ctx = &s,
 		};
 		char *err = NULL;
+
+		s.peers = peer_table__new(0);
+		s.announce = peer_announce__new();
+		if (cfg->nats.url)
+			s.bus_peers = peer_bus__new(&cfg->nats, s.node, cfg->peer_grace);
+		if (!s.peers || !s.announce || (cfg->nats.url && !s.bus_peers)) {
+			fprintf(stderr, "wacht-sensor: out of memory\n");
+			goto out;
+		}
 
 		s.ship = shipper__new(&shc, &err);
 		if (!s.ship) {
@@ -703,6 +810,7 @@ int sensor_run(const struct sensor_config *cfg)
 	}
 	sensor_rules__set_enforcer(s.rules, s.enf);
 	sensor_rules__set_loader(s.rules, s.loader, !cfg->alert_only);
+	sensor_rules__set_peers(s.rules, s.peers);
 	if (cfg->flow_interval && s.ship && !(s.flow_batch = flow_batch__new(s.node))) {
 		fprintf(stderr, "wacht-sensor: out of memory\n");
 		goto out;
@@ -793,6 +901,10 @@ int sensor_run(const struct sensor_config *cfg)
 				ticks++;
 				containers__expire(s.containers, boot_now_ns());
 				sensor_rules__tick(s.rules, boot_now_ns());
+				peers_announce(&s);
+				if (s.bus_peers)
+					peer_bus__tick(s.bus_peers, (int64_t)(mono_ms() / 1000),
+						       apply_peers, &s);
 				if (cfg->stats_interval && ticks % cfg->stats_interval == 0)
 					print_stats(&s, false);
 				if (s.health)
@@ -826,6 +938,9 @@ out:
 	flow_reader__free(s.flows);
 	flow_batch__free(s.flow_batch);
 	loader__free(s.loader);
+	peer_bus__free(s.bus_peers);
+	peer_table__free(s.peers);
+	peer_announce__free(s.announce);
 	sensor_rules__free(s.rules);
 	shipper__free(s.ship);
 	/* the HTTP thread reads nothing of the sensor's but its own copies */

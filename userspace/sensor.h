@@ -20,6 +20,7 @@ struct sensor_config {
 	const char *node;               /* NULL = $NODE_NAME or host name */
 	unsigned stats_interval;        /* seconds, 0 = only at exit */
 	unsigned flow_interval;         /* seconds between conversation reports, 0 = none */
+	unsigned peer_grace;            /* --nats: a silent node leaves the peer map (0: 30 s) */
 	const char *ready_file;
 	bool debug_bpf;
 	bool events;                    /* also print the captured events */

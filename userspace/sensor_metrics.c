@@ -66,6 +66,12 @@ static const struct plain plain[] = {
      "Finding batches the aggregator acknowledged."},
     {"aggregator", "failures", "wacht_aggregator_failures_total",
      "Connections to the aggregator that failed."},
+    {"peers", "containers", "wacht_peer_map_containers",
+     "Containers of other nodes in the peer map (named in flows by pod and node)."},
+    {"peers", "addresses", "wacht_peer_map_addresses", "Their addresses in the peer map."},
+    {"peers", "maps", "wacht_peer_maps_total", "Peer maps applied."},
+    {"peers", "dropped", "wacht_peer_map_dropped",
+     "Addresses of the last peer map left out (over the table's bound, or malformed)."},
 };
 
 struct action {

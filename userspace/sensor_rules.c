@@ -18,6 +18,7 @@
 #include "loader.h"
 #include "netaddr.h"
 #include "oci.h"
+#include "peermap.h"
 #include "sensor_rules.h"
 
 #define CI_BUCKETS 256
@@ -29,6 +30,9 @@
 /* Unknown peer addresses trigger a re-read of every container's addresses
  * at most this often. */
 #define REFRESH_NS (1000000000ULL)
+/* A container without an address of its own is looked at again this often
+ * for the peer map (it may not have joined its network namespace yet). */
+#define ADDR_RETRY_NS (2ULL * 1000000000ULL)
 #define MAX_WATCHED 64
 #define LABELS_MAX (2 * OCI_LABELS_MAX)
 #define HELD_MAX 256
@@ -83,6 +87,7 @@ struct sensor_rules {
 	struct file_guard *guard;  /* NULL: block_access is only reported */
 	bool reporting_denial;     /* the event given to the engine is a guard's denial */
 	struct net_enforce net;
+	const struct peer_table *peers; /* borrowed: containers of other nodes; NULL: none */
 };
 
 static void enforce_all(struct sensor_rules *r);
@@ -573,8 +578,14 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 		containers__foreach(r->c, refresh_visit, r);
 		ci = peer_find(r, family, raddr);
 	}
-	if (!ci)
+	if (!ci) {
+		/* a container of another node: the policy still sees an
+		 * external address, the finding names its group */
+		const struct peer_entry *pe = peer_table__lookup(r->peers, family, raddr);
+		if (pe)
+			peer->remote_group = pe->group;
 		return;
+	}
 	const struct container_view *pv = containers__lookup(r->c, ci->cgroup_id, 0);
 	if (!pv)
 		return;
@@ -611,7 +622,78 @@ void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const u
 	if (peer.kind == ENTITY_CONTAINER) {
 		out->view = pec.view;
 		engine_group_name(pec.view, out->group, sizeof(out->group));
+	} else if (peer.kind == ENTITY_EXTERNAL) {
+		const struct peer_entry *pe = peer_table__lookup(r->peers, family, addr);
+
+		if (pe) {
+			out->kind = ENTITY_CONTAINER;
+			out->view = &pe->view;
+			out->node = pe->node;
+			snprintf(out->group, sizeof(out->group), "%s", pe->group);
+		}
 	}
+}
+
+void sensor_rules__set_peers(struct sensor_rules *r, const struct peer_table *t)
+{
+	r->peers = t;
+}
+
+struct endpoints_walk {
+	struct sensor_rules *r;
+	sensor_rules_endpoint_cb cb;
+	void *ctx;
+};
+
+static void endpoints_visit(void *ctx, const struct container_view *v,
+			    const struct container_detail *d)
+{
+	struct endpoints_walk *w = ctx;
+	struct sensor_rules *r = w->r;
+	struct cinfo *ci;
+	struct entity_addr own[CI_ADDRS];
+	size_t n = 0;
+	char group[256];
+
+	/* only a container the runtime told us about has a name to give */
+	if (!d->meta || !(ci = cinfo_get(r, v->cgroup_id, d->init_pid)))
+		return;
+	uint64_t now = now_ns();
+	cinfo_addrs(r, ci, now, false);
+	for (int attempt = 0; attempt < 2 && !n; attempt++) {
+		/* none of its own: read too early (runc's init joins the pod's
+		 * network namespace after it exists), or host network; looked
+		 * at again every ADDR_RETRY_NS, not only every ADDR_TTL_NS */
+		if (attempt && (!ci->init_pid || now - ci->addrs_ns < ADDR_RETRY_NS))
+			break;
+		if (attempt)
+			cinfo_addrs(r, ci, now, true);
+		/* a container in the node's network namespace has the node's
+		 * addresses: those are the node's, not its; a link-local
+		 * address (fe80::/10, 169.254/16) is the same on many links,
+		 * naming nobody */
+		for (size_t i = 0; i < ci->n_addrs; i++) {
+			const struct entity_addr *ea = &ci->addrs[i];
+			bool link_local = ea->family == AF_INET6 ?
+				(ea->addr[0] == 0xfe && (ea->addr[1] & 0xc0) == 0x80) :
+				(ea->addr[0] == 169 && ea->addr[1] == 254);
+
+			if (!link_local && !addr_in(r->host, r->n_host, ea->family, ea->addr))
+				own[n++] = *ea;
+		}
+	}
+	if (!n)
+		return;
+	engine_group_name(v, group, sizeof(group));
+	w->cb(w->ctx, v, group, own, n);
+}
+
+void sensor_rules__foreach_endpoint(struct sensor_rules *r, sensor_rules_endpoint_cb cb, void *ctx)
+{
+	struct endpoints_walk w = { r, cb, ctx };
+
+	host_refresh(r, now_ns());
+	containers__foreach(r->c, endpoints_visit, &w);
 }
 
 /* ---- enforcement: compile containers into the kernel, release held execs */

@@ -82,6 +82,8 @@ struct sensor_endpoint {
 	const struct container_view *view; /* kind ENTITY_CONTAINER; borrowed until
 					    * the next call into the containers */
 	char group[256];                   /* kind ENTITY_CONTAINER: nv.<service>.<namespace> */
+	const char *node;                  /* a container of another node: its node
+					    * (borrowed like view); NULL: this node */
 };
 /* The container of a cgroup: 0, or -ENOENT (not a container's). */
 int sensor_rules__endpoint_container(struct sensor_rules *r, uint64_t cgroup_id,
@@ -89,6 +91,20 @@ int sensor_rules__endpoint_container(struct sensor_rules *r, uint64_t cgroup_id,
 /* A peer address, resolved as the engine resolves connection peers. */
 void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const uint8_t *addr,
 				 struct sensor_endpoint *out);
+struct peer_table;
+/* Containers of other nodes (the last PeerMap; borrowed, NULL: none): an
+ * address there that is not a container of this node is answered by
+ * endpoint_peer as that container (with its node), and network findings
+ * name its group as the peer group. Policy decisions still see such a
+ * peer as external (groups of other nodes' containers are not matched). */
+void sensor_rules__set_peers(struct sensor_rules *r, const struct peer_table *t);
+/* Every container of this node whose metadata is known and that has an
+ * address of its own (not one of the node's: host network), for the
+ * SensorEndpoints. Addresses are read again at most every 30 s. */
+typedef void (*sensor_rules_endpoint_cb)(void *ctx, const struct container_view *v,
+					 const char *group, const struct entity_addr *addrs,
+					 size_t n_addrs);
+void sensor_rules__foreach_endpoint(struct sensor_rules *r, sensor_rules_endpoint_cb cb, void *ctx);
 /* A "rules" object for the stats line. */
 void sensor_rules__stats(const struct sensor_rules *r, struct jsonw *w);
 

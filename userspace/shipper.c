@@ -39,8 +39,9 @@
  * OUT_HIGH: a long backlog is streamed, not loaded into memory. */
 #define OUT_LOW (256u << 10)
 #define OUT_HIGH (1u << 20)
-/* Acks and the server hello are small. */
-#define IN_FRAME_MAX (64u << 10)
+/* Acks and the server hello are small; a PeerMap (the cluster's
+ * containers) may be as large as a frame gets. */
+#define IN_FRAME_MAX WIRE_FRAME_MAX
 
 enum ship_state {
 	ST_IDLE,        /* not connected; next attempt at retry_at */
@@ -97,6 +98,11 @@ struct shipper {
 		bool sent;
 	} *learned;
 	size_t n_learned;
+	/* the newest SensorEndpoints, framed, and whether this connection has it */
+	uint8_t *endpoints;
+	size_t endpoints_len;
+	bool endpoints_sent;
+	bool peer_map_ok;        /* this aggregator takes them (ServerHello.peer_map) */
 	uint64_t lost;           /* batches that could not be spooled */
 	uint64_t reported;       /* drops already reported as a finding */
 	struct shipper_stats st;
@@ -675,6 +681,38 @@ int shipper__flows(struct shipper *sh, Wacht__V1__FlowBatch *b)
 	return err;
 }
 
+int shipper__endpoints(struct shipper *sh, const Wacht__V1__SensorEndpoints *se)
+{
+	Wacht__V1__Envelope env;
+	uint8_t *frame;
+	size_t len;
+
+	wire_envelope_init(&env);
+	env.body_case = WACHT__V1__ENVELOPE__BODY_ENDPOINTS;
+	env.endpoints = (Wacht__V1__SensorEndpoints *)se;
+	int err = wire_frame_envelope(&env, &frame, &len);
+	if (err)
+		return err;
+	free(sh->endpoints);
+	sh->endpoints = frame;
+	sh->endpoints_len = len;
+	sh->endpoints_sent = false;
+	return 0;
+}
+
+/* The endpoints, if this connection does not have them yet. */
+static int queue_endpoints(struct shipper *sh)
+{
+	if (!sh->endpoints || sh->endpoints_sent || sh->cfg.nats.url || !sh->peer_map_ok)
+		return 0;
+	int err = bytebuf_append(&sh->out, sh->endpoints, sh->endpoints_len);
+	if (err)
+		return err;
+	sh->endpoints_sent = true;
+	sh->st.endpoints_sent++;
+	return 0;
+}
+
 static int refill_one(void *ctx, uint64_t seq, const void *data, size_t len)
 {
 	struct shipper *sh = ctx;
@@ -712,8 +750,16 @@ static int on_frame(struct shipper *sh, const Wacht__V1__Envelope *env, uint64_t
 		sh->sent_seq = 0; /* resend every unacknowledged batch */
 		for (size_t i = 0; i < sh->n_learned; i++)
 			sh->learned[i].sent = false; /* and every learned profile */
+		sh->endpoints_sent = false;      /* and the endpoints, if it takes them */
+		sh->peer_map_ok = env->server_hello->peer_map;
 		sh->st.connects++;
 		sh->st.connected = true;
+		return 0;
+	}
+	if (env->body_case == WACHT__V1__ENVELOPE__BODY_PEERS && sh->state == ST_STREAM) {
+		sh->st.peer_maps++;
+		if (sh->cfg.peers)
+			sh->cfg.peers(sh->cfg.peers_ctx, env->peers);
 		return 0;
 	}
 	if (env->body_case == WACHT__V1__ENVELOPE__BODY_ACK && sh->state == ST_STREAM) {
@@ -766,7 +812,10 @@ static void do_read(struct shipper *sh, uint64_t now)
 static void do_write(struct shipper *sh, uint64_t now)
 {
 	for (;;) {
-		int rc = sh->state == ST_STREAM ? queue_learned(sh) : 0;
+		int rc = sh->state == ST_STREAM ? queue_endpoints(sh) : 0;
+
+		if (!rc && sh->state == ST_STREAM)
+			rc = queue_learned(sh);
 
 		if (!rc)
 			rc = refill(sh);
@@ -1171,6 +1220,7 @@ void shipper__free(struct shipper *sh)
 		free(sh->learned[i].yaml);
 	}
 	free(sh->learned);
+	free(sh->endpoints);
 	free(sh->reported_path);
 	free(sh);
 }
@@ -1206,6 +1256,8 @@ void shipper__stats_json(const struct shipper *sh, struct jsonw *w)
 	jsonw__u64(w, "failures", st.failures);
 	jsonw__u64(w, "flow_batches_sent", st.flows_sent);
 	jsonw__u64(w, "flow_batches_dropped", st.flows_dropped);
+	jsonw__u64(w, "endpoints_sent", st.endpoints_sent);
+	jsonw__u64(w, "peer_maps", st.peer_maps);
 	jsonw__obj_end(w);
 }
 

@@ -28,6 +28,8 @@ _Static_assert(SHIPPER_BATCH_FINDINGS < SHIPPER_ID_STRIDE, "index fits the id st
 /* Name of the finding that reports spool drops. */
 #define FN_FINDINGS_DROPPED "Sensor.Findings.Dropped"
 
+struct Wacht__V1__PeerMap;
+struct Wacht__V1__SensorEndpoints;
 struct shipper_config {
 	const char *aggregator;  /* HOST:PORT (TLS); unused when nats.url is set */
 	struct tls_config tls;
@@ -46,6 +48,10 @@ struct shipper_config {
 	 * it and hands it back to shipper__add, like every finding). */
 	finding_sink sink;
 	void *sink_ctx;
+	/* Every PeerMap the aggregator sends (TLS only; the message is
+	 * borrowed for the call); may be NULL. */
+	void (*peers)(void *ctx, const struct Wacht__V1__PeerMap *m);
+	void *peers_ctx;
 };
 
 /*
@@ -94,6 +100,12 @@ struct Wacht__V1__FlowBatch;
  * shipper_stats.flows_dropped), another -errno from the publish (dropped
  * and counted too) or -ENOMEM. */
 int shipper__flows(struct shipper *sh, struct Wacht__V1__FlowBatch *b);
+/* This node's containers and addresses, sent to the aggregator now if
+ * connected over TLS and again after every reconnect (state, not events:
+ * only the newest matters; not spooled), if its ServerHello says it takes
+ * them (peer_map). Over NATS not sent here (see peer_bus.h). 0 or -ENOMEM
+ * (the previous one stays). */
+int shipper__endpoints(struct shipper *sh, const struct Wacht__V1__SensorEndpoints *se);
 /* Cuts the current batch into the spool now (if it has findings). */
 void shipper__flush(struct shipper *sh);
 /* At exit: flush, then poll for up to timeout_ms until everything spooled
@@ -126,6 +138,8 @@ struct shipper_stats {
 	uint64_t connects;     /* connections that got to the hello */
 	uint64_t failures;     /* connection attempts or connections that failed */
 	uint64_t flows_sent, flows_dropped; /* FlowBatches */
+	uint64_t endpoints_sent;  /* SensorEndpoints written to a connection */
+	uint64_t peer_maps;       /* PeerMaps received */
 };
 void shipper__stats(const struct shipper *sh, struct shipper_stats *st);
 /* The stats as an "aggregator" object member of w ("transport": "tls" or

@@ -143,6 +143,8 @@ static bool body_known(Wacht__V1__Envelope__BodyCase c)
 	case WACHT__V1__ENVELOPE__BODY_ACK:
 	case WACHT__V1__ENVELOPE__BODY_FLOWS:
 	case WACHT__V1__ENVELOPE__BODY_LEARNED:
+	case WACHT__V1__ENVELOPE__BODY_ENDPOINTS:
+	case WACHT__V1__ENVELOPE__BODY_PEERS:
 		return true;
 	default:
 		return false;

@@ -69,9 +69,11 @@ def free_port():
 # The aggregator process.
 
 class Aggregator:
-    def __init__(self, pki, store, port, api=None):
-        """api: (port, tokens file) to serve the HTTP API; None: off."""
+    def __init__(self, pki, store, port, api=None, extra=()):
+        """api: (port, tokens file) to serve the HTTP API; None: off.
+        extra: more command-line arguments."""
         self.pki, self.store, self.port, self.api = pki, store, port, api
+        self.extra = list(extra)
         self.proc = None
         self.log_path = store + ".log"
         self._log_off = 0
@@ -86,6 +88,7 @@ class Aggregator:
             cmd += ["--api-listen", "127.0.0.1:%d" % self.api[0], "--api-tokens", self.api[1]]
         else:
             cmd += ["--api-listen", "off"]
+        cmd += self.extra
         with open(self.log_path, "ab") as log:
             self._log_off = log.tell()
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
