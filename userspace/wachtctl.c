@@ -825,11 +825,29 @@ static int cmd_sensors(struct client *c, const struct opts *o)
 	return code;
 }
 
+/* The answer's body as it came, to stdout or to -o FILE. */
+static int body_write(const struct answer *a, const char *output)
+{
+	FILE *out = output ? fopen(output, "w") : stdout;
+
+	if (!out) {
+		fprintf(stderr, "wachtctl: failed to open %s: %s\n", output, strerror(errno));
+		return EXIT_ERROR;
+	}
+	bool bad = fwrite(a->body, 1, a->len, out) != a->len;
+	bad |= (output ? fclose(out) : fflush(out)) != 0;
+	if (bad) {
+		fprintf(stderr, "wachtctl: failed to write %s: %s\n", output ? output : "stdout",
+			strerror(errno));
+		return EXIT_ERROR;
+	}
+	return 0;
+}
+
 static int cmd_export_learned(struct client *c, const struct opts *o)
 {
 	char path[1024] = "/api/v1/rules/learned", *e;
 	struct answer a;
-	FILE *out = stdout;
 	int code;
 
 	if (o->group) {
@@ -842,20 +860,7 @@ static int cmd_export_learned(struct client *c, const struct opts *o)
 		answer_free(&a);
 		return code;
 	}
-	if (o->output) {
-		out = fopen(o->output, "w");
-		if (!out) {
-			fprintf(stderr, "wachtctl: failed to open %s: %s\n", o->output,
-				strerror(errno));
-			answer_free(&a);
-			return EXIT_ERROR;
-		}
-	}
-	fwrite(a.body, 1, a.len, out);
-	if (o->output && fclose(out)) {
-		fprintf(stderr, "wachtctl: failed to write %s: %s\n", o->output, strerror(errno));
-		code = EXIT_ERROR;
-	}
+	code = body_write(&a, o->output);
 	answer_free(&a);
 	return code;
 }
@@ -865,7 +870,7 @@ static int cmd_graph(struct client *c, const struct opts *o)
 	char *path = NULL;
 	size_t len = 0;
 	struct answer a;
-	FILE *q = open_memstream(&path, &len), *out = stdout;
+	FILE *q = open_memstream(&path, &len);
 	int code;
 
 	if (!q)
@@ -885,20 +890,7 @@ static int cmd_graph(struct client *c, const struct opts *o)
 		answer_free(&a);
 		return code;
 	}
-	if (o->output) {
-		out = fopen(o->output, "w");
-		if (!out) {
-			fprintf(stderr, "wachtctl: failed to open %s: %s\n", o->output,
-				strerror(errno));
-			answer_free(&a);
-			return EXIT_ERROR;
-		}
-	}
-	fwrite(a.body, 1, a.len, out);
-	if (o->output && fclose(out)) {
-		fprintf(stderr, "wachtctl: failed to write %s: %s\n", o->output, strerror(errno));
-		code = EXIT_ERROR;
-	}
+	code = body_write(&a, o->output);
 	answer_free(&a);
 	return code;
 }
