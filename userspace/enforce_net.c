@@ -385,12 +385,42 @@ static int add_addr(struct compile *c, const struct entity_addr *a, uint32_t cla
 	struct enforce_net_result *r = c->r;
 
 	memcpy(e.key.addr, a->addr, a->family == AF_INET ? 4 : 16);
-	/* the host's addresses come first and win: the sensor resolves a peer
-	 * that is this host (a host-network container's too) as the host */
-	for (size_t i = 0; i < r->n_addrs; i++)
-		if (memcmp(&r->addrs[i].key, &e.key, sizeof(e.key)) == 0)
-			return 0;
 	return PUSH(r->addrs, r->n_addrs, c->cap_addrs, e);
+}
+
+struct seq_addr {
+	struct enforce_net_addr a;
+	size_t seq;
+};
+
+static int seq_addr_cmp(const void *x, const void *y)
+{
+	const struct seq_addr *a = x, *b = y;
+	int d = memcmp(&a->a.key, &b->a.key, sizeof(a->a.key));
+
+	return d ? d : a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Sorted by key, one entry per address: the first added wins. The host's
+ * addresses come first: the sensor resolves a peer that is this host (a
+ * host-network container's too) as the host; a container here wins over
+ * one of another node the same way. */
+static int addrs_unique(struct enforce_net_result *r)
+{
+	struct seq_addr *v = malloc((r->n_addrs ? r->n_addrs : 1) * sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_addrs; i++)
+		v[i] = (struct seq_addr){ r->addrs[i], i };
+	qsort(v, r->n_addrs, sizeof(*v), seq_addr_cmp);
+	for (size_t i = 0; i < r->n_addrs; i++)
+		if (!n || memcmp(&r->addrs[n - 1].key, &v[i].a.key, sizeof(v[i].a.key)) != 0)
+			r->addrs[n++] = v[i].a;
+	r->n_addrs = n;
+	free(v);
+	return 0;
 }
 
 static int peers_compile(struct compile *c)
@@ -424,6 +454,13 @@ static int peers_compile(struct compile *c)
 		for (size_t i = 0; i < ct->n_addrs; i++)
 			if (add_addr(c, &ct->addrs[i], id))
 				goto out;
+	}
+	/* after this node's: an address claimed here too stays ours */
+	for (size_t k = 0; k < in->n_remote; k++) {
+		const struct enforce_net_remote *rm = &in->remote[k];
+		uint32_t id = class_of(c, rm->member, rm->member_words);
+		if (!id || add_addr(c, &rm->addr, id))
+			goto out;
 	}
 	if ((err = collect_cidrs(in->policy, &v, &nv)))
 		goto out;
@@ -601,6 +638,8 @@ int enforce_net__compile(struct enforce_net *en, const struct enforce_net_input 
 		return -ENOMEM;
 	err = peers_compile(&c);
 	if (!err)
+		err = addrs_unique(c.r);
+	if (!err)
 		err = tables_compile(&c);
 	for (size_t i = 0; i < c.n_cls; i++)
 		free(c.cls[i].bits);
@@ -617,7 +656,6 @@ int enforce_net__compile(struct enforce_net *en, const struct enforce_net_input 
 	}
 	registry_sweep(en);
 	c.r->n_classes = c.n_cls;
-	qsort(c.r->addrs, c.r->n_addrs, sizeof(*c.r->addrs), addr_cmp);
 	qsort(c.r->cidrs, c.r->n_cidrs, sizeof(*c.r->cidrs), cidr_cmp);
 	qsort(c.r->tables, c.r->n_tables, sizeof(*c.r->tables), table_cmp);
 	qsort(c.r->cgs, c.r->n_cgs, sizeof(*c.r->cgs), cg_cmp);

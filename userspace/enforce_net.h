@@ -28,6 +28,14 @@ struct enforce_net_container {
 	size_t n_addrs;
 };
 
+/* One address of a container of another node (the peer map): only ever a
+ * peer, classified by its groups like a container here. */
+struct enforce_net_remote {
+	const uint64_t *member;          /* its groups (engine_view.member) */
+	size_t member_words;
+	struct entity_addr addr;
+};
+
 /* The groups a peer that is not a container is in (engine__peer_member):
  * bits has words words, zeroed by the caller. */
 typedef void (*enforce_net_member_fn)(void *ctx, bool host, uint8_t family, const uint8_t *addr,
@@ -39,6 +47,10 @@ struct enforce_net_input {
 	size_t n_containers;
 	const struct entity_addr *host;  /* this node's own addresses */
 	size_t n_host;
+	/* containers of other nodes; an address the host or a container here
+	 * has is theirs (the sensor resolves it so) */
+	const struct enforce_net_remote *remote;
+	size_t n_remote;
 	enforce_net_member_fn member;
 	void *member_ctx;
 };

@@ -53,6 +53,7 @@ struct engine {
 	struct cstate *buckets[CS_BUCKETS];
 	struct aggregator *agg;
 	struct engine_stats st;
+	struct cstate *remote;   /* a remote container's, computed on every call */
 	size_t *addr_groups;     /* groups with address criteria */
 	size_t n_addr_groups;
 	uint64_t addr_gen;
@@ -132,6 +133,8 @@ void engine__free(struct engine *e)
 			e->buckets[i] = n;
 		}
 	}
+	if (e->remote)
+		cstate_free(e->remote);
 	aggregator__free(e->agg);
 	policy__free(e->policy);
 	free(e->addr_groups);
@@ -315,6 +318,14 @@ static struct cstate *cstate_get(struct engine *e, const struct engine_container
 	uint64_t id = c->view->cgroup_id;
 	struct cstate **pp = &e->buckets[id % CS_BUCKETS], *cs;
 
+	if (c->remote) {
+		/* nothing of it to remember, and no cgroup to key it by: the
+		 * one scratch state, valid until the next call */
+		if (!e->remote && !(e->remote = calloc(1, sizeof(*e->remote))))
+			return NULL;
+		e->remote->own = -1;
+		return cstate_compute(e, e->remote, c) ? NULL : e->remote;
+	}
 	for (cs = *pp; cs; cs = cs->next)
 		if (cs->cgroup_id == id)
 			break;
@@ -985,7 +996,7 @@ static void process_net(struct engine *e, const struct wacht_event *ev, struct c
 	enum flow_verdict verdict = FLOW_VERDICT_UNKNOWN;
 	struct cstate *pcs = NULL;
 	long peer_learn = peer_groups(e, peer, family, raddr, pb, words, &label, &pcs);
-	/* a pod of another node: its group names it in the finding */
+	/* a name the caller gave an external peer */
 	if (!pcs && peer && peer->kind == ENTITY_EXTERNAL && peer->remote_group &&
 	    peer->remote_group[0])
 		label = peer->remote_group;

@@ -27,6 +27,10 @@ struct engine_container {
 	size_t n_addrs;
 	uint32_t init_pid;   /* the container's root process (host pid), 0 unknown */
 	const char *node;
+	/* A container of another node (the peer map), only ever a peer: no
+	 * state is kept for it (view->cgroup_id means nothing); its groups
+	 * are computed again on every call. */
+	bool remote;
 };
 
 /* Facts about an exec only the system can tell. */
@@ -37,16 +41,17 @@ struct engine_exec_facts {
 
 /* The other end of a connection, resolved by the sensor. */
 struct engine_peer {
-	enum entity_kind kind;                 /* container on this node, host, external */
+	enum entity_kind kind;                 /* container (container->remote: of another
+						* node), host, external */
 	const struct engine_container *container; /* kind == ENTITY_CONTAINER */
 	/* Why the kernel would let this connection through though the
 	 * policy forbids it (alert-only, not compiled yet, ...), for a
 	 * Protect finding whose record lacks WACHT_F_DENIED; NULL: not known. */
 	const char *not_enforced;
-	/* kind ENTITY_EXTERNAL: the group of the container of another node
-	 * that has this address (the aggregator's peer map), named as the
-	 * finding's peer group; the policy still sees an external peer.
-	 * NULL: none known. */
+	/* kind ENTITY_EXTERNAL: a group to name the peer by in findings
+	 * instead of external (the caller knows more than the policy sees).
+	 * A container of another node is passed as a remote container, whose
+	 * own group names it. NULL: none. */
 	const char *remote_group;
 };
 
@@ -122,7 +127,9 @@ struct engine_view {
 	enum policy_mode net_mode, proc_mode;
 	enum policy_baseline baseline;
 };
-/* 0, or -ENOMEM; also (re)computes membership as an event would. */
+/* 0, or -ENOMEM; also (re)computes membership as an event would. For a
+ * remote container only group, member and the rule lists mean anything
+ * (it is never enforced here). */
 int engine__view(struct engine *e, const struct engine_container *c, struct engine_view *out);
 /* Groups a peer that is not a container is in: nodes (host) or external,
  * plus every group whose address criteria match addr. bits has words

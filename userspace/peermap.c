@@ -626,6 +626,16 @@ const struct peer_entry *peer_table__lookup(const struct peer_table *t, uint8_t 
 	return found ? &t->entries[s->entry - 1].e : NULL;
 }
 
+void peer_table__foreach_addr(const struct peer_table *t, peer_table_addr_cb cb, void *ctx)
+{
+	for (size_t i = 0; t && i < t->n_slots; i++) {
+		const struct slot *s = &t->slots[i];
+
+		if (s->entry)
+			cb(ctx, &t->entries[s->entry - 1].e, s->family, s->addr);
+	}
+}
+
 void peer_table__stats(const struct peer_table *t, struct peer_table_stats *st)
 {
 	*st = t->st;

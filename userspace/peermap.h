@@ -106,6 +106,11 @@ int peer_table__apply(struct peer_table *t, const Wacht__V1__PeerMap *m, const c
  * address mapped into IPv6 is looked up as IPv4), or NULL. */
 const struct peer_entry *peer_table__lookup(const struct peer_table *t, uint8_t family,
 					    const uint8_t *addr);
+/* Every address in the table with its container, in no particular order
+ * (t NULL: none). */
+typedef void (*peer_table_addr_cb)(void *ctx, const struct peer_entry *e, uint8_t family,
+				   const uint8_t *addr);
+void peer_table__foreach_addr(const struct peer_table *t, peer_table_addr_cb cb, void *ctx);
 void peer_table__stats(const struct peer_table *t, struct peer_table_stats *st);
 
 #endif /* WACHT_PEERMAP_H */

@@ -450,6 +450,10 @@ static void apply_peers(void *ctx, const Wacht__V1__PeerMap *m)
 	if (peer_table__apply(s->peers, m, s->node))
 		fprintf(stderr, "wacht-sensor: peer map: out of memory; peers on other nodes are "
 				"external until the next map\n");
+	/* the policy's view of their addresses changed (the kernel's maps
+	 * follow on the next tick) */
+	if (s->rules)
+		sensor_rules__set_peers(s->rules, s->peers);
 	peer_table__stats(s->peers, &st);
 	/* every pod start in the cluster changes the map: the first one is
 	 * said here, and a change in what was left out; the rest is in the

@@ -88,6 +88,7 @@ struct sensor_rules {
 	bool reporting_denial;     /* the event given to the engine is a guard's denial */
 	struct net_enforce net;
 	const struct peer_table *peers; /* borrowed: containers of other nodes; NULL: none */
+	struct entity_addr peer_addr;   /* a remote peer's address, for its engine_container */
 };
 
 static void enforce_all(struct sensor_rules *r);
@@ -550,6 +551,19 @@ static void host_refresh(struct sensor_rules *r, uint64_t now)
 	r->net.node_addrs = h;
 }
 
+/* A container of another node as the engine sees it: the peer map carries
+ * its id, name, image, pod and namespace and its node, not its labels (a
+ * label criterion never matches it), and of its addresses the one it was
+ * met at (r->peer_addr: until the next call). */
+static void remote_container(struct sensor_rules *r, const struct peer_entry *pe, uint8_t family,
+			     const uint8_t *addr, struct engine_container *ec)
+{
+	r->peer_addr = (struct entity_addr){ .family = family };
+	memcpy(r->peer_addr.addr, addr, family == AF_INET ? 4 : 16);
+	*ec = (struct engine_container){ .view = &pe->view, .node = pe->node, .remote = true,
+					 .addrs = &r->peer_addr, .n_addrs = 1 };
+}
+
 static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, struct engine_peer *peer,
 			 struct engine_container *pec)
 {
@@ -579,11 +593,16 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 		ci = peer_find(r, family, raddr);
 	}
 	if (!ci) {
-		/* a container of another node: the policy still sees an
-		 * external address, the finding names its group */
+		/* a container of another node (one here with the address would
+		 * have been found first): a container peer to the policy, its
+		 * groups from what the peer map carries */
 		const struct peer_entry *pe = peer_table__lookup(r->peers, family, raddr);
-		if (pe)
-			peer->remote_group = pe->group;
+		if (!pe)
+			return;
+		remote_container(r, pe, family, raddr, pec);
+		peer->kind = ENTITY_CONTAINER;
+		peer->container = pec;
+		peer->remote_group = pe->group;
 		return;
 	}
 	const struct container_view *pv = containers__lookup(r->c, ci->cgroup_id, 0);
@@ -619,24 +638,23 @@ void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const u
 	resolve_peer(r, &n, &peer, &pec);
 	memset(out, 0, sizeof(*out));
 	out->kind = peer.kind;
-	if (peer.kind == ENTITY_CONTAINER) {
-		out->view = pec.view;
+	if (peer.kind != ENTITY_CONTAINER)
+		return;
+	out->view = pec.view;
+	if (pec.remote) {
+		/* the group its own node announced */
+		out->node = pec.node;
+		snprintf(out->group, sizeof(out->group), "%s", peer.remote_group);
+	} else {
 		engine_group_name(pec.view, out->group, sizeof(out->group));
-	} else if (peer.kind == ENTITY_EXTERNAL) {
-		const struct peer_entry *pe = peer_table__lookup(r->peers, family, addr);
-
-		if (pe) {
-			out->kind = ENTITY_CONTAINER;
-			out->view = &pe->view;
-			out->node = pe->node;
-			snprintf(out->group, sizeof(out->group), "%s", pe->group);
-		}
 	}
 }
 
 void sensor_rules__set_peers(struct sensor_rules *r, const struct peer_table *t)
 {
 	r->peers = t;
+	/* the kernel classifies their addresses too: on the next tick */
+	r->net.dirty = true;
 }
 
 struct endpoints_walk {
@@ -1065,6 +1083,48 @@ static void net_visit(void *ctx, const struct container_view *v, const struct co
 		nc->err = -ENOMEM;
 }
 
+/* The containers of other nodes, one entry per address, for the compile. */
+struct remote_collect {
+	struct sensor_rules *r;
+	struct enforce_net_remote *v;
+	size_t n, cap;
+	int err;
+};
+
+static void remote_visit(void *ctx, const struct peer_entry *pe, uint8_t family,
+			 const uint8_t *addr)
+{
+	struct remote_collect *rc = ctx;
+	struct engine_container ec;
+	struct engine_view view;
+
+	if (rc->err)
+		return;
+	remote_container(rc->r, pe, family, addr, &ec);
+	if (engine__view(rc->r->engine, &ec, &view)) {
+		rc->err = -ENOMEM;
+		return;
+	}
+	if (rc->n == rc->cap) {
+		size_t cap = rc->cap ? rc->cap * 2 : 64;
+		struct enforce_net_remote *nv = realloc(rc->v, cap * sizeof(*nv));
+		if (!nv) {
+			rc->err = -ENOMEM;
+			return;
+		}
+		rc->v = nv;
+		rc->cap = cap;
+	}
+	struct enforce_net_remote *it = &rc->v[rc->n++];
+	*it = (struct enforce_net_remote){
+		.member = dup_mem(view.member, view.member_words * sizeof(*view.member)),
+		.member_words = view.member_words,
+		.addr = rc->r->peer_addr,
+	};
+	if (!it->member)
+		rc->err = -ENOMEM;
+}
+
 static void peer_member(void *ctx, bool host, uint8_t family, const uint8_t *addr, uint64_t *bits,
 			size_t words)
 {
@@ -1077,6 +1137,7 @@ static void peer_member(void *ctx, bool host, uint8_t family, const uint8_t *add
 static void net_compile(struct sensor_rules *r)
 {
 	struct net_collect nc = { .r = r };
+	struct remote_collect rc = { .r = r };
 	struct enforce_net_result *res = NULL;
 	int err;
 
@@ -1084,10 +1145,11 @@ static void net_compile(struct sensor_rules *r)
 		return;
 	host_refresh(r, now_ns());
 	containers__foreach(r->c, net_visit, &nc);
+	peer_table__foreach_addr(r->peers, remote_visit, &rc);
 	/* (what the visit itself found new is in this compile) */
 	r->net.dirty = r->net.urgent = false;
 	struct enforce_net_container *cs = calloc(nc.n ? nc.n : 1, sizeof(*cs));
-	err = nc.err ? nc.err : cs ? 0 : -ENOMEM;
+	err = nc.err ? nc.err : rc.err ? rc.err : cs ? 0 : -ENOMEM;
 	for (size_t i = 0; cs && i < nc.n; i++)
 		cs[i] = nc.v[i].c;
 	if (!err) {
@@ -1097,6 +1159,8 @@ static void net_compile(struct sensor_rules *r)
 			.n_containers = nc.n,
 			.host = r->host,
 			.n_host = r->n_host,
+			.remote = rc.v,
+			.n_remote = rc.n,
 			.member = peer_member,
 			.member_ctx = r->engine,
 		};
@@ -1126,6 +1190,9 @@ static void net_compile(struct sensor_rules *r)
 		free(nc.v[i].ingress);
 	}
 	free(nc.v);
+	for (size_t i = 0; i < rc.n; i++)
+		free((void *)rc.v[i].member);
+	free(rc.v);
 	free(cs);
 }
 

@@ -92,11 +92,13 @@ int sensor_rules__endpoint_container(struct sensor_rules *r, uint64_t cgroup_id,
 void sensor_rules__endpoint_peer(struct sensor_rules *r, uint8_t family, const uint8_t *addr,
 				 struct sensor_endpoint *out);
 struct peer_table;
-/* Containers of other nodes (the last PeerMap; borrowed, NULL: none): an
- * address there that is not a container of this node is answered by
- * endpoint_peer as that container (with its node), and network findings
- * name its group as the peer group. Policy decisions still see such a
- * peer as external (groups of other nodes' containers are not matched). */
+/* Containers of other nodes (the last PeerMap; borrowed, NULL: none), and
+ * call again whenever the table changed. An address there that is not
+ * the host's or a container's of this node is a container peer: the
+ * policy matches it to groups by what the map carries (name, image, pod,
+ * namespace, node, the address; not labels), findings name it by its
+ * group, endpoint_peer answers it with its node, and the kernel's peer
+ * classes include it (recompiled on the next tick). */
 void sensor_rules__set_peers(struct sensor_rules *r, const struct peer_table *t);
 /* Every container of this node whose metadata is known and that has an
  * address of its own (not one of the node's: host network), for the
