@@ -101,6 +101,9 @@ static struct engine *eng;
 static struct proc_table *pt;
 static struct ctr ctrs[MAX_C];
 static size_t n_ctrs;
+/* containers of another node (the peer map): peers only */
+static struct ctr rctrs[MAX_C];
+static size_t n_rctrs;
 static struct entity_addr host[2];
 static size_t n_host;
 static struct enforce_net *en;
@@ -129,7 +132,7 @@ static void node_init(const char *yaml)
 	engine__set_policy(eng, p);
 	en = enforce_net__new();
 	assert_non_null(en);
-	n_ctrs = n_host = 0;
+	n_ctrs = n_rctrs = n_host = 0;
 }
 
 static int node_free(void **state)
@@ -165,6 +168,24 @@ static struct ctr *ctr_add(const char *svc, const char *ns, uint64_t cgroup_id, 
 	return c;
 }
 
+/* A container of pod <svc>-... on node2 with one address, as the sensor
+ * makes one from the peer map (sensor_rules.c remote_container): no
+ * labels, no cgroup. */
+static struct ctr *rctr_add(const char *svc, const char *ns, const char *a)
+{
+	struct ctr *c = &rctrs[n_rctrs++];
+	static char pods[MAX_C][64];
+
+	snprintf(pods[n_rctrs - 1], sizeof(pods[0]), "%s-6f5d4c7b9-z8z8z", svc);
+	c->view = (struct container_view){ .id = svc, .runtime = "", .name = svc, .image = "img",
+					   .pod = pods[n_rctrs - 1], .namespace = ns, .pod_uid = "",
+					   .cgroup = "" };
+	c->addrs[0] = ip(a);
+	c->ec = (struct engine_container){ .view = &c->view, .addrs = c->addrs, .n_addrs = 1,
+					   .node = "node2", .remote = true };
+	return c;
+}
+
 static void member_fn(void *ctx, bool h, uint8_t family, const uint8_t *addr, uint64_t *bits,
 		      size_t words)
 {
@@ -175,7 +196,7 @@ static void member_fn(void *ctx, bool h, uint8_t family, const uint8_t *addr, ui
 static struct enforce_net_result *compile(void)
 {
 	struct enforce_net_container in_c[MAX_C];
-	uint64_t *copies[3 * MAX_C];
+	uint64_t *copies[4 * MAX_C];
 	size_t nc = 0;
 
 	for (size_t i = 0; i < n_ctrs; i++) {
@@ -199,8 +220,19 @@ static struct enforce_net_result *compile(void)
 			.n_addrs = ctrs[i].ec.n_addrs,
 		};
 	}
+	struct enforce_net_remote in_r[MAX_C];
+	for (size_t i = 0; i < n_rctrs; i++) {
+		struct engine_view v;
+		assert_int_equal(engine__view(eng, &rctrs[i].ec, &v), 0);
+		void *m = malloc(v.member_words * 8 + 8);
+		memcpy(m, v.member, v.member_words * 8);
+		copies[nc++] = m;
+		in_r[i] = (struct enforce_net_remote){ .member = m, .member_words = v.member_words,
+						       .addr = rctrs[i].addrs[0] };
+	}
 	struct enforce_net_input in = { .policy = engine__policy(eng), .containers = in_c,
 					.n_containers = n_ctrs, .host = host, .n_host = n_host,
+					.remote = in_r, .n_remote = n_rctrs,
 					.member = member_fn, .member_ctx = eng };
 	struct enforce_net_result *r = NULL;
 	assert_int_equal(enforce_net__compile(en, &in, &r), 0);
@@ -603,6 +635,13 @@ static bool engine_forbids(struct ctr *c, const struct entity_addr *peer_a, bool
 				peer.kind = ENTITY_CONTAINER;
 				peer.container = &ctrs[k].ec;
 			}
+	/* then the peer map's (the first claim of an address wins) */
+	for (size_t k = 0; k < n_rctrs && peer.kind == ENTITY_EXTERNAL; k++)
+		if (rctrs[k].addrs[0].family == peer_a->family &&
+		    !memcmp(rctrs[k].addrs[0].addr, peer_a->addr, len)) {
+			peer.kind = ENTITY_CONTAINER;
+			peer.container = &rctrs[k].ec;
+		}
 	memset(rec, 0, sizeof(*n));
 	n->hdr.ts_ns = ts++;
 	n->hdr.cgroup_id = c->view.cgroup_id;
@@ -741,6 +780,90 @@ static void test_equivalence_groups_and_learning(void **state)
 	enforce_net_result_free(after);
 }
 
+/* Containers of another node are peers classified by their groups (name,
+ * namespace, node criteria hold; labels are not in the peer map), never
+ * enforced here, and lose an address to the host or a container here. */
+static void test_remote_peers(void **state)
+{
+	static const char *yaml =
+		DOC("NvSecurityRule", "node2-pods", ", namespace: shop",
+		    "  target:\n    selector: {name: node2-pods, criteria: [{key: node, op: \"=\", value: node2}]}\n")
+		DOC("NvSecurityRule", "labeled-db", ", namespace: shop",
+		    "  target:\n    selector: {name: labeled-db, criteria: [{key: label, op: \"=\", value: app=db}]}\n")
+		GROUP("nv.web.shop", "shop", "{key: service, op: \"=\", value: web}", "Protect",
+		      "  egress:\n"
+		      "  - {name: to-db, action: allow, ports: tcp/5432, selector: {name: nv.db.shop}}\n"
+		      "  - {name: to-node2, action: allow, ports: tcp/7300, selector: {name: node2-pods}}\n"
+		      "  - {name: by-label, action: allow, ports: tcp/6000, selector: {name: labeled-db}}\n"
+		      "  ingress:\n"
+		      "  - {name: from-db, action: allow, ports: tcp/8080, selector: {name: nv.db.shop}}\n")
+		GROUP("nv.db.shop", "shop", "{key: service, op: \"=\", value: db}", "Protect",
+		      "  ingress:\n"
+		      "  - {name: from-web, action: allow, ports: tcp/5432, selector: {name: nv.web.shop}}\n")
+		GROUP("nv.lb.shop", "shop", "{key: service, op: \"=\", value: lb}", "Monitor", "");
+	static const char *const peers[] = { "10.1.0.1", "10.1.0.2", "10.1.0.4", "10.2.0.3",
+					     "fd00:2::3", "10.2.0.5", "203.0.113.9" };
+	static const uint16_t ports[] = { 22, 5432, 6000, 7300, 8080 };
+	static const struct entity_label db_label = { "app", "db" };
+
+	(void)state;
+	node_init(yaml);
+	ctr_add("web", "shop", 100, "10.1.0.2", NULL);
+	struct ctr *lb = ctr_add("lb", "shop", 102, "10.1.0.4", NULL);
+	lb->ec.labels = &db_label;
+	lb->ec.n_labels = 1;
+	host[0] = ip("10.1.0.1");
+	n_host = 1;
+	rctr_add("db", "shop", "10.2.0.3");
+	rctr_add("db", "shop", "fd00:2::3");
+	rctr_add("cache", "shop", "10.2.0.5");
+	/* stale or wrong claims of addresses this node knows */
+	rctr_add("db", "shop", "10.1.0.4");
+	rctr_add("db", "shop", "10.1.0.1");
+	struct enforce_net_result *r = compile();
+
+	/* db's addresses: one class of its own, not external */
+	uint32_t db = class_of(r, "10.2.0.3"), cache = class_of(r, "10.2.0.5");
+	assert_int_equal(class_of(r, "fd00:2::3"), db);
+	assert_true(db > WACHT_CLASS_NODES && cache > WACHT_CLASS_NODES && db != cache);
+	/* this node's claims win */
+	assert_int_not_equal(class_of(r, "10.1.0.4"), db);
+	assert_int_not_equal(class_of(r, "10.1.0.1"), db);
+	assert_int_equal(r->n_addrs, 6); /* host, web, lb, db x2, cache: one entry each */
+	/* never enforced here: only this node's containers have sets */
+	assert_int_equal(r->n_cgs, 2);
+	struct entity_addr d4 = ip("10.2.0.3"), c4 = ip("10.2.0.5"), d6 = ip("fd00:2::3");
+	struct entity_addr lba = ip("10.1.0.4");
+	/* web -> db by group: allowed; another port or a pod in no rule's group: denied */
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, d4.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    5432), WACHT_NA_ALLOW);
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET6, d6.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    5432), WACHT_NA_ALLOW);
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, d4.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    5433), WACHT_NA_DENY);
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, c4.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    5432), WACHT_NA_DENY);
+	/* node criterion: every pod of node2; inbound from db by group */
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, c4.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    7300), WACHT_NA_ALLOW);
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, d4.addr, WACHT_DIR_INGRESS,
+					    IPPROTO_TCP, 8080), WACHT_NA_ALLOW);
+	/* label criterion: the peer map carries no labels, so no remote pod
+	 * is in labeled-db... */
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, d4.addr, WACHT_DIR_EGRESS, IPPROTO_TCP,
+					    6000), WACHT_NA_DENY);
+	assert_true(engine_forbids(&ctrs[0], &d4, false, IPPROTO_TCP, 6000));
+	assert_false(engine_forbids(&ctrs[0], &d4, false, IPPROTO_TCP, 5432));
+	/* ...while a container here with the label is (lb, whose address
+	 * node2 claims too) */
+	assert_int_equal(enforce_net_decide(r, 100, AF_INET, lba.addr, WACHT_DIR_EGRESS,
+					    IPPROTO_TCP, 6000), WACHT_NA_ALLOW);
+	assert_false(engine_forbids(&ctrs[0], &lba, false, IPPROTO_TCP, 6000));
+	enforce_net_result_free(r);
+	check_equivalence(peers, sizeof(peers) / sizeof(peers[0]), ports,
+			  sizeof(ports) / sizeof(ports[0]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +874,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_overflow, node_free),
 		cmocka_unit_test_teardown(test_equivalence_shop, node_free),
 		cmocka_unit_test_teardown(test_equivalence_groups_and_learning, node_free),
+		cmocka_unit_test_teardown(test_remote_peers, node_free),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
