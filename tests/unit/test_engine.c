@@ -255,6 +255,27 @@ static const struct engine_container lb = {
 	.view = &lb_view, .addrs = lb_addrs, .n_addrs = 1, .node = "node-1",
 };
 
+/* pods of another node as the sensor passes them (the peer map: no labels,
+ * no cgroup, the address it was met at) */
+static const struct container_view rdb_view = {
+	.id = "1111222233334444", .runtime = "", .name = "db",
+	.image = "docker.io/library/postgres:16", .pod = "db-1", .namespace = "shop",
+	.pod_uid = "", .cgroup = "",
+};
+static const struct entity_addr rdb_addrs[] = { { AF_INET, { 10, 244, 2, 8 } } };
+static const struct engine_container rdb = {
+	.view = &rdb_view, .addrs = rdb_addrs, .n_addrs = 1, .node = "node-2", .remote = true,
+};
+static const struct container_view rcache_view = {
+	.id = "5555666677778888", .runtime = "", .name = "cache",
+	.image = "docker.io/library/redis:7", .pod = "cache-0", .namespace = "shop",
+	.pod_uid = "", .cgroup = "",
+};
+static const struct entity_addr rcache_addrs[] = { { AF_INET, { 10, 244, 2, 5 } } };
+static const struct engine_container rcache = {
+	.view = &rcache_view, .addrs = rcache_addrs, .n_addrs = 1, .node = "node-2", .remote = true,
+};
+
 #define HOST_CGROUP 0x1ull
 
 /* ------------------------------------------------------------------ */
@@ -1734,6 +1755,8 @@ static const struct engine_peer peer_db = { ENTITY_CONTAINER, &db };
 static const struct engine_peer peer_lb = { ENTITY_CONTAINER, &lb };
 static const struct engine_peer peer_host = { ENTITY_HOST, NULL };
 static const struct engine_peer peer_ext = { ENTITY_EXTERNAL, NULL };
+static const struct engine_peer peer_rdb = { ENTITY_CONTAINER, &rdb, NULL, "nv.db.shop" };
+static const struct engine_peer peer_rcache = { ENTITY_CONTAINER, &rcache, NULL, "nv.cache.shop" };
 
 static void test_network(void **state)
 {
@@ -1750,6 +1773,12 @@ static void test_network(void **state)
 		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.1.8", 5432, 0, &peer_db, NULL, NULL },
 		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.1.8", 5433, 0, &peer_db, "", "nv.db.shop" },
 		{ WACHT_NET_UDP_SEND, IPPROTO_UDP, "10.244.1.8", 5432, 0, &peer_db, "", "nv.db.shop" },
+		/* a pod of another node: by its group like one here (the
+		 * state computed for one is not another's) */
+		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.2.8", 5432, 0, &peer_rdb, NULL, NULL },
+		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.2.5", 5432, 0, &peer_rcache, "", "nv.cache.shop" },
+		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.2.8", 5433, 0, &peer_rdb, "", "nv.db.shop" },
+		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.2.8", 5432, 0, &peer_rdb, NULL, NULL },
 		/* the same address unresolved is external, not the db */
 		{ WACHT_NET_CONNECT, IPPROTO_TCP, "10.244.1.8", 5432, 0, NULL, "", "external" },
 		/* external: ports, lists, ranges, order */
@@ -1779,6 +1808,7 @@ static void test_network(void **state)
 		{ WACHT_NET_ACCEPT, IPPROTO_TCP, "10.244.1.9", 51000, 9090, &peer_lb, "", "nv.lb.shop" },
 		{ WACHT_NET_ACCEPT, IPPROTO_TCP, "203.0.113.10", 51000, 8080, NULL, "", "external" },
 		{ WACHT_NET_ACCEPT, IPPROTO_TCP, "10.244.1.8", 51000, 9100, &peer_db, "from-any-container", "nv.db.shop" },
+		{ WACHT_NET_ACCEPT, IPPROTO_TCP, "10.244.2.8", 51000, 9100, &peer_rdb, "from-any-container", "nv.db.shop" },
 		/* loopback, bind and listen: not evaluated */
 		{ WACHT_NET_CONNECT, IPPROTO_TCP, "127.0.0.1", 9999, 0, NULL, NULL, NULL },
 		{ WACHT_NET_CONNECT, IPPROTO_TCP, "127.1.2.3", 25, 0, NULL, NULL, NULL },
@@ -1864,7 +1894,7 @@ static void test_network(void **state)
 			assert_string_equal(g->msg, msg);
 		}
 		expect_n(n_expected);
-		assert_int_equal(n_expected, 1 + 17);
+		assert_int_equal(n_expected, 1 + 17 + 3);
 		assert_int_equal(n_learned_cb, 1);
 		fx_teardown(NULL);
 	}
