@@ -14,7 +14,8 @@ import time
 
 from harness import REG, REPO, track_pid
 from test_netgraph import ANY_PROC, flows_of, wait_sum
-from test_policy import NetPair, Sensor, lines_of, new_ns, rules_file, web_group
+from test_policy import (NetPair, Sensor, check, lines_of, n_policy, new_ns, rewrite,
+                         rules_file, wait_line, wait_policy, web_group)
 from test_stream import Aggregator, free_port, make_pki
 
 PEER_BIN = os.path.join(REPO, "build", "wacht-peer-sensor")
@@ -118,18 +119,71 @@ def peers_stats(s):
     return [l["peers"] for l in lines_of(s, "stats") if "peers" in l]
 
 
-def _remote_pod_case(s, np, ns, tmp, connect, forgotten):
+def _reloaded(s, path, text):
+    """Rewrites the rule file and waits until the reload is in the kernel
+    too (a stats line after the policy line: the same tick compiled it)."""
+    n = n_policy(s)
+    rewrite(path, text)
+    pol = wait_policy(s, n, what="reload of %s" % path)
+    assert pol["status"] == "loaded", pol
+    n_stats = len(lines_of(s, "stats"))
+    wait_line(s, "stats", None, n_stats + 1, what="a stats line after the reload")
+
+
+def _remote_pod_rules(s, np, ns, sink, remote_group, rules):
+    """Protect, and a rule allowing the client's group to reach the remote
+    pod's group on tcp/5002: the engine matches the pod by its group (no
+    finding, flow verdict allowed) and the kernel lets 5002 through while
+    it refuses 5003 (EPERM); the finding names the pod's group."""
+    cli_group = np.client_group
+    monitor = open(rules).read()
+    _reloaded(s, rules, web_group(
+        ns, "client", policymode="Protect", mode="Protect", process=ANY_PROC, egress=[
+            "{name: to-remote, action: allow, ports: tcp/5002, selector: {name: %s}}"
+            % remote_group])[1] + web_group(ns)[1])
+    rc, out, err = np.cli.exec(["sh", "-c", "head -c 1000 /dev/zero | nc -w 5 %s 5002"
+                                % np.srv4], check=False, timeout=30)
+    assert rc == 0 and err == "", (rc, out, err)
+    wait_for("sink got %r" % sink.got(), lambda: (5002, 1000) in sink.got())
+    rc, out, err = np.cli.exec(["sh", "-c", "head -c 1000 /dev/zero | nc -w 5 %s 5003"
+                                % np.srv4], check=False, timeout=30)
+    assert rc != 0 and err == ("nc: can't connect to remote host (%s): Operation not "
+                               "permitted\n" % np.srv4), (rc, out, err)
+    spec = {"proto": "tcp", "server_port": 5002, "reporter": "client",
+            "client": {"kind": "container", "id": np.cli.id},
+            "server": {"kind": "container", "ip": np.srv4, "group": remote_group,
+                       "node": "node-b"}}
+    lines, total = wait_sum(s, spec, "bytes_to_server", 1000,
+                            what="tcp/5002 to the remote pod, allowed")
+    assert total == 1000 and {l["verdict"] for l in lines} == {"allowed"}, lines
+    f = wait_for("no Network.Violation for the refused tcp/5003", lambda: lines_of(
+        s, "finding", {"name": "Network.Violation", "network": {
+            "remote_ip": np.srv4, "remote_port": 5003}}))
+    check("refused tcp/5003", f[0], {
+        "action": "deny", "mode": "Protect", "rule": {"id": "profile:" + cli_group},
+        "network": {"proto": "tcp", "direction": "outbound", "peer_group": remote_group}})
+    s.barrier(np.cli)
+    assert lines_of(s, "finding", {"network": {"remote_port": 5002}}) == [], \
+        lines_of(s, "finding", {"network": {"remote_port": 5002}})
+    assert (5003, 1000) not in sink.got() and (5003, 0) not in sink.got(), sink.got()
+    _reloaded(s, rules, monitor)
+
+
+def _remote_pod_case(s, np, ns, tmp, connect, forgotten, rules=None):
     """The part both transports share. connect(endpoints): a PeerSensor of
     node-b announcing them; forgotten(): waits for the sign that node-b
-    was forgotten on the exchange's side (aggregator log, or nothing)."""
+    was forgotten on the exchange's side (aggregator log, or nothing).
+    rules: the sensor's rule file, to check the policy with a rule for the
+    remote pod's group (_remote_pod_rules) while it is known."""
     cli_group, remote_group = np.client_group, "nv.web." + ns
     remote = sink = None
     try:
         # only the client is a container; np.na stays a plain netns
         np.cli.start()
         s.barrier(np.cli)
-        sink = TcpSink(np.na, np.srv4, (5000, 5001))
-        remote = connect(["remote-0001,web-7d4b9c6f5-remote,%s,%s,%s,%s"
+        sink = TcpSink(np.na, np.srv4, (5000, 5001, 5002, 5003))
+        # (the pod's name makes its service, as on a real node: web)
+        remote = connect(["remote-0001,web-7d4b9c6f5-r8x2q,%s,%s,%s,%s"
                           % (ns, remote_group, np.srv4, np.srv6)])
 
         # node-b hears of the real node's container, with its addresses
@@ -153,7 +207,7 @@ def _remote_pod_case(s, np, ns, tmp, connect, forgotten):
                     check=False, timeout=30)
         wait_for("sink got %r" % sink.got(), lambda: (5000, 3000) in sink.got())
         server = {"kind": "container", "ip": np.srv4, "id": "remote-0001",
-                  "pod": "web-7d4b9c6f5-remote", "namespace": ns, "group": remote_group,
+                  "pod": "web-7d4b9c6f5-r8x2q", "namespace": ns, "group": remote_group,
                   "node": "node-b"}
         spec = {"proto": "tcp", "server_port": 5000, "reporter": "client",
                 "client": {"kind": "container", "id": np.cli.id, "ip": np.cli4},
@@ -166,11 +220,15 @@ def _remote_pod_case(s, np, ns, tmp, connect, forgotten):
         assert flows_of(s, {"proto": "tcp", "server_port": 5000,
                             "server": {"kind": "external"}}) == []
         # no rule allows it (Monitor): the finding names the pod's group as
-        # the peer group (the policy still saw an external address)
+        # the peer group (the policy sees a container of that group)
         f = wait_for("no Network.Violation to the remote pod", lambda: lines_of(
             s, "finding", {"name": "Network.Violation", "network": {
                 "remote_ip": np.srv4, "remote_port": 5000}}))
         assert f[0]["network"]["peer_group"] == remote_group, f[0]
+        assert f[0]["message"] == "connection to %s tcp/5000 matches no network rule" \
+            % remote_group, f[0]
+        if rules:
+            _remote_pod_rules(s, np, ns, sink, remote_group, rules)
 
         # node-b leaves: after the grace period its pod is gone
         v_before = peers_stats(s)[-1]["version"]
@@ -220,7 +278,12 @@ def test_peermap_remote_pod_named_until_its_sensor_leaves():
     (--peer-grace 1), the real sensor's map is empty again, and the next
     conversation with that address (2000 bytes) is external. The Monitor
     findings of both conversations name the peer group: the pod's group,
-    then external."""
+    then external. While the pod is known, a reload to Protect with a rule
+    allowing the client's group to reach the pod's group on tcp/5002:
+    1000 bytes to 5002 arrive (flow verdict allowed, no finding), a
+    connect to 5003 fails with EPERM in the client (the kernel's peer
+    classes hold the pod's address) and its finding is a deny naming the
+    pod's group; then back to Monitor."""
     ns = new_ns()
     tmp = os.path.join(REG.tmp(), "peermap-" + ns)
     pki = make_pki(os.path.join(tmp, "pki"), "wacht")
@@ -246,7 +309,8 @@ def test_peermap_remote_pod_named_until_its_sensor_leaves():
                     assert m[-1]["omitted"] == 0, m[-1]
                     return r
                 _remote_pod_case(s, np, ns, tmp, connect, lambda: agg.wait_log(
-                    "peer map: forgot the containers of 1 node"))
+                    "peer map: forgot the containers of 1 node"),
+                    rules=args[args.index("--rules") + 1])
         finally:
             agg.stop()
             agg.cleanup()
