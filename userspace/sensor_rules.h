@@ -75,7 +75,8 @@ struct loader;
  * false: alert-only (the kernel never refuses; findings say so). */
 void sensor_rules__set_loader(struct sensor_rules *r, struct loader *l, bool enforce);
 /* One end of a conversation as the graph names it: a container on this
- * node (view and group borrowed/filled), this node, or an external
+ * node (view and group borrowed/filled) or of another (node set), this
+ * node, or an external
  * address. */
 struct sensor_endpoint {
 	enum entity_kind kind;
