@@ -158,6 +158,24 @@ static void test_from_stats(void **state)
 	metrics__free(m);
 }
 
+/* The stats line's flows object (the kernel's flow map) as series: the
+ * evictions are what an operator alerts on, conversations lost. */
+static void test_from_stats_flows(void **state)
+{
+	static const char stats[] = "{\"kind\":\"stats\",\"flows\":{\"alive\":12,\"inserted\":40,"
+				    "\"deleted_idle\":28,\"evicted\":3,\"insert_failed\":2,"
+				    "\"records\":57}}";
+	struct metrics *m = metrics__new();
+
+	(void)state;
+	assert_int_equal(sensor_metrics_from_stats(m, stats, sizeof(stats) - 1), 0);
+	assert_true(metrics__get(m, "wacht_flow_entries", NULL) == 12);
+	assert_true(metrics__get(m, "wacht_flow_evicted_total", NULL) == 3);
+	assert_true(metrics__get(m, "wacht_flow_insert_failures_total", NULL) == 2);
+	assert_true(metrics__get(m, "wacht_flow_records_total", NULL) == 57);
+	metrics__free(m);
+}
+
 static void test_from_stats_without_shipper(void **state)
 {
 	static const char line[] = "{\"kind\":\"stats\",\"delivered\":{\"exec\":1}}";
@@ -249,6 +267,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_names),
 	    cmocka_unit_test(test_label_escaping),
 	    cmocka_unit_test(test_from_stats),
+	    cmocka_unit_test(test_from_stats_flows),
 	    cmocka_unit_test(test_from_stats_without_shipper),
 	    cmocka_unit_test(test_from_stats_rejects),
 	    cmocka_unit_test(test_merge),
