@@ -8,16 +8,11 @@
  * udp_queue_rcv_skb, ...) for the socket's cgroup, so both directions of
  * every socket are seen with the owning container's cgroup id, whichever
  * task happens to run (softirq included). Attached at the cgroup v2 root
- * next to netguard's programs (links, so both run; these never drop).
+ * next to netguard's programs (links, so all run; this one never drops).
+ * Ingress packets are accounted by netguard.bpf.c's handle_ingress, which
+ * parses each packet once for the accounting and the SYN check.
  */
 #include "flow.bpf.h"
-
-SEC("cgroup_skb/ingress")
-int handle_flow_ingress(struct __sk_buff *skb)
-{
-	flow_account(skb, false);
-	return 1;
-}
 
 SEC("cgroup_skb/egress")
 int handle_flow_egress(struct __sk_buff *skb)

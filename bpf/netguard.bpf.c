@@ -16,6 +16,7 @@
  * dropping by the ingress rules would break allowed UDP clients (DNS). The
  * sender's egress rule is the control for UDP.
  */
+#include "flow.bpf.h"
 #include "netpolicy.bpf.h"
 
 SEC("cgroup/connect4")
@@ -58,17 +59,41 @@ int handle_sendmsg6(struct bpf_sock_addr *ctx)
 
 /* tcp_v4_rcv / tcp_v6_rcv run the cgroup ingress programs of the
  * receiving socket (sk_filter) before a SYN reaches the listener: dropped
- * here, no SYN-ACK is ever sent and the client's connect times out. */
+ * here, no SYN-ACK is ever sent and the client's connect times out.
+ *
+ * The one ingress program: every packet to every socket comes here, so one
+ * cgroup lookup and one parse serve both the flow accounting (every known
+ * container, flow.bpf.h) and the SYN check (containers in network
+ * Protect). A dropped SYN is still counted as a session of its
+ * conversation. */
 SEC("cgroup_skb/ingress")
 int handle_ingress(struct __sk_buff *skb)
 {
-	/* every packet to every socket comes here: the policy lookup first,
-	 * parsing only for enforced containers */
 	__u64 cgroup_id = bpf_skb_cgroup_id(skb);
-	struct wacht_cg_policy *cg = np_cgroup(cgroup_id);
+	struct wacht_cg_policy *cg = flow_cgroup(cgroup_id);
+	struct flow_pkt p;
 	struct np_syn s;
 
-	if (!cg || !np_parse_syn(skb, &s) || np_loopback(&s.src))
+	if (!cg || !flow_parse(skb, false, &p))
+		return 1;
+	flow_add(&p, cgroup_id, false);
+	if (!np_enforced(cg) || p.k.proto != NP_IPPROTO_TCP || !p.syn)
+		return 1;
+	/* the flow key's remote end is the packet's source */
+	__builtin_memset(&s, 0, sizeof(s));
+	if (p.k.family == NP_AF_INET6) {
+		__u32 w[4];
+		__builtin_memcpy(w, p.k.raddr, 16);
+		np_peer_v6(&s.src, w);
+	} else {
+		__u32 a;
+		__builtin_memcpy(&a, p.k.raddr, 4);
+		np_peer_v4(&s.src, a);
+	}
+	__builtin_memcpy(s.dst, p.k.laddr, 16);
+	s.sport = p.k.rport;
+	s.dport = p.k.lport;
+	if (np_loopback(&s.src))
 		return 1;
 	if (np_decide(cg->net_set, np_peer_class(&s.src), WACHT_DIR_INGRESS, NP_IPPROTO_TCP,
 		      s.dport) != WACHT_NA_DENY)

@@ -102,9 +102,10 @@ static int attach_netguard(struct loader *l, const char *cgroup2_root)
 	struct bpf_program *progs[] = {
 		l->skel->progs.handle_connect4, l->skel->progs.handle_connect6,
 		l->skel->progs.handle_sendmsg4, l->skel->progs.handle_sendmsg6,
+		/* ingress: the SYN check and the flow accounting in one */
 		l->skel->progs.handle_ingress,
-		/* flow accounting (flow.bpf.c), never drops */
-		l->skel->progs.handle_flow_ingress, l->skel->progs.handle_flow_egress,
+		/* egress flow accounting (flow.bpf.c), never drops */
+		l->skel->progs.handle_flow_egress,
 	};
 	int fd, err = 0;
 

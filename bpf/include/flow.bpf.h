@@ -31,11 +31,12 @@ struct flow_pkt {
  * every container, in every mode). Host processes and the cgroups of
  * system services are not accounted: the issue is per container, and a
  * lookup that misses is the whole cost of a host packet. */
-static __always_inline bool flow_cgroup_known(__u64 cgroup_id)
+/* The container's entry if its traffic is accounted (a resolved identity). */
+static __always_inline struct wacht_cg_policy *flow_cgroup(__u64 cgroup_id)
 {
 	struct wacht_cg_policy *cg = bpf_map_lookup_elem(&enforce_cgroups, &cgroup_id);
 
-	return cg && (cg->flags & WACHT_CG_KNOWN);
+	return cg && (cg->flags & WACHT_CG_KNOWN) ? cg : NULL;
 }
 
 static __always_inline void flow_count(__u32 idx)
@@ -151,54 +152,49 @@ static __always_inline bool flow_parse(struct __sk_buff *skb, bool out, struct f
 /* Adds one packet to its conversation. Values are shared between CPUs:
  * counters are added atomically; first/last seen, the initiator and the
  * flags are plain stores (a lost race moves last_ns by nanoseconds). */
-static __always_inline void flow_account(struct __sk_buff *skb, bool out)
+static __always_inline void flow_add(struct flow_pkt *p, __u64 cgroup_id, bool out)
 {
-	__u64 cgroup_id = bpf_skb_cgroup_id(skb);
-	struct flow_pkt p;
-
-	if (!flow_cgroup_known(cgroup_id) || !flow_parse(skb, out, &p))
-		return;
-	p.k.cgroup_id = cgroup_id;
+	p->k.cgroup_id = cgroup_id;
 	__u64 now = bpf_ktime_get_boot_ns();
-	struct wacht_flow_val *v = bpf_map_lookup_elem(&flows, &p.k);
+	struct wacht_flow_val *v = bpf_map_lookup_elem(&flows, &p->k);
 	if (!v) {
 		struct wacht_flow_val nv = {
 			.first_ns = now,
 			.last_ns = now,
-			.sessions = (p.syn || p.k.proto == FLOW_IPPROTO_UDP) ? 1 : 0,
-			.flags = p.syn ? WACHT_FLOW_F_SYN_LAST : 0,
+			.sessions = (p->syn || p->k.proto == FLOW_IPPROTO_UDP) ? 1 : 0,
+			.flags = p->syn ? WACHT_FLOW_F_SYN_LAST : 0,
 		};
 		/* UDP: whoever sent first; TCP: the SYN's sender, else unknown */
-		if (p.syn || p.k.proto == FLOW_IPPROTO_UDP)
+		if (p->syn || p->k.proto == FLOW_IPPROTO_UDP)
 			nv.initiator = out ? WACHT_FLOW_INIT_LOCAL : WACHT_FLOW_INIT_REMOTE;
 		if (out) {
-			nv.bytes_out = p.payload;
-			nv.pkts_out = p.segs;
+			nv.bytes_out = p->payload;
+			nv.pkts_out = p->segs;
 		} else {
-			nv.bytes_in = p.payload;
-			nv.pkts_in = p.segs;
+			nv.bytes_in = p->payload;
+			nv.pkts_in = p->segs;
 		}
-		long err = bpf_map_update_elem(&flows, &p.k, &nv, BPF_NOEXIST);
+		long err = bpf_map_update_elem(&flows, &p->k, &nv, BPF_NOEXIST);
 		if (err == 0) {
 			flow_count(WACHT_FC_INSERTED);
 			return;
 		}
 		/* -EEXIST: another CPU created it just now; add to theirs */
-		v = bpf_map_lookup_elem(&flows, &p.k);
+		v = bpf_map_lookup_elem(&flows, &p->k);
 		if (!v) {
 			flow_count(WACHT_FC_INSERT_FAIL);
 			return;
 		}
 	}
 	if (out) {
-		__sync_fetch_and_add(&v->bytes_out, p.payload);
-		__sync_fetch_and_add(&v->pkts_out, p.segs);
+		__sync_fetch_and_add(&v->bytes_out, p->payload);
+		__sync_fetch_and_add(&v->pkts_out, p->segs);
 	} else {
-		__sync_fetch_and_add(&v->bytes_in, p.payload);
-		__sync_fetch_and_add(&v->pkts_in, p.segs);
+		__sync_fetch_and_add(&v->bytes_in, p->payload);
+		__sync_fetch_and_add(&v->pkts_in, p->segs);
 	}
 	v->last_ns = now;
-	if (p.syn) {
+	if (p->syn) {
 		/* a SYN right after a SYN is its retransmission, not a new
 		 * connection (a new one on the same ports needs the old one's
 		 * FIN/RST packets in between) */
@@ -210,6 +206,18 @@ static __always_inline void flow_account(struct __sk_buff *skb, bool out)
 	} else if (v->flags & WACHT_FLOW_F_SYN_LAST) {
 		v->flags = 0;
 	}
+}
+
+/* A packet of a known container, parsed and added (egress; ingress is
+ * netguard's handle_ingress, which parses once for both). */
+static __always_inline void flow_account(struct __sk_buff *skb, bool out)
+{
+	__u64 cgroup_id = bpf_skb_cgroup_id(skb);
+	struct flow_pkt p;
+
+	if (!flow_cgroup(cgroup_id) || !flow_parse(skb, out, &p))
+		return;
+	flow_add(&p, cgroup_id, out);
 }
 
 #endif

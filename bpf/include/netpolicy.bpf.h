@@ -54,16 +54,20 @@ static __always_inline bool np_loopback(const struct np_peer *p)
 /* The container's policy if its network is enforced: an entry with a
  * resolved identity (KNOWN) in network Protect, and enforcement not
  * switched off (--alert-only). */
+static __always_inline bool np_enforced(const struct wacht_cg_policy *cg)
+{
+	__u32 want = WACHT_CG_KNOWN | WACHT_CG_NET_PROTECT;
+
+	return cfg_enforce && cg && (cg->flags & want) == want;
+}
+
 static __always_inline struct wacht_cg_policy *np_cgroup(__u64 cgroup_id)
 {
 	if (!cfg_enforce)
 		return NULL;
 	struct wacht_cg_policy *cg = bpf_map_lookup_elem(&enforce_cgroups, &cgroup_id);
-	__u32 want = WACHT_CG_KNOWN | WACHT_CG_NET_PROTECT;
 
-	if (!cg || (cg->flags & want) != want)
-		return NULL;
-	return cg;
+	return np_enforced(cg) ? cg : NULL;
 }
 
 /* Exact addresses (containers, this host) first, then the longest address
@@ -181,87 +185,6 @@ struct np_syn {
 	__u8 dst[16];         /* the local address it connects to */
 	__u16 sport, dport;   /* host order */
 };
-
-#define NP_ETH_P_IP 0x0800
-#define NP_ETH_P_IPV6 0x86DD
-#define NP_TCP_SYN 0x02
-#define NP_TCP_ACK 0x10
-/* IPv6 extension headers skipped before TCP: hop-by-hop, routing,
- * destination options (length-prefixed) and a first fragment. Anything
- * else (AH, ESP, more than this many) is passed, not dropped. */
-#define NP_V6_EXT_MAX 4
-
-/* Parses the packet at the network header (where cgroup_skb programs see
- * it). True for a TCP SYN without ACK: a new inbound connection. */
-static __always_inline bool np_parse_syn(struct __sk_buff *skb, struct np_syn *s)
-{
-	__u32 off;
-	__u8 proto;
-
-	__builtin_memset(s, 0, sizeof(*s));
-	if (skb->protocol == bpf_htons(NP_ETH_P_IP)) {
-		struct {
-			__u8 vihl, tos;
-			__u16 len, id, frag;
-			__u8 ttl, proto;
-			__u16 csum;
-			__u32 saddr, daddr;
-		} ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return false;
-		/* a later fragment has no TCP header; the first one has */
-		if (ip.proto != NP_IPPROTO_TCP || (bpf_ntohs(ip.frag) & 0x1fff))
-			return false;
-		np_peer_v4(&s->src, ip.saddr);
-		__builtin_memcpy(s->dst, &ip.daddr, 4);
-		off = (ip.vihl & 0xf) * 4;
-	} else if (skb->protocol == bpf_htons(NP_ETH_P_IPV6)) {
-		struct {
-			__u32 vtcfl;
-			__u16 len;
-			__u8 next, hops;
-			__u32 saddr[4], daddr[4];
-		} ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
-			return false;
-		np_peer_v6(&s->src, ip6.saddr);
-		__builtin_memcpy(s->dst, ip6.daddr, 16);
-		off = sizeof(ip6);
-		proto = ip6.next;
-		for (int i = 0; i < NP_V6_EXT_MAX && proto != NP_IPPROTO_TCP; i++) {
-			__u8 ext[8];
-			if (bpf_skb_load_bytes(skb, off, ext, sizeof(ext)))
-				return false;
-			if (proto == 0 || proto == 43 || proto == 60) {
-				off += (ext[1] + 1) * 8;
-			} else if (proto == 44) {
-				__u16 fo = (ext[2] << 8) | ext[3];
-				if (fo & 0xfff8)
-					return false; /* not the first fragment */
-				off += 8;
-			} else {
-				return false;
-			}
-			proto = ext[0];
-		}
-		if (proto != NP_IPPROTO_TCP)
-			return false;
-	} else {
-		return false;
-	}
-	struct {
-		__u16 sport, dport;
-		__u32 seq, ack;
-		__u8 doff, flags;
-	} tcp;
-	if (bpf_skb_load_bytes(skb, off & 0xffff, &tcp, sizeof(tcp)))
-		return false;
-	if ((tcp.flags & (NP_TCP_SYN | NP_TCP_ACK)) != NP_TCP_SYN)
-		return false;
-	s->sport = bpf_ntohs(tcp.sport);
-	s->dport = bpf_ntohs(tcp.dport);
-	return true;
-}
 
 /* A dropped SYN is reported at most once a second per (container, peer,
  * port): a SYN flood from a forbidden peer must not flood the ring. */
