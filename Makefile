@@ -205,6 +205,8 @@ run: all
 	$(BUILD)/wacht-sensor
 
 # Benchmarks (root; ~14 min; writes bench/RESULTS.md). Not part of `test`.
+# Every bench target ends with bench/collect, which copies the tables of
+# bench/RESULTS-*.md into RESULTS.md's last section.
 bench: all
 	scripts/install-deps.sh --bench
 	$(MAKE) -C bench
@@ -215,17 +217,20 @@ bench: all
 # writes bench/RESULTS-enforce.md).
 bench-enforce: all
 	bench/enforce
+	bench/collect
 
 # Flow accounting against no sensor on a bulk TCP transfer (root, ~2 min;
 # writes bench/RESULTS-flows.md).
 bench-flows: all
 	bench/flows
+	bench/collect
 
 # Rule-matching throughput alone (no root, ~1 min; writes bench/RESULTS-rules.md).
 bench-rules:
 	$(MAKE) -C bench build/rules_bench
 	{ echo "# rules_bench, $$(git describe --always --dirty), $$(uname -r), $$(nproc) CPUs, $$(date -u +%F)"; echo; \
 	  bench/build/rules_bench --rules-file rules/default.yaml; } | tee bench/RESULTS-rules.md
+	bench/collect
 
 # Aggregator ingest: 100 simulated sensors over TLS against wacht-aggregator
 # (no root, ~2 min; writes bench/RESULTS-aggregator.md).
@@ -234,6 +239,7 @@ $(BUILD)/aggload: bench/aggload.c $(PURE_SRCS) $(PB_SRC) $(PB_HDR) $(wildcard us
 
 bench-aggregator: $(BUILD)/wacht-aggregator $(BUILD)/aggload
 	BUILD=$(BUILD) bench/aggregator
+	bench/collect
 
 # The conversation graph: merge and export of 10,000 endpoints and 100,000
 # conversations per format (no root, ~1 min; writes bench/RESULTS-graph.md).
@@ -248,6 +254,7 @@ bench-graph: $(BUILD)/graph_bench
 	  echo "Command: \`make bench-graph\` ($(BUILD)/graph_bench --check). Load average before:" \
 		"$$(cut -d' ' -f1-3 /proc/loadavg) (a machine shared with other work)."; echo; \
 	  $(BUILD)/graph_bench --check; } | tee bench/RESULTS-graph.md
+	bench/collect
 
 install-deps:
 	scripts/install-deps.sh
