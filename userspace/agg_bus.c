@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agg_bus.h"
+#include "clock.h"
 
 /* Messages per fetch, and how long a fetch waits for the first: also how
  * long agg_bus__stop may wait. */
@@ -30,14 +31,6 @@ struct agg_bus {
 	struct bus_ingest_stats copy;
 	uint64_t bad, failed;
 };
-
-static int64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 struct agg_bus *agg_bus__new(const struct bus_opts *o, const char *store_url)
 {
@@ -73,7 +66,7 @@ fail:
 static int handle(void *ctx, const Wacht__V1__Envelope *env, const char *msg_id)
 {
 	struct agg_bus *b = ctx;
-	int rc = bus_ingest__envelope(&b->bi, env, msg_id, now_real_ns());
+	int rc = bus_ingest__envelope(&b->bi, env, msg_id, clock_real_ns());
 
 	if (rc)
 		fprintf(stderr, "wacht-aggregator: NATS: %s%s\n", b->bi.error,

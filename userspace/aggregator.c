@@ -22,6 +22,7 @@
 
 #include "agg_bus.h"
 #include "aggregator.h"
+#include "clock.h"
 #include "endpoint.h"
 #include "ingest.h"
 #include "peermap.h"
@@ -87,14 +88,6 @@ struct agg_server {
 
 /* epoll tags for the fds that are not connections */
 static char tag_listen, tag_signal, tag_timer;
-
-static int64_t now_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static time_t now_mono_s(void)
 {
@@ -401,7 +394,7 @@ static void conn_io(struct agg_server *srv, struct conn *c)
 			return;
 		}
 		const struct ingest_stats before = *ingest_conn__stats(c->ic);
-		rc = ingest_conn__feed(c->ic, srv->rbuf, (size_t)n, now_real_ns());
+		rc = ingest_conn__feed(c->ic, srv->rbuf, (size_t)n, clock_real_ns());
 		const struct ingest_stats *after = ingest_conn__stats(c->ic);
 		srv->st.batches += after->batches - before.batches;
 		srv->st.findings += after->findings - before.findings;
@@ -533,7 +526,7 @@ static void on_tick(struct agg_server *srv, time_t now)
 		if (srv->cfg->retention_days || srv->cfg->retention_rows)
 			n = store__retention(srv->store,
 					     (int64_t)srv->cfg->retention_days * 86400LL * 1000000000LL,
-					     srv->cfg->retention_rows, now_real_ns());
+					     srv->cfg->retention_rows, clock_real_ns());
 		if (n < 0)
 			fprintf(stderr, "wacht-aggregator: failed to apply retention: %s (%s)\n",
 				strerror((int)-n), store__errmsg(srv->store));
@@ -541,7 +534,7 @@ static void on_tick(struct agg_server *srv, time_t now)
 			fprintf(stderr, "wacht-aggregator: retention deleted %" PRId64 " findings\n", n);
 		n = flow_days ? store__retention_flows(srv->store,
 						       (int64_t)flow_days * 86400LL * 1000000000LL,
-						       now_real_ns())
+						       clock_real_ns())
 			      : 0;
 		if (n < 0)
 			fprintf(stderr, "wacht-aggregator: failed to apply retention to conversations:"

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cgroup_path.h"
+#include "clock.h"
 #include "containers.h"
 #include "oci.h"
 
@@ -99,14 +100,6 @@ static const char *const bundle_paths[] = {
 	"/run/containerd/io.containerd.runtime.v2.task/default/%s/config.json",
 	NULL,
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static size_t hash_u64(uint64_t v, size_t n)
 {
@@ -344,7 +337,7 @@ int containers__scan(struct containers *c)
 
 	snprintf(path, sizeof(path), "%s", c->cgroup_root);
 	scan_dir(c, path, strlen(c->cgroup_root), 0);
-	c->last_rescan_ns = now_ns();
+	c->last_rescan_ns = clock_boot_ns();
 	return 0;
 }
 
@@ -447,7 +440,7 @@ void containers__handle_inotify(struct containers *c)
 			} else if (w->kind == WATCH_ROOT && (ev->mask & IN_DELETE)) {
 				struct meta_entry *m = meta_find(c, ev->name);
 				if (m)
-					m->removed_ns = now_ns();
+					m->removed_ns = clock_boot_ns();
 			} else if (w->kind == WATCH_CONTAINER && strcmp(ev->name, "state.json") == 0) {
 				const char *slash = strrchr(w->path, '/');
 				if (slash)
@@ -632,7 +625,7 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 	if (!e && tgid)
 		e = learn_from_proc(c, cgroup_id, tgid);
 	if (!e) {
-		uint64_t now = now_ns();
+		uint64_t now = clock_boot_ns();
 		if (now - c->last_rescan_ns > RESCAN_INTERVAL_NS) {
 			containers__scan(c);
 			e = cg_find(c, cgroup_id);
@@ -649,7 +642,7 @@ const struct container_view *containers__lookup(struct containers *c, uint64_t c
 	if (!e->meta) {
 		/* the cache is filled by inotify as soon as the runtime writes its
 		 * state: look there every time, on disk once a second */
-		uint64_t now = now_ns();
+		uint64_t now = clock_boot_ns();
 
 		e->meta = meta_find(c, e->ref.id);
 		if (!e->meta && (!e->meta_tried_ns || now - e->meta_tried_ns > RESCAN_INTERVAL_NS)) {

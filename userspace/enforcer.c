@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "enforce.h"
 #include "enforce_compile.h"
 #include "enforcer.h"
@@ -45,14 +46,6 @@ struct enforcer {
 	int ncpu;
 	uint64_t released_kill, released_cont, compiled, compile_errors, unknown, uncompilable;
 };
-
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void put_builtin(void *ctx, uint64_t hash, uint32_t kind)
 {
@@ -353,7 +346,7 @@ size_t enforcer__held(struct enforcer *e, uint32_t *tgids, uint64_t *cgroups, si
 void enforcer__heartbeat(struct enforcer *e)
 {
 	uint32_t zero = 0;
-	uint64_t now = boot_ns();
+	uint64_t now = clock_boot_ns();
 
 	bpf_map_update_elem(e->fd.heartbeat, &zero, &now, BPF_ANY);
 }

@@ -82,6 +82,7 @@
 #include <sys/fanotify.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "file_guard.h"
 
 #define GUARD_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
@@ -129,14 +130,6 @@ static void count(uint64_t *c)
 static uint64_t load(const uint64_t *c)
 {
 	return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
-
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* ---- facts about one event (no lock held: these are system calls) */
@@ -294,7 +287,7 @@ static bool decide(struct file_guard *g, const struct fanotify_event_metadata *m
 		return true;
 	}
 	if (deny)
-		denial_log__add(g->log, (uint32_t)m->pid, path, m->mask & FAN_OPEN_EXEC_PERM, boot_ns());
+		denial_log__add(g->log, (uint32_t)m->pid, path, m->mask & FAN_OPEN_EXEC_PERM, clock_boot_ns());
 	return !deny;
 }
 

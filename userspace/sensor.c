@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <linux/types.h>
 
+#include "clock.h"
 #include "containers.h"
 #include "decode.h"
 #include "engine.h"
@@ -78,14 +79,6 @@ struct sensor {
 	struct user_counters uc;
 	uint64_t seen[WACHT_EV_MAX];
 };
-
-static uint64_t boot_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void write_line(struct sensor *s)
 {
@@ -157,7 +150,7 @@ static void print_policy(void *ctx, bool ok, const char *why, const struct diags
 			d->n_errors, s->rules ? "the previous policy stays active" : "not starting");
 	jsonw__reset(s->w);
 	jsonw__obj_begin(s->w, NULL);
-	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	format_time(ts, sizeof(ts), clock_boot_ns(), s->fc.boot_to_real_ns);
 	jsonw__str(s->w, "time", ts);
 	jsonw__str(s->w, "node", s->node);
 	jsonw__str(s->w, "kind", "policy");
@@ -322,7 +315,7 @@ static void flow_verdict(void *ctx, uint64_t cgroup_id, bool inbound, uint8_t fa
 	/* a refused connect/send never reaches the flow map (no packet) */
 	if (v == FLOW_VERDICT_DENIED && !inbound)
 		flows__add_refused(flow_reader__flows(s->flows), cgroup_id, family, raddr, proto, port,
-				   boot_now_ns());
+				   clock_boot_ns());
 }
 
 static void endpoint_write(struct jsonw *w, const char *name, const struct sensor_endpoint *ep,
@@ -367,7 +360,7 @@ static void print_flow(void *ctx, const struct flow_record *r)
 	struct container_view lv = *local.view;
 	local.view = &lv;
 	sensor_rules__endpoint_peer(s->rules, r->family, r->raddr, &peer);
-	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	format_time(ts, sizeof(ts), clock_boot_ns(), s->fc.boot_to_real_ns);
 	format_time(first, sizeof(first), r->first_ns, s->fc.boot_to_real_ns);
 	format_time(last, sizeof(last), r->last_ns, s->fc.boot_to_real_ns);
 	jsonw__reset(s->w);
@@ -420,8 +413,6 @@ static void announce_visit(void *ctx, const struct container_view *v, const char
  * changed (so a burst of starts is one message a second at most). */
 static void peers_announce(struct sensor *s)
 {
-	struct timespec ts;
-
 	if (!s->announce)
 		return;
 	peer_announce__reset(s->announce);
@@ -430,8 +421,7 @@ static void peers_announce(struct sensor *s)
 	if (s->announced && h == s->announce_hash)
 		return;
 	Wacht__V1__SensorEndpoints *m = peer_announce__msg(s->announce, s->node);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	m->time_unix_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	m->time_unix_ns = clock_real_ns();
 	if (shipper__endpoints(s->ship, m))
 		return;
 	if (s->bus_peers && peer_bus__announce(s->bus_peers, m))
@@ -477,17 +467,13 @@ static void flows_report(struct sensor *s)
 
 	if (!s->flows)
 		return;
-	flow_reader__read(s->flows, boot_now_ns(), idle > FLOW_IDLE_NS ? idle : FLOW_IDLE_NS,
+	flow_reader__read(s->flows, clock_boot_ns(), idle > FLOW_IDLE_NS ? idle : FLOW_IDLE_NS,
 			  print_flow, s);
 	if (s->flow_batch && flow_batch__count(s->flow_batch)) {
 		struct flow_reader_stats fs;
-		struct timespec ts;
 
 		flow_reader__stats(s->flows, &fs);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		shipper__flows(s->ship, flow_batch__msg(s->flow_batch,
-							(int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
-							fs.evicted));
+		shipper__flows(s->ship, flow_batch__msg(s->flow_batch, clock_real_ns(), fs.evicted));
 		flow_batch__clear(s->flow_batch);
 	}
 }
@@ -504,7 +490,7 @@ static int stats_build(struct sensor *s, bool final, uint64_t *sent, uint64_t *t
 		fprintf(stderr, "wacht-sensor: failed to read BPF counters\n");
 		return -EIO;
 	}
-	format_time(ts, sizeof(ts), boot_now_ns(), s->fc.boot_to_real_ns);
+	format_time(ts, sizeof(ts), clock_boot_ns(), s->fc.boot_to_real_ns);
 	jsonw__reset(s->w);
 	jsonw__obj_begin(s->w, NULL);
 	jsonw__str(s->w, "time", ts);
@@ -903,8 +889,8 @@ int sensor_run(const struct sensor_config *cfg)
 				if (read(tfd, &exp, sizeof(exp)) < 0)
 					continue;
 				ticks++;
-				containers__expire(s.containers, boot_now_ns());
-				sensor_rules__tick(s.rules, boot_now_ns());
+				containers__expire(s.containers, clock_boot_ns());
+				sensor_rules__tick(s.rules, clock_boot_ns());
 				peers_announce(&s);
 				if (s.bus_peers)
 					peer_bus__tick(s.bus_peers, (int64_t)(mono_ms() / 1000),

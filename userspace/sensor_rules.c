@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "enforce.h"
 #include "file_guard.h"
 #include "enforce_net.h"
@@ -100,14 +101,6 @@ static void guard_sync(struct sensor_rules *r, const struct engine_container *ec
 static void net_compile(struct sensor_rules *r);
 static const char *net_not_enforced(struct sensor_rules *r, const struct wacht_net *n);
 static void net_stats(const struct sensor_rules *r, struct jsonw *w);
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* ---- learned profiles */
 
@@ -532,7 +525,7 @@ static void refresh_visit(void *ctx, const struct container_view *v, const struc
 	struct cinfo *ci = cinfo_get(r, v->cgroup_id, d->init_pid);
 
 	if (ci)
-		cinfo_addrs(r, ci, now_ns(), false);
+		cinfo_addrs(r, ci, clock_boot_ns(), false);
 }
 
 /* This node's addresses, read again every ADDR_TTL_NS. */
@@ -568,7 +561,7 @@ static void resolve_peer(struct sensor_rules *r, const struct wacht_net *n, stru
 			 struct engine_container *pec)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-	uint64_t now = now_ns();
+	uint64_t now = clock_boot_ns();
 	uint8_t family = n->family == AF_INET6 ? AF_INET6 : AF_INET;
 	uint8_t raddr[16] = { 0 };
 
@@ -676,7 +669,7 @@ static void endpoints_visit(void *ctx, const struct container_view *v,
 	/* only a container the runtime told us about has a name to give */
 	if (!d->meta || !(ci = cinfo_get(r, v->cgroup_id, d->init_pid)))
 		return;
-	uint64_t now = now_ns();
+	uint64_t now = clock_boot_ns();
 	cinfo_addrs(r, ci, now, false);
 	for (int attempt = 0; attempt < 2 && !n; attempt++) {
 		/* none of its own: read too early (runc's init joins the pod's
@@ -710,7 +703,7 @@ void sensor_rules__foreach_endpoint(struct sensor_rules *r, sensor_rules_endpoin
 {
 	struct endpoints_walk w = { r, cb, ctx };
 
-	host_refresh(r, now_ns());
+	host_refresh(r, clock_boot_ns());
 	containers__foreach(r->c, endpoints_visit, &w);
 }
 
@@ -921,7 +914,7 @@ void sensor_rules__event(struct sensor_rules *r, const struct wacht_event *ev,
 	struct cinfo *ci = container_of(r, cv, &ec, r->labels);
 	guard_sync(r, &ec, ci);
 	if (ci && !ci->addrs_ns) {
-		cinfo_addrs(r, ci, now_ns(), false);
+		cinfo_addrs(r, ci, clock_boot_ns(), false);
 		ec.addrs = ci->addrs;
 		ec.n_addrs = ci->n_addrs;
 	}
@@ -1046,7 +1039,7 @@ static void net_visit(void *ctx, const struct container_view *v, const struct co
 		nc->err = -ENOMEM;
 		return;
 	}
-	cinfo_addrs(r, ci, now_ns(), false);
+	cinfo_addrs(r, ci, clock_boot_ns(), false);
 	ec.addrs = ci->addrs;
 	ec.n_addrs = ci->n_addrs;
 	if (engine__view(r->engine, &ec, &view)) {
@@ -1143,7 +1136,7 @@ static void net_compile(struct sensor_rules *r)
 
 	if (!r->net.loader)
 		return;
-	host_refresh(r, now_ns());
+	host_refresh(r, clock_boot_ns());
 	containers__foreach(r->c, net_visit, &nc);
 	peer_table__foreach_addr(r->peers, remote_visit, &rc);
 	/* (what the visit itself found new is in this compile) */
