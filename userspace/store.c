@@ -881,6 +881,18 @@ static void row_read(sqlite3_stmt *st, struct store_row *r)
 	r->parent_exe = col_text(st, 40);
 }
 
+/* The scope as a JSON array in s->jw: one statement for any list size. */
+static const char *scope_json(struct store *s, const char *const *scope, size_t n, int *err)
+{
+	jsonw__reset(s->jw);
+	jsonw__arr_begin(s->jw, NULL);
+	for (size_t i = 0; i < n; i++)
+		jsonw__str(s->jw, NULL, scope[i]);
+	jsonw__arr_end(s->jw);
+	*err = jsonw__error(s->jw);
+	return *err ? NULL : jsonw__data(s->jw, NULL);
+}
+
 int store__query(struct store *s, const struct store_filter *flt, store_row_cb cb, void *ctx,
 		 struct store_cursor *next)
 {
@@ -906,17 +918,13 @@ int store__query(struct store *s, const struct store_filter *flt, store_row_cb c
 	if (flt->ack != STORE_ACK_ANY)
 		sqlite3_bind_int(st, 9, flt->ack == STORE_ACK_YES);
 	if (flt->scoped) {
-		/* the scope as a JSON array: one statement for any list size */
-		jsonw__reset(s->jw);
-		jsonw__arr_begin(s->jw, NULL);
-		for (size_t i = 0; i < flt->n_scope; i++)
-			jsonw__str(s->jw, NULL, flt->scope[i]);
-		jsonw__arr_end(s->jw);
-		if (jsonw__error(s->jw)) {
+		const char *j = scope_json(s, flt->scope, flt->n_scope, &err);
+
+		if (!j) {
 			sqlite3_clear_bindings(st);
-			return jsonw__error(s->jw);
+			return err;
 		}
-		sqlite3_bind_text(st, 10, jsonw__data(s->jw, NULL), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 10, j, -1, SQLITE_TRANSIENT);
 	}
 	if (flt->after) {
 		sqlite3_bind_int64(st, 11, flt->after->last_seen);
@@ -1356,18 +1364,6 @@ fail:
 		exec_simple(s, ST_ROLLBACK);
 	}
 	return err;
-}
-
-/* The scope as a JSON array in s->jw: one statement for any list size. */
-static const char *scope_json(struct store *s, const char *const *scope, size_t n, int *err)
-{
-	jsonw__reset(s->jw);
-	jsonw__arr_begin(s->jw, NULL);
-	for (size_t i = 0; i < n; i++)
-		jsonw__str(s->jw, NULL, scope[i]);
-	jsonw__arr_end(s->jw);
-	*err = jsonw__error(s->jw);
-	return *err ? NULL : jsonw__data(s->jw, NULL);
 }
 
 static void conv_read_end(sqlite3_stmt *st, int i, struct graph_endpoint *e, char *ipbuf)
