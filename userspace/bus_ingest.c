@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,14 @@ static int note_drops(struct bus_ingest *bi, const char *sensor_id, uint64_t dro
 		return say(bi, err, "failed to store the drop count of sensor %s: %s (%s)", sensor_id,
 			   strerror(-err), store__errmsg(bi->st));
 	return 0;
+}
+
+/* A sensor speaks for its own node: its id is "<node>-<hex>". */
+static bool node_of_sensor(const char *sid, const char *node)
+{
+	size_t nl = node ? strlen(node) : 0;
+
+	return nl && !strncmp(sid, node, nl) && sid[nl] == '-';
 }
 
 int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
@@ -100,11 +109,8 @@ int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
 	}
 	case WACHT__V1__ENVELOPE__BODY_LEARNED: {
 		const Wacht__V1__LearnedProfile *lp = env->learned;
-		size_t nl = lp->node ? strlen(lp->node) : 0;
 
-		/* a sensor speaks for its own node: its id is "<node>-<hex>" */
-		if (!lp->group || !lp->group[0] || !lp->yaml || !nl || strncmp(sid, lp->node, nl) ||
-		    sid[nl] != '-')
+		if (!lp->group || !lp->group[0] || !lp->yaml || !node_of_sensor(sid, lp->node))
 			return say(bi, 1, "message %s: a learned profile without a group or for "
 				   "another node than sensor %s's", msg_id, sid);
 		n = store__learned_put(bi->st, lp->group, lp->node, lp->yaml,
@@ -117,7 +123,6 @@ int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
 	case WACHT__V1__ENVELOPE__BODY_FLOWS: {
 		const Wacht__V1__FlowBatch *b = env->flows;
 		const char *node = b->node ? b->node : "";
-		size_t nl = strlen(node);
 		int64_t start = 0;
 		char why[200];
 
@@ -126,8 +131,7 @@ int bus_ingest__envelope(struct bus_ingest *bi, const Wacht__V1__Envelope *env,
 		if (sscanf(colon + 1, "flows-%" SCNd64 "-", &start) != 1)
 			return say(bi, 1, "message %s: a flow batch without 'flows-<start>-<seq>'"
 				   " in its id", msg_id);
-		/* a sensor speaks for its own node: its id is "<node>-<hex>" */
-		if (!nl || strncmp(sid, node, nl) || sid[nl] != '-')
+		if (!node_of_sensor(sid, node))
 			return say(bi, 1, "message %s: a flow batch for another node than sensor"
 				   " %s's ('%.64s')", msg_id, sid, node);
 		if (store_flows_check(b, node, why, sizeof(why)))

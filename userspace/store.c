@@ -881,6 +881,18 @@ static void row_read(sqlite3_stmt *st, struct store_row *r)
 	r->parent_exe = col_text(st, 40);
 }
 
+/* The scope as a JSON array in s->jw: one statement for any list size. */
+static const char *scope_json(struct store *s, const char *const *scope, size_t n, int *err)
+{
+	jsonw__reset(s->jw);
+	jsonw__arr_begin(s->jw, NULL);
+	for (size_t i = 0; i < n; i++)
+		jsonw__str(s->jw, NULL, scope[i]);
+	jsonw__arr_end(s->jw);
+	*err = jsonw__error(s->jw);
+	return *err ? NULL : jsonw__data(s->jw, NULL);
+}
+
 int store__query(struct store *s, const struct store_filter *flt, store_row_cb cb, void *ctx,
 		 struct store_cursor *next)
 {
@@ -906,17 +918,13 @@ int store__query(struct store *s, const struct store_filter *flt, store_row_cb c
 	if (flt->ack != STORE_ACK_ANY)
 		sqlite3_bind_int(st, 9, flt->ack == STORE_ACK_YES);
 	if (flt->scoped) {
-		/* the scope as a JSON array: one statement for any list size */
-		jsonw__reset(s->jw);
-		jsonw__arr_begin(s->jw, NULL);
-		for (size_t i = 0; i < flt->n_scope; i++)
-			jsonw__str(s->jw, NULL, flt->scope[i]);
-		jsonw__arr_end(s->jw);
-		if (jsonw__error(s->jw)) {
+		const char *j = scope_json(s, flt->scope, flt->n_scope, &err);
+
+		if (!j) {
 			sqlite3_clear_bindings(st);
-			return jsonw__error(s->jw);
+			return err;
 		}
-		sqlite3_bind_text(st, 10, jsonw__data(s->jw, NULL), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 10, j, -1, SQLITE_TRANSIENT);
 	}
 	if (flt->after) {
 		sqlite3_bind_int64(st, 11, flt->after->last_seen);
@@ -964,44 +972,49 @@ int store__ack(struct store *s, const char *id, bool ack, const char *who, const
 	return err;
 }
 
+/* One retention DELETE with its one parameter: the rows deleted, or a
+ * negative errno. Within the caller's transaction. */
+static int64_t delete_by(struct store *s, enum stmt_id id, int64_t v)
+{
+	sqlite3_stmt *st;
+	int err = 0;
+
+	st = stmt_get(s, id, &err);
+	if (!st)
+		return err;
+	sqlite3_bind_int64(st, 1, v);
+	err = stmt_done(st);
+	return err ? err : sqlite3_changes(s->db);
+}
+
 int64_t store__retention(struct store *s, int64_t max_age_ns, uint64_t max_rows, int64_t now)
 {
-	int64_t deleted = 0;
-	sqlite3_stmt *st;
-	int err;
+	int64_t deleted = 0, n;
 
 	if (s->pg)
 		return store_pg__retention(s->pg, max_age_ns, max_rows, now);
-	err = exec_simple(s, ST_BEGIN);
-	if (err)
-		return err;
+	n = exec_simple(s, ST_BEGIN);
+	if (n)
+		return n;
 	if (max_age_ns > 0) {
-		st = stmt_get(s, ST_RET_AGE, &err);
-		if (!st)
+		n = delete_by(s, ST_RET_AGE, sat_add(now, -max_age_ns));
+		if (n < 0)
 			goto fail;
-		sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
-		err = stmt_done(st);
-		if (err)
-			goto fail;
-		deleted += sqlite3_changes(s->db);
+		deleted += n;
 	}
 	if (max_rows > 0) {
-		st = stmt_get(s, ST_RET_ROWS, &err);
-		if (!st)
+		n = delete_by(s, ST_RET_ROWS, max_rows > INT64_MAX ? INT64_MAX : (int64_t)max_rows);
+		if (n < 0)
 			goto fail;
-		sqlite3_bind_int64(st, 1, max_rows > INT64_MAX ? INT64_MAX : (int64_t)max_rows);
-		err = stmt_done(st);
-		if (err)
-			goto fail;
-		deleted += sqlite3_changes(s->db);
+		deleted += n;
 	}
-	err = exec_simple(s, ST_COMMIT);
-	if (err)
+	n = exec_simple(s, ST_COMMIT);
+	if (n)
 		goto fail;
 	return deleted;
 fail:
 	exec_simple(s, ST_ROLLBACK);
-	return err;
+	return n;
 }
 
 int store__checkpoint(struct store *s)
@@ -1358,18 +1371,6 @@ fail:
 	return err;
 }
 
-/* The scope as a JSON array in s->jw: one statement for any list size. */
-static const char *scope_json(struct store *s, const char *const *scope, size_t n, int *err)
-{
-	jsonw__reset(s->jw);
-	jsonw__arr_begin(s->jw, NULL);
-	for (size_t i = 0; i < n; i++)
-		jsonw__str(s->jw, NULL, scope[i]);
-	jsonw__arr_end(s->jw);
-	*err = jsonw__error(s->jw);
-	return *err ? NULL : jsonw__data(s->jw, NULL);
-}
-
 static void conv_read_end(sqlite3_stmt *st, int i, struct graph_endpoint *e, char *ipbuf)
 {
 	const char *str[7];
@@ -1433,38 +1434,25 @@ int store__conversations(struct store *s, const struct store_conv_filter *flt, s
 
 int64_t store__retention_flows(struct store *s, int64_t max_age_ns, int64_t now)
 {
-	int64_t deleted;
-	sqlite3_stmt *st;
-	int err;
+	int64_t deleted, n;
 
 	if (s->pg)
 		return store_pg__retention_flows(s->pg, max_age_ns, now);
 	if (max_age_ns <= 0)
 		return 0;
-	err = exec_simple(s, ST_BEGIN);
-	if (err)
-		return err;
-	st = stmt_get(s, ST_CONV_RET, &err);
-	if (!st)
-		goto fail;
-	sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
-	err = stmt_done(st);
-	if (err)
-		goto fail;
-	deleted = sqlite3_changes(s->db);
-	st = stmt_get(s, ST_FLOW_BATCH_RET, &err);
-	if (!st)
-		goto fail;
-	sqlite3_bind_int64(st, 1, sat_add(now, -max_age_ns));
-	err = stmt_done(st);
-	if (!err)
-		err = exec_simple(s, ST_COMMIT);
-	if (err)
-		goto fail;
+	n = exec_simple(s, ST_BEGIN);
+	if (n)
+		return n;
+	deleted = n = delete_by(s, ST_CONV_RET, sat_add(now, -max_age_ns));
+	if (n >= 0)
+		n = delete_by(s, ST_FLOW_BATCH_RET, sat_add(now, -max_age_ns));
+	if (n >= 0)
+		n = exec_simple(s, ST_COMMIT);
+	if (n < 0) {
+		exec_simple(s, ST_ROLLBACK);
+		return n;
+	}
 	return deleted;
-fail:
-	exec_simple(s, ST_ROLLBACK);
-	return err;
 }
 
 int64_t store__conversation_rows(struct store *s)

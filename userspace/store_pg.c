@@ -898,6 +898,26 @@ static const void *col_ip(const PGresult *res, int row, int col, uint8_t *buf, s
 	return buf;
 }
 
+/* The scope as a JSON array (NULL when not scoped): one statement for any
+ * list size. */
+static int param_scope(struct store_pg *s, struct params *p, bool scoped,
+		       const char *const *scope, size_t n)
+{
+	if (!scoped) {
+		param_null(p);
+		return 0;
+	}
+	jsonw__reset(s->jw);
+	jsonw__arr_begin(s->jw, NULL);
+	for (size_t i = 0; i < n; i++)
+		jsonw__str(s->jw, NULL, scope[i]);
+	jsonw__arr_end(s->jw);
+	if (jsonw__error(s->jw))
+		return jsonw__error(s->jw);
+	param_str(p, jsonw__data(s->jw, NULL));
+	return 0;
+}
+
 int store_pg__query(struct store_pg *s, const struct store_filter *flt, store_row_cb cb,
 		    void *ctx, struct store_cursor *next)
 {
@@ -927,20 +947,10 @@ int store_pg__query(struct store_pg *s, const struct store_filter *flt, store_ro
 		param_str(&p, flt->ack == STORE_ACK_YES ? "true" : "false");
 	else
 		param_null(&p);
-	if (flt->scoped) {
-		/* the scope as a JSON array: one statement for any list size */
-		jsonw__reset(s->jw);
-		jsonw__arr_begin(s->jw, NULL);
-		for (size_t i = 0; i < flt->n_scope; i++)
-			jsonw__str(s->jw, NULL, flt->scope[i]);
-		jsonw__arr_end(s->jw);
-		if (jsonw__error(s->jw)) {
-			params_free(&p);
-			return jsonw__error(s->jw);
-		}
-		param_str(&p, jsonw__data(s->jw, NULL));
-	} else {
-		param_null(&p);
+	err = param_scope(s, &p, flt->scoped, flt->scope, flt->n_scope);
+	if (err) {
+		params_free(&p);
+		return err;
 	}
 	if (flt->after) {
 		param_int(&p, flt->after->last_seen);
@@ -1286,19 +1296,10 @@ int store_pg__conversations(struct store_pg *s, const struct store_conv_filter *
 	else
 		param_null(&p);
 	param_opt_str(&p, flt->namespace_);
-	if (flt->scoped) {
-		jsonw__reset(s->jw);
-		jsonw__arr_begin(s->jw, NULL);
-		for (size_t i = 0; i < flt->n_scope; i++)
-			jsonw__str(s->jw, NULL, flt->scope[i]);
-		jsonw__arr_end(s->jw);
-		if (jsonw__error(s->jw)) {
-			params_free(&p);
-			return jsonw__error(s->jw);
-		}
-		param_str(&p, jsonw__data(s->jw, NULL));
-	} else {
-		param_null(&p);
+	err = param_scope(s, &p, flt->scoped, flt->scope, flt->n_scope);
+	if (err) {
+		params_free(&p);
+		return err;
 	}
 	res = run(s, ST_CONV_QUERY, &p, &err, NULL);
 	params_free(&p);
