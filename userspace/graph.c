@@ -509,32 +509,27 @@ static void vertices_free(struct vertex *v, uint32_t n)
 		free(v[i].ips);
 }
 
+/* Empties one of the merge's tables: its array, index and sort order. */
+static void table_drop(void *arr, uint32_t *n, uint32_t *cap, struct htab *t, uint32_t **order)
+{
+	free(*(void **)arr);
+	*(void **)arr = NULL;
+	*n = *cap = 0;
+	htab_fini(t);
+	if (order) {
+		free(*order);
+		*order = NULL;
+	}
+}
+
 /* Drops the merge (kept: the strings, base vertices, IP map and flows). */
 static void merge_reset(struct graph *g)
 {
-	htab_fini(&g->mf_tab);
-	free(g->mf);
-	g->mf = NULL;
-	g->n_mf = g->cap_mf = 0;
 	vertices_free(g->ov, g->n_ov);
-	htab_fini(&g->ov_tab);
-	free(g->ov);
-	g->ov = NULL;
-	g->n_ov = g->cap_ov = 0;
-	free(g->ov_order);
-	g->ov_order = NULL;
-	htab_fini(&g->cv_tab);
-	free(g->cv);
-	g->cv = NULL;
-	g->n_cv = g->cap_cv = 0;
-	free(g->cv_order);
-	g->cv_order = NULL;
-	htab_fini(&g->en_tab);
-	free(g->en);
-	g->en = NULL;
-	g->n_en = g->cap_en = 0;
-	free(g->entry_order);
-	g->entry_order = NULL;
+	table_drop(&g->mf, &g->n_mf, &g->cap_mf, &g->mf_tab, NULL);
+	table_drop(&g->ov, &g->n_ov, &g->cap_ov, &g->ov_tab, &g->ov_order);
+	table_drop(&g->cv, &g->n_cv, &g->cap_cv, &g->cv_tab, &g->cv_order);
+	table_drop(&g->en, &g->n_en, &g->cap_en, &g->en_tab, &g->entry_order);
 	g->dirty = true;
 }
 
