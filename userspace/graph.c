@@ -1700,6 +1700,19 @@ static void xml_data_u64(FILE *out, const char *key, uint64_t value)
 	fprintf(out, "      <data key=\"%s\">%" PRIu64 "</data>\n", key, value);
 }
 
+/* A conversation's ports, space-separated: "tcp/80 udp/53". */
+static void xml_ports(const struct graph *g, const struct conv *cv, FILE *out)
+{
+	char port[32];
+
+	for (uint32_t j = 0; j < cv->n_entries; j++) {
+		const struct entry *e = conv_entry(g, cv, j);
+
+		port_text(port, sizeof(port), e->proto, e->port);
+		fprintf(out, "%s%s", j ? " " : "", port);
+	}
+}
+
 /* Keys: every attribute an application shows or filters on. Gephi and yEd
  * take "label" for the text of a node or edge. */
 static const char graphml_head[] =
@@ -1740,7 +1753,7 @@ static const char graphml_head[] =
  * "endpoint_id". */
 static int write_graphml(struct graph *g, FILE *out)
 {
-	char buf[TIME_LEN], port[32];
+	char buf[TIME_LEN];
 	uint32_t i, j;
 
 	fputs(graphml_head, out);
@@ -1783,12 +1796,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		fprintf(out, "    <edge id=\"e%u\" source=\"n%u\" target=\"n%u\">\n", i,
 			g->ov[cv->from].rank, g->ov[cv->to].rank);
 		fputs("      <data key=\"edge_label\">", out);
-		for (j = 0; j < cv->n_entries; j++) {
-			const struct entry *e = conv_entry(g, cv, j);
-
-			port_text(port, sizeof(port), e->proto, e->port);
-			fprintf(out, "%s%s", j ? " " : "", port);
-		}
+		xml_ports(g, cv, out);
 		if (cv->verdict == GRAPH_VERDICT_DENIED || cv->verdict == GRAPH_VERDICT_VIOLATION)
 			fprintf(out, " (%s)", action);
 		fputs("</data>\n", out);
@@ -1798,12 +1806,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		xml_data_u64(out, "packets", cv->sum.pts + cv->sum.ptc);
 		xml_data_u64(out, "sessions", cv->sum.sessions);
 		fputs("      <data key=\"ports\">", out);
-		for (j = 0; j < cv->n_entries; j++) {
-			const struct entry *e = conv_entry(g, cv, j);
-
-			port_text(port, sizeof(port), e->proto, e->port);
-			fprintf(out, "%s%s", j ? " " : "", port);
-		}
+		xml_ports(g, cv, out);
 		fputs("</data>\n", out);
 		xml_data(out, "policy_action", action);
 		xml_data(out, "first_seen_at", time_text(buf, cv->first));
