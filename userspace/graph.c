@@ -379,8 +379,9 @@ static void ip_text(const struct ipaddr *a, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
-/* "10.0.0.0/8", "2001:db8::/32"; host bits are cleared. */
-static int cidr_parse(const char *s, struct cidr *c)
+/* "10.0.0.0/8", "2001:db8::/32"; host bits are cleared (*host_bits, if
+ * not NULL, says whether there were any). */
+static int cidr_parse(const char *s, struct cidr *c, bool *host_bits)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *slash, *p;
@@ -413,11 +414,18 @@ static int cidr_parse(const char *s, struct cidr *c)
 	if (plen > bits)
 		return -EINVAL;
 	c->plen = plen;
+	if (host_bits)
+		*host_bits = false;
 	for (unsigned int i = 0; i < 16; i++) {
 		unsigned int keep = plen > i * 8 ? plen - i * 8 : 0;
+		uint8_t mask;
 
-		if (keep < 8)
-			c->net.b[i] &= (uint8_t)(0xff00 >> keep);
+		if (keep >= 8)
+			continue;
+		mask = (uint8_t)(0xff00 >> keep);
+		if (host_bits && (c->net.b[i] & ~mask))
+			*host_bits = true;
+		c->net.b[i] &= mask;
 	}
 	return 0;
 }
@@ -426,7 +434,15 @@ int graph_cidr_check(const char *cidr)
 {
 	struct cidr c;
 
-	return cidr_parse(cidr, &c);
+	return cidr_parse(cidr, &c, NULL);
+}
+
+bool graph_cidr_is_network(const char *cidr)
+{
+	struct cidr c;
+	bool host_bits;
+
+	return cidr_parse(cidr, &c, &host_bits) == 0 && !host_bits;
 }
 
 static bool cidr_contains(const struct cidr *c, const struct ipaddr *a)
@@ -481,7 +497,7 @@ struct graph *graph__new(const struct graph_options *opt, int *err)
 		char text[INET6_ADDRSTRLEN + 8];
 		size_t l;
 
-		e = cidr_parse(opt->external_cidrs[i], c);
+		e = cidr_parse(opt->external_cidrs[i], c, NULL);
 		if (e)
 			goto fail_free;
 		ip_text(&c->net, text, sizeof(text));
