@@ -179,7 +179,7 @@ struct vertex {
 	const char *ns, *group, *pod, *node, *container_id, *container;
 	const char **ips; /* interned, in the order seen */
 	uint32_t n_ips, cap_ips;
-	int64_t attrs_seen; /* last_seen of the record the attributes came from */
+	int64_t attrs_seen; /* base: last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
 	uint32_t out;  /* base: its output vertex (UINT32_MAX: not yet known) */
 	uint32_t rank; /* output: position in id order */
@@ -1032,7 +1032,6 @@ static uint32_t out_vertex(struct graph *g, uint32_t b)
 		default:
 			break;
 		}
-		o->attrs_seen = bv->attrs_seen;
 	}
 	/* containers, pods, nodes and single addresses list their IPs; a
 	 * group, a namespace or a CIDR could hold thousands */
