@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* api_request.c: parsing what a request to the API carries (see
  * api_request.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -247,31 +246,9 @@ int api_query_param(struct api_query *p, const char *key, const char *v)
 
 bool api_cidr_ok(const char *s)
 {
-	uint8_t addr[16];
-	char buf[64], *end;
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : 0;
-	int family, bits;
-	long plen;
-
-	if (!slash || n == 0 || n >= sizeof(buf) || !slash[1] || slash[1] < '0' || slash[1] > '9')
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = 0;
-	family = strchr(buf, ':') ? AF_INET6 : AF_INET;
-	if (inet_pton(family, buf, addr) != 1)
-		return false;
-	bits = family == AF_INET ? 32 : 128;
-	errno = 0;
-	plen = strtol(slash + 1, &end, 10);
-	if (errno || *end || plen < 0 || plen > bits || end - (slash + 1) > 3)
-		return false;
 	/* "10.1.2.3/8" names a host, not a network: a typo more likely than
 	 * what was meant */
-	for (int i = (int)plen; i < bits; i++)
-		if (addr[i / 8] & (0x80 >> (i % 8)))
-			return false;
-	return true;
+	return graph_cidr_is_network(s);
 }
 
 static int graph_cidrs(struct api_graph_query *q, const char *v)

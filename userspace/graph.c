@@ -179,7 +179,7 @@ struct vertex {
 	const char *ns, *group, *pod, *node, *container_id, *container;
 	const char **ips; /* interned, in the order seen */
 	uint32_t n_ips, cap_ips;
-	int64_t attrs_seen; /* last_seen of the record the attributes came from */
+	int64_t attrs_seen; /* base: last_seen of the record the attributes came from */
 	struct ipaddr addr; /* VK_EXTERNAL base vertices */
 	uint32_t out;  /* base: its output vertex (UINT32_MAX: not yet known) */
 	uint32_t rank; /* output: position in id order */
@@ -379,8 +379,9 @@ static void ip_text(const struct ipaddr *a, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
-/* "10.0.0.0/8", "2001:db8::/32"; host bits are cleared. */
-static int cidr_parse(const char *s, struct cidr *c)
+/* "10.0.0.0/8", "2001:db8::/32"; host bits are cleared (*host_bits, if
+ * not NULL, says whether there were any). */
+static int cidr_parse(const char *s, struct cidr *c, bool *host_bits)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *slash, *p;
@@ -413,11 +414,18 @@ static int cidr_parse(const char *s, struct cidr *c)
 	if (plen > bits)
 		return -EINVAL;
 	c->plen = plen;
+	if (host_bits)
+		*host_bits = false;
 	for (unsigned int i = 0; i < 16; i++) {
 		unsigned int keep = plen > i * 8 ? plen - i * 8 : 0;
+		uint8_t mask;
 
-		if (keep < 8)
-			c->net.b[i] &= (uint8_t)(0xff00 >> keep);
+		if (keep >= 8)
+			continue;
+		mask = (uint8_t)(0xff00 >> keep);
+		if (host_bits && (c->net.b[i] & ~mask))
+			*host_bits = true;
+		c->net.b[i] &= mask;
 	}
 	return 0;
 }
@@ -426,7 +434,15 @@ int graph_cidr_check(const char *cidr)
 {
 	struct cidr c;
 
-	return cidr_parse(cidr, &c);
+	return cidr_parse(cidr, &c, NULL);
+}
+
+bool graph_cidr_is_network(const char *cidr)
+{
+	struct cidr c;
+	bool host_bits;
+
+	return cidr_parse(cidr, &c, &host_bits) == 0 && !host_bits;
 }
 
 static bool cidr_contains(const struct cidr *c, const struct ipaddr *a)
@@ -481,7 +497,7 @@ struct graph *graph__new(const struct graph_options *opt, int *err)
 		char text[INET6_ADDRSTRLEN + 8];
 		size_t l;
 
-		e = cidr_parse(opt->external_cidrs[i], c);
+		e = cidr_parse(opt->external_cidrs[i], c, NULL);
 		if (e)
 			goto fail_free;
 		ip_text(&c->net, text, sizeof(text));
@@ -509,32 +525,27 @@ static void vertices_free(struct vertex *v, uint32_t n)
 		free(v[i].ips);
 }
 
+/* Empties one of the merge's tables: its array, index and sort order. */
+static void table_drop(void *arr, uint32_t *n, uint32_t *cap, struct htab *t, uint32_t **order)
+{
+	free(*(void **)arr);
+	*(void **)arr = NULL;
+	*n = *cap = 0;
+	htab_fini(t);
+	if (order) {
+		free(*order);
+		*order = NULL;
+	}
+}
+
 /* Drops the merge (kept: the strings, base vertices, IP map and flows). */
 static void merge_reset(struct graph *g)
 {
-	htab_fini(&g->mf_tab);
-	free(g->mf);
-	g->mf = NULL;
-	g->n_mf = g->cap_mf = 0;
 	vertices_free(g->ov, g->n_ov);
-	htab_fini(&g->ov_tab);
-	free(g->ov);
-	g->ov = NULL;
-	g->n_ov = g->cap_ov = 0;
-	free(g->ov_order);
-	g->ov_order = NULL;
-	htab_fini(&g->cv_tab);
-	free(g->cv);
-	g->cv = NULL;
-	g->n_cv = g->cap_cv = 0;
-	free(g->cv_order);
-	g->cv_order = NULL;
-	htab_fini(&g->en_tab);
-	free(g->en);
-	g->en = NULL;
-	g->n_en = g->cap_en = 0;
-	free(g->entry_order);
-	g->entry_order = NULL;
+	table_drop(&g->mf, &g->n_mf, &g->cap_mf, &g->mf_tab, NULL);
+	table_drop(&g->ov, &g->n_ov, &g->cap_ov, &g->ov_tab, &g->ov_order);
+	table_drop(&g->cv, &g->n_cv, &g->cap_cv, &g->cv_tab, &g->cv_order);
+	table_drop(&g->en, &g->n_en, &g->cap_en, &g->en_tab, &g->entry_order);
 	g->dirty = true;
 }
 
@@ -1021,7 +1032,6 @@ static uint32_t out_vertex(struct graph *g, uint32_t b)
 		default:
 			break;
 		}
-		o->attrs_seen = bv->attrs_seen;
 	}
 	/* containers, pods, nodes and single addresses list their IPs; a
 	 * group, a namespace or a CIDR could hold thousands */
@@ -1705,6 +1715,19 @@ static void xml_data_u64(FILE *out, const char *key, uint64_t value)
 	fprintf(out, "      <data key=\"%s\">%" PRIu64 "</data>\n", key, value);
 }
 
+/* A conversation's ports, space-separated: "tcp/80 udp/53". */
+static void xml_ports(const struct graph *g, const struct conv *cv, FILE *out)
+{
+	char port[32];
+
+	for (uint32_t j = 0; j < cv->n_entries; j++) {
+		const struct entry *e = conv_entry(g, cv, j);
+
+		port_text(port, sizeof(port), e->proto, e->port);
+		fprintf(out, "%s%s", j ? " " : "", port);
+	}
+}
+
 /* Keys: every attribute an application shows or filters on. Gephi and yEd
  * take "label" for the text of a node or edge. */
 static const char graphml_head[] =
@@ -1745,7 +1768,7 @@ static const char graphml_head[] =
  * "endpoint_id". */
 static int write_graphml(struct graph *g, FILE *out)
 {
-	char buf[TIME_LEN], port[32];
+	char buf[TIME_LEN];
 	uint32_t i, j;
 
 	fputs(graphml_head, out);
@@ -1788,12 +1811,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		fprintf(out, "    <edge id=\"e%u\" source=\"n%u\" target=\"n%u\">\n", i,
 			g->ov[cv->from].rank, g->ov[cv->to].rank);
 		fputs("      <data key=\"edge_label\">", out);
-		for (j = 0; j < cv->n_entries; j++) {
-			const struct entry *e = conv_entry(g, cv, j);
-
-			port_text(port, sizeof(port), e->proto, e->port);
-			fprintf(out, "%s%s", j ? " " : "", port);
-		}
+		xml_ports(g, cv, out);
 		if (cv->verdict == GRAPH_VERDICT_DENIED || cv->verdict == GRAPH_VERDICT_VIOLATION)
 			fprintf(out, " (%s)", action);
 		fputs("</data>\n", out);
@@ -1803,12 +1821,7 @@ static int write_graphml(struct graph *g, FILE *out)
 		xml_data_u64(out, "packets", cv->sum.pts + cv->sum.ptc);
 		xml_data_u64(out, "sessions", cv->sum.sessions);
 		fputs("      <data key=\"ports\">", out);
-		for (j = 0; j < cv->n_entries; j++) {
-			const struct entry *e = conv_entry(g, cv, j);
-
-			port_text(port, sizeof(port), e->proto, e->port);
-			fprintf(out, "%s%s", j ? " " : "", port);
-		}
+		xml_ports(g, cv, out);
 		fputs("</data>\n", out);
 		xml_data(out, "policy_action", action);
 		xml_data(out, "first_seen_at", time_text(buf, cv->first));

@@ -108,5 +108,8 @@ int graph_collapse_parse(const char *s, enum graph_collapse *out);
  * "2001:db8::/32"; host bits are cleared), else -EINVAL: lets a caller say
  * which of several was wrong. */
 int graph_cidr_check(const char *cidr);
+/* Stricter: true when cidr passes graph_cidr_check with no host bits set
+ * ("10.1.2.3/8" names a host, not a network). */
+bool graph_cidr_is_network(const char *cidr);
 
 #endif
