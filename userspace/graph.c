@@ -1382,11 +1382,25 @@ static void json_times(struct jsonw *w, int64_t first, int64_t last)
 
 /* One endpoint or conversation per line: the whole export is one JSON
  * document, and still greps and diffs line by line. */
+/* One endpoint or conversation object onto its own line of the array; the
+ * writer's error (out of memory) instead of a half-made object. */
+static int json_emit(struct jsonw *w, FILE *out, bool first)
+{
+	int err = jsonw__error(w);
+
+	if (err)
+		return err;
+	fputs(first ? "\n" : ",\n", out);
+	fputs(jsonw__data(w, NULL), out);
+	return 0;
+}
+
 static int write_json(struct graph *g, FILE *out)
 {
 	struct jsonw *w = jsonw__new();
 	char buf[TIME_LEN], port[32];
 	uint32_t i, j;
+	int err = 0;
 
 	if (!w)
 		return -ENOMEM;
@@ -1420,8 +1434,8 @@ static int write_json(struct graph *g, FILE *out)
 			jsonw__arr_end(w);
 		}
 		jsonw__obj_end(w);
-		fputs(i ? ",\n" : "\n", out);
-		fputs(jsonw__data(w, NULL), out);
+		if ((err = json_emit(w, out, i == 0)))
+			goto fail;
 	}
 	fputs("],\n\"conversations\":[", out);
 	for (i = 0; i < g->n_cv; i++) {
@@ -1456,18 +1470,13 @@ static int write_json(struct graph *g, FILE *out)
 		}
 		jsonw__arr_end(w);
 		jsonw__obj_end(w);
-		if (jsonw__error(w)) {
-			int err = jsonw__error(w);
-
-			jsonw__free(w);
-			return err;
-		}
-		fputs(i ? ",\n" : "\n", out);
-		fputs(jsonw__data(w, NULL), out);
+		if ((err = json_emit(w, out, i == 0)))
+			goto fail;
 	}
 	fputs("]}\n", out);
+fail:
 	jsonw__free(w);
-	return 0;
+	return err;
 }
 
 /* Length of the valid UTF-8 sequence at s (a byte >= 0x80), 0 if none. */
