@@ -455,11 +455,27 @@ static void watch(struct shipper *sh, uint32_t events)
 		sh->registered = events;
 }
 
+/* One more failure (TLS or NATS alike): the next attempt after a jittered
+ * backoff. Returns the delay in ms. */
+static uint64_t schedule_retry(struct shipper *sh, uint64_t now)
+{
+	uint32_t rnd = 0;
+	uint64_t delay;
+
+	sh->failures++;
+	sh->st.failures++;
+	sh->st.connected = false;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)now * 2654435761u;
+	delay = shipper_backoff_ms(sh->failures, rnd);
+	sh->retry_at = now + delay;
+	return delay;
+}
+
 static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 {
-	uint32_t rnd = 0;
 	uint64_t delay;
 	va_list ap;
 
@@ -478,13 +494,7 @@ static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 	bytebuf_clear(&sh->out);
 	wire_reader__free(sh->in);
 	sh->in = wire_reader__new(IN_FRAME_MAX);
-	sh->failures++;
-	sh->st.failures++;
-	sh->st.connected = false;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)now * 2654435761u;
-	delay = shipper_backoff_ms(sh->failures, rnd);
-	sh->retry_at = now + delay;
+	delay = schedule_retry(sh, now);
 	fprintf(stderr, "wacht-sensor: aggregator %s:%s: %s; retrying in %.1f s (%" PRIu64
 			" batches spooled)\n", sh->host, sh->port, sh->last_error, delay / 1000.0,
 		spool__pending_count(sh->spool));
@@ -898,7 +908,6 @@ static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 {
 	struct ack_taken t;
-	uint32_t rnd = 0;
 	uint64_t delay;
 	va_list ap;
 
@@ -918,13 +927,7 @@ static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 		if (spool__ack(sh->spool, t.acked_through) == 0)
 			sh->st.acked += before - spool__pending_count(sh->spool);
 	}
-	sh->failures++;
-	sh->st.failures++;
-	sh->st.connected = false;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)now * 2654435761u;
-	delay = shipper_backoff_ms(sh->failures, rnd);
-	sh->retry_at = now + delay;
+	delay = schedule_retry(sh, now);
 	fprintf(stderr, "wacht-sensor: NATS %s: %s; retrying in %.1f s (%" PRIu64
 			" batches spooled)\n", sh->cfg.nats.url, sh->last_error, delay / 1000.0,
 		spool__pending_count(sh->spool));
