@@ -312,18 +312,6 @@ fail:
  * one as they come (their strings are borrowed only for the emit call), and
  * a FindingBatch is those packed messages each as field 2. */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 int shipper__add(struct shipper *sh, const struct format_ctx *fc, const struct finding *f,
 		 uint64_t now_ms, char *id, size_t len)
 {
@@ -352,7 +340,7 @@ int shipper__add(struct shipper *sh, const struct format_ctx *fc, const struct f
 		goto lost;
 	}
 	p[0] = 0x12; /* field 2 (findings), length-delimited */
-	size_t hl = 1 + put_varint(p + 1, size);
+	size_t hl = 1 + wire_put_varint(p + 1, size);
 	wacht__v1__finding__pack(&wf.msg, p + hl);
 	bytebuf_commit(&sh->cur, hl + size);
 	snprintf(id, len, "%s", wf.id);
@@ -380,21 +368,21 @@ void shipper__flush(struct shipper *sh)
 	/* FindingBatch: 1 batch_seq, 2 findings (in cur), 3 spool_dropped */
 	n = 0;
 	hdr[n++] = 0x08;
-	n += put_varint(hdr + n, sh->cur_seq);
+	n += wire_put_varint(hdr + n, sh->cur_seq);
 	uint8_t tail[16];
 	size_t tl = 0;
 	if (dropped) {
 		tail[tl++] = 0x18;
-		tl += put_varint(tail + tl, dropped);
+		tl += wire_put_varint(tail + tl, dropped);
 	}
 	body_len = n + bytebuf_size(&sh->cur) + tl;
 	/* Envelope: 1 version, 4 findings */
 	uint8_t ehdr[16];
 	size_t el = 0;
 	ehdr[el++] = 0x08;
-	el += put_varint(ehdr + el, WIRE_VERSION);
+	el += wire_put_varint(ehdr + el, WIRE_VERSION);
 	ehdr[el++] = 0x22;
-	el += put_varint(ehdr + el, body_len);
+	el += wire_put_varint(ehdr + el, body_len);
 	env_len = el + body_len;
 	frame = malloc(WIRE_HEADER_LEN + env_len);
 	if (!frame) {
