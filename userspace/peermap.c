@@ -236,18 +236,6 @@ static size_t find(const struct peer_map *pm, const char *node, bool *found)
 	return lo;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 static void remove_at(struct peer_map *pm, size_t i)
 {
 	pm->endpoints -= pm->nodes[i]->n;
@@ -291,7 +279,7 @@ int peer_map__put(struct peer_map *pm, const char *node, uint64_t owner,
 		if (!q)
 			goto fail;
 		q[0] = 0x0a; /* PeerMap field 1, length-delimited */
-		size_t hl = 1 + put_varint(q + 1, size);
+		size_t hl = 1 + wire_put_varint(q + 1, size);
 		wacht__v1__peer_endpoint__pack(&copy, q + hl);
 		bytebuf_commit(&p->blob, hl + size);
 		p->ends[p->n++] = bytebuf_size(&p->blob);
@@ -414,19 +402,19 @@ int peer_map__frame(const struct peer_map *pm, size_t max_frame, uint8_t **out, 
 	size_t tl = 0;
 	if (pm->version) {
 		tail[tl++] = 0x10;
-		tl += put_varint(tail + tl, pm->version);
+		tl += wire_put_varint(tail + tl, pm->version);
 	}
 	if (omitted) {
 		tail[tl++] = 0x18;
-		tl += put_varint(tail + tl, omitted);
+		tl += wire_put_varint(tail + tl, omitted);
 	}
 	size_t peers_len = body + tl;
 	uint8_t ehdr[16];
 	size_t el = 0;
 	ehdr[el++] = 0x08;
-	el += put_varint(ehdr + el, WIRE_VERSION);
+	el += wire_put_varint(ehdr + el, WIRE_VERSION);
 	ehdr[el++] = 0x4a; /* Envelope field 9 (peers), length-delimited */
-	el += put_varint(ehdr + el, peers_len);
+	el += wire_put_varint(ehdr + el, peers_len);
 	size_t env_len = el + peers_len;
 	uint8_t *f = malloc(WIRE_HEADER_LEN + env_len), *q = f;
 	if (!f)

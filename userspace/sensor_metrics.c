@@ -82,6 +82,14 @@ static const struct plain plain[] = {
      "Addresses of the last peer map left out (over the table's bound, or malformed)."},
 };
 
+/* Sections whose members are event types: one series per type. */
+static const struct {
+	const char *section, *name;
+} by_type[] = {
+    {"delivered", "wacht_events_total"},
+    {"received", "wacht_events_received_total"},
+};
+
 struct action {
 	const char *section, *key, *action;
 };
@@ -128,20 +136,13 @@ int sensor_metrics_from_stats(struct metrics *m, const char *json, size_t len)
 	metrics__help(m, "wacht_events_dropped_total",
 		      "Events the kernel lost (or, for *_truncated and read_fail, degraded), by "
 		      "type and reason.");
-	if ((sec = obj(root, "delivered"))) {
+	for (size_t i = 0; i < sizeof(by_type) / sizeof(by_type[0]); i++) {
+		if (!(sec = obj(root, by_type[i].section)))
+			continue;
 		json_object_object_foreach(sec, k, v)
 		{
 			(void)v;
-			SET("wacht_events_total",
-			    metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL),
-			    num(sec, k));
-		}
-	}
-	if ((sec = obj(root, "received"))) {
-		json_object_object_foreach(sec, k, v)
-		{
-			(void)v;
-			SET("wacht_events_received_total",
+			SET(by_type[i].name,
 			    metrics_labels(labels, sizeof(labels), "type", k, NULL, NULL),
 			    num(sec, k));
 		}

@@ -312,18 +312,6 @@ fail:
  * one as they come (their strings are borrowed only for the emit call), and
  * a FindingBatch is those packed messages each as field 2. */
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 int shipper__add(struct shipper *sh, const struct format_ctx *fc, const struct finding *f,
 		 uint64_t now_ms, char *id, size_t len)
 {
@@ -352,7 +340,7 @@ int shipper__add(struct shipper *sh, const struct format_ctx *fc, const struct f
 		goto lost;
 	}
 	p[0] = 0x12; /* field 2 (findings), length-delimited */
-	size_t hl = 1 + put_varint(p + 1, size);
+	size_t hl = 1 + wire_put_varint(p + 1, size);
 	wacht__v1__finding__pack(&wf.msg, p + hl);
 	bytebuf_commit(&sh->cur, hl + size);
 	snprintf(id, len, "%s", wf.id);
@@ -380,21 +368,21 @@ void shipper__flush(struct shipper *sh)
 	/* FindingBatch: 1 batch_seq, 2 findings (in cur), 3 spool_dropped */
 	n = 0;
 	hdr[n++] = 0x08;
-	n += put_varint(hdr + n, sh->cur_seq);
+	n += wire_put_varint(hdr + n, sh->cur_seq);
 	uint8_t tail[16];
 	size_t tl = 0;
 	if (dropped) {
 		tail[tl++] = 0x18;
-		tl += put_varint(tail + tl, dropped);
+		tl += wire_put_varint(tail + tl, dropped);
 	}
 	body_len = n + bytebuf_size(&sh->cur) + tl;
 	/* Envelope: 1 version, 4 findings */
 	uint8_t ehdr[16];
 	size_t el = 0;
 	ehdr[el++] = 0x08;
-	el += put_varint(ehdr + el, WIRE_VERSION);
+	el += wire_put_varint(ehdr + el, WIRE_VERSION);
 	ehdr[el++] = 0x22;
-	el += put_varint(ehdr + el, body_len);
+	el += wire_put_varint(ehdr + el, body_len);
 	env_len = el + body_len;
 	frame = malloc(WIRE_HEADER_LEN + env_len);
 	if (!frame) {
@@ -455,11 +443,27 @@ static void watch(struct shipper *sh, uint32_t events)
 		sh->registered = events;
 }
 
+/* One more failure (TLS or NATS alike): the next attempt after a jittered
+ * backoff. Returns the delay in ms. */
+static uint64_t schedule_retry(struct shipper *sh, uint64_t now)
+{
+	uint32_t rnd = 0;
+	uint64_t delay;
+
+	sh->failures++;
+	sh->st.failures++;
+	sh->st.connected = false;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = (uint32_t)now * 2654435761u;
+	delay = shipper_backoff_ms(sh->failures, rnd);
+	sh->retry_at = now + delay;
+	return delay;
+}
+
 static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 {
-	uint32_t rnd = 0;
 	uint64_t delay;
 	va_list ap;
 
@@ -478,13 +482,7 @@ static void disconnect(struct shipper *sh, uint64_t now, const char *fmt, ...)
 	bytebuf_clear(&sh->out);
 	wire_reader__free(sh->in);
 	sh->in = wire_reader__new(IN_FRAME_MAX);
-	sh->failures++;
-	sh->st.failures++;
-	sh->st.connected = false;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)now * 2654435761u;
-	delay = shipper_backoff_ms(sh->failures, rnd);
-	sh->retry_at = now + delay;
+	delay = schedule_retry(sh, now);
 	fprintf(stderr, "wacht-sensor: aggregator %s:%s: %s; retrying in %.1f s (%" PRIu64
 			" batches spooled)\n", sh->host, sh->port, sh->last_error, delay / 1000.0,
 		spool__pending_count(sh->spool));
@@ -898,7 +896,6 @@ static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 {
 	struct ack_taken t;
-	uint32_t rnd = 0;
 	uint64_t delay;
 	va_list ap;
 
@@ -918,13 +915,7 @@ static void nats_fail(struct shipper *sh, uint64_t now, const char *fmt, ...)
 		if (spool__ack(sh->spool, t.acked_through) == 0)
 			sh->st.acked += before - spool__pending_count(sh->spool);
 	}
-	sh->failures++;
-	sh->st.failures++;
-	sh->st.connected = false;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-		rnd = (uint32_t)now * 2654435761u;
-	delay = shipper_backoff_ms(sh->failures, rnd);
-	sh->retry_at = now + delay;
+	delay = schedule_retry(sh, now);
 	fprintf(stderr, "wacht-sensor: NATS %s: %s; retrying in %.1f s (%" PRIu64
 			" batches spooled)\n", sh->cfg.nats.url, sh->last_error, delay / 1000.0,
 		spool__pending_count(sh->spool));

@@ -26,6 +26,18 @@ void wire_envelope_free(Wacht__V1__Envelope *env)
 		wacht__v1__envelope__free_unpacked(env, NULL);
 }
 
+size_t wire_put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
 int wire_frame_envelope(const Wacht__V1__Envelope *env, uint8_t **out, size_t *len)
 {
 	size_t n = wacht__v1__envelope__get_packed_size(env);

@@ -26,6 +26,10 @@ void wire_envelope_init(Wacht__V1__Envelope *env);
 /* Frees an envelope returned by wire_reader__next; accepts NULL. */
 void wire_envelope_free(Wacht__V1__Envelope *env);
 
+/* v as a protobuf varint at p (room for 10 bytes); returns its length.
+ * For messages packed by hand (shipper.c's batches, peermap.c's maps). */
+size_t wire_put_varint(uint8_t *p, uint64_t v);
+
 /* One frame (header + packed env) in *out, *len bytes; the caller frees
  * *out. env is framed as it is (its version and body are not checked).
  * 0, -ENOMEM, or -EMSGSIZE if the payload does not fit the 4-byte length.
