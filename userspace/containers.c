@@ -15,6 +15,7 @@
 #include "cgroup_path.h"
 #include "clock.h"
 #include "containers.h"
+#include "hash.h"
 #include "oci.h"
 
 #define CG_BUCKETS 4096
@@ -111,11 +112,7 @@ static size_t hash_u64(uint64_t v, size_t n)
 
 static size_t hash_str(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h % n;
+	return hash_fnv1a_str(HASH_FNV_OFFSET, s) % n;
 }
 
 /* Reads a whole small file; caller frees. */

@@ -13,6 +13,7 @@
 #include "enforce_compile.h"
 #include "engine.h"
 #include "file_policy.h"
+#include "hash.h"
 
 #define CS_BUCKETS 1024
 /* Open aggregation windows: distinct findings held at once (a few MiB at
@@ -63,10 +64,8 @@ struct engine {
 
 static uint64_t hash_str(const char *s)
 {
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h = hash_fnv1a_str(HASH_FNV_OFFSET, s);
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	return h ? h : 1;
 }
 

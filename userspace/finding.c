@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "finding.h"
+#include "hash.h"
 
 const char *severity_name(enum severity s)
 {
@@ -139,27 +140,18 @@ struct aggregator {
 	uint64_t suppressed_total;
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
-
 static uint64_t fnv_str(uint64_t h, const char *s)
 {
-	return fnv(h, s ? s : "", (s ? strlen(s) : 0) + 1);
+	return hash_fnv1a(h, s ? s : "", (s ? strlen(s) : 0) + 1);
 }
 
 static uint64_t finding_key(const struct finding *f)
 {
-	uint64_t h = 14695981039346656037ULL;
+	uint64_t h = HASH_FNV_OFFSET;
 
 	h = fnv_str(h, f->name);
 	h = fnv_str(h, f->rule.id);
-	h = fnv(h, &f->action, sizeof(f->action));
+	h = hash_fnv1a(h, &f->action, sizeof(f->action));
 	h = fnv_str(h, f->container ? f->container->id : "");
 	h = fnv_str(h, f->process.exe);
 	h = fnv_str(h, f->process.name);
@@ -171,10 +163,10 @@ static uint64_t finding_key(const struct finding *f)
 		h = fnv_str(h, f->file.op);
 	}
 	if (f->has_net) {
-		h = fnv(h, &f->net.proto, 1);
-		h = fnv(h, &f->net.inbound, 1);
-		h = fnv(h, f->net.raddr, 16);
-		h = fnv(h, f->net.inbound ? &f->net.lport : &f->net.rport, 2);
+		h = hash_fnv1a(h, &f->net.proto, 1);
+		h = hash_fnv1a(h, &f->net.inbound, 1);
+		h = hash_fnv1a(h, f->net.raddr, 16);
+		h = hash_fnv1a(h, f->net.inbound ? &f->net.lport : &f->net.rport, 2);
 	}
 	return h;
 }

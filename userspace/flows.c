@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* flows.c: conversation records from the kernel's flow counters. */
 #include "flows.h"
+#include "hash.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -42,16 +43,6 @@ struct flows {
 	struct verdict_slot verdicts[VERDICT_SLOTS];
 	uint64_t pass; /* the pass being read, from 1 */
 };
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
-	return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ULL
 
 const char *flow_verdict_name(enum flow_verdict v)
 {
@@ -114,7 +105,7 @@ static struct verdict_slot *verdict_slot(struct flows *f, uint64_t cgroup_id, bo
 	want->proto = proto;
 	want->port = port;
 	memcpy(want->raddr, raddr, family == AF_INET ? 4 : 16);
-	return &f->verdicts[fnv(FNV_INIT, want, sizeof(*want)) % VERDICT_SLOTS];
+	return &f->verdicts[hash_fnv1a(HASH_FNV_OFFSET, want, sizeof(*want)) % VERDICT_SLOTS];
 }
 
 void flows__set_verdict(struct flows *f, uint64_t cgroup_id, bool inbound, uint8_t family,
@@ -160,7 +151,7 @@ static struct conv *conv_get(struct flows *f, const struct flow_record *want)
 	} ck = { want->cgroup_id, want->container_is_client, want->family, want->proto, 0,
 		 want->server_port, { 0 } };
 	memcpy(ck.raddr, want->raddr, 16);
-	struct conv **b = &f->convs[fnv(FNV_INIT, &ck, sizeof(ck)) % CONV_BUCKETS];
+	struct conv **b = &f->convs[hash_fnv1a(HASH_FNV_OFFSET, &ck, sizeof(ck)) % CONV_BUCKETS];
 
 	for (struct conv *c = *b; c; c = c->next)
 		if (c->r.cgroup_id == want->cgroup_id &&
@@ -186,7 +177,7 @@ static uint64_t delta(uint64_t cur, uint64_t old, bool fresh)
 
 int flows__add(struct flows *f, const struct wacht_flow_key *k, const struct wacht_flow_val *v)
 {
-	struct prev **b = &f->keys[fnv(FNV_INIT, k, sizeof(*k)) % KEY_BUCKETS], *p;
+	struct prev **b = &f->keys[hash_fnv1a(HASH_FNV_OFFSET, k, sizeof(*k)) % KEY_BUCKETS], *p;
 
 	for (p = *b; p; p = p->next)
 		if (memcmp(&p->k, k, sizeof(*k)) == 0)

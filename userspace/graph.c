@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 
 #include "graph.h"
+#include "hash.h"
 #include "jsonw.h"
 
 /* ------------------------------------------------------------------ */
@@ -99,10 +100,8 @@ static int htab_put(struct htab *t, uint32_t pos, uint32_t hash, uint32_t idx)
 
 static uint32_t hash_str(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+	uint64_t h = hash_fnv1a_str(HASH_FNV_OFFSET, s);
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
 	return (uint32_t)(h ^ (h >> 32));
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* peermap.c: cluster-wide address -> container maps (see peermap.h). */
+#include "hash.h"
 #include "peermap.h"
 
 #include <errno.h>
@@ -14,17 +15,6 @@ static char *dup(const char *s)
 {
 	return strdup(s ? s : "");
 }
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
-
-#define FNV_OFFSET 14695981039346656037ULL
 
 /* ---- a sensor's announcement */
 
@@ -156,17 +146,17 @@ Wacht__V1__SensorEndpoints *peer_announce__msg(struct peer_announce *a, const ch
 uint64_t peer_announce__hash(struct peer_announce *a, const char *node)
 {
 	Wacht__V1__SensorEndpoints *m = peer_announce__msg(a, node);
-	uint64_t h = fnv1a(FNV_OFFSET, m->node, strlen(m->node) + 1);
+	uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, m->node, strlen(m->node) + 1);
 
 	/* the message's parts, as packing would see them, without the time */
 	for (size_t i = 0; i < a->n; i++) {
 		const struct ann_item *it = a->items[i];
 
 		for (int s = 0; s < S_N; s++)
-			h = fnv1a(h, it->s[s], strlen(it->s[s]) + 1);
+			h = hash_fnv1a(h, it->s[s], strlen(it->s[s]) + 1);
 		for (size_t k = 0; k < it->n_ips; k++)
-			h = fnv1a(h, it->ip[k], it->ips[k].len);
-		h = fnv1a(h, "\n", 1);
+			h = hash_fnv1a(h, it->ip[k], it->ips[k].len);
+		h = hash_fnv1a(h, "\n", 1);
 	}
 	return h;
 }
@@ -493,9 +483,9 @@ void peer_table__free(struct peer_table *t)
 
 static size_t slot_of(uint8_t family, const uint8_t *addr, size_t mask)
 {
-	uint64_t h = fnv1a(FNV_OFFSET, &family, 1);
+	uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, &family, 1);
 
-	return (size_t)fnv1a(h, addr, family == AF_INET6 ? 16 : 4) & mask;
+	return (size_t)hash_fnv1a(h, addr, family == AF_INET6 ? 16 : 4) & mask;
 }
 
 static struct slot *slot_find(const struct peer_table *t, uint8_t family, const uint8_t *addr,

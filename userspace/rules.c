@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <yaml.h>
 
+#include "hash.h"
 #include "policy.h"
 
 /* A rule file is written by a person: 16 MiB is far beyond any real one
@@ -233,11 +234,7 @@ struct strmap {
 
 static size_t str_hash(const char *s)
 {
-	size_t h = 14695981039346656037ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return (size_t)hash_fnv1a_str(HASH_FNV_OFFSET, s);
 }
 
 static bool strmap_get(const struct strmap *m, const char *key, size_t *val)

@@ -16,6 +16,7 @@
 #include "enforce.h"
 #include "file_guard.h"
 #include "enforce_net.h"
+#include "hash.h"
 #include "loader.h"
 #include "netaddr.h"
 #include "oci.h"
@@ -536,9 +537,7 @@ static void host_refresh(struct sensor_rules *r, uint64_t now)
 	int k = netaddr_read(0, r->host, HOST_ADDRS);
 	r->n_host = k > 0 ? (size_t)k : 0;
 	r->host_ns = now;
-	uint64_t h = 14695981039346656037ULL;
-	for (size_t i = 0; i < r->n_host * sizeof(r->host[0]); i++)
-		h = (h ^ ((const uint8_t *)r->host)[i]) * 1099511628211ULL;
+	uint64_t h = hash_fnv1a(HASH_FNV_OFFSET, r->host, r->n_host * sizeof(r->host[0]));
 	if (h != r->net.node_addrs)
 		r->net.dirty = true;
 	r->net.node_addrs = h;

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "hash.h"
 #include "jsonw.h"
 #include "store.h"
 #include "store_conv.h"
@@ -643,10 +644,8 @@ static int add_one(struct store *s, const Wacht__V1__Finding *f, int64_t now)
 	err = store_key_build(&s->key, f);
 	if (err)
 		return err;
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, 64 bits: the merge index */
-	for (size_t i = 0; i < s->key.len; i++)
-		h = (h ^ s->key.buf[i]) * 0x100000001b3ULL;
-	s->key_hash = (int64_t)h;
+	/* the merge index */
+	s->key_hash = (int64_t)hash_fnv1a(HASH_FNV_OFFSET, s->key.buf, s->key.len);
 	st = stmt_get(s, ST_MERGE_FIND, &err);
 	if (!st)
 		return err;
